@@ -1,0 +1,142 @@
+//! The store's consistency check: what must always hold, checked from the data itself.
+//!
+//! - SQLite's own `integrity_check` passes.
+//! - Every record's chain is well-formed: versions 1..n, the first on base 0, each revision
+//!   superseded by the next, only the last a head, the row at the head's version.
+//! - Every record's current row equals its chain folded in order.
+//! - The outbox holds exactly the local revisions the central store has not accepted.
+//! - The search index holds exactly the live searchable records.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::record::{fold, full_map, load_where, read_revisions, Record};
+use crate::{Case, CaseMeta, CaseNote, ChatMessage, FileRecord, Revision, Store, WorkflowStage};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CheckReport {
+    /// What `PRAGMA integrity_check` said ("ok"), or `None` when it was skipped.
+    pub integrity: Option<String>,
+    pub records: u64,
+    pub revisions: u64,
+    pub outbox: u64,
+    /// Every broken rule, one sentence each. Empty means the store is sound.
+    pub problems: Vec<String>,
+}
+
+impl CheckReport {
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty() && self.integrity.as_deref().is_none_or(|i| i == "ok")
+    }
+}
+
+fn check_kind<R: Record>(store: &Store, report: &mut CheckReport) -> Result<()> {
+    let rows = load_where::<R>(&store.conn, "1 ORDER BY seq", [])?;
+    let revisions = read_revisions(&store.conn, "record_kind = ?1 ORDER BY record_id, version", [R::KIND.as_str()])?;
+    report.revisions += revisions.len() as u64;
+    let mut chains: HashMap<Uuid, Vec<Revision>> = HashMap::new();
+    for revision in revisions {
+        chains.entry(revision.record_id).or_default().push(revision);
+    }
+    let label = R::KIND.label();
+    for row in rows {
+        report.records += 1;
+        let Some(chain) = chains.remove(&row.id) else {
+            report.problems.push(format!("{label} {} has no revisions", row.id));
+            continue;
+        };
+        for (i, revision) in chain.iter().enumerate() {
+            let expected = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            if revision.version != expected {
+                report.problems.push(format!("{label} {}: revision {} has version {} where {expected} belongs", row.id, revision.id, revision.version));
+            }
+            let next = chain.get(i + 1).map(|n| n.id);
+            if revision.superseded_by != next {
+                report.problems.push(format!("{label} {}: revision v{} is superseded by {:?}, expected {:?}", row.id, revision.version, revision.superseded_by, next));
+            }
+        }
+        if chain.first().is_some_and(|first| first.base_version != 0) {
+            report.problems.push(format!("{label} {}: the first revision is not based on version 0", row.id));
+        }
+        let head = &chain[chain.len() - 1];
+        if head.version != row.version {
+            report.problems.push(format!("{label} {} is at version {} but its chain ends at {}", row.id, row.version, head.version));
+        }
+        if head.made_at != row.updated_at || head.author != row.updated_by {
+            report.problems.push(format!("{label} {}: updated_at/updated_by differ from the head revision", row.id));
+        }
+        let folded = fold(&chain);
+        let current = full_map(&row.record, row.deleted_at)?;
+        if folded != current {
+            let differing: Vec<&String> = current
+                .keys()
+                .chain(folded.keys())
+                .filter(|k| folded.get(*k).unwrap_or(&Value::Null) != current.get(*k).unwrap_or(&Value::Null))
+                .collect();
+            report.problems.push(format!("{label} {}: the row differs from its chain folded in order in {differing:?}", row.id));
+        }
+    }
+    for record_id in chains.keys() {
+        report.problems.push(format!("{label} {record_id} has revisions but no row"));
+    }
+    Ok(())
+}
+
+fn count(store: &Store, sql: &str) -> Result<i64> {
+    Ok(store.conn.query_row(sql, [], |r| r.get(0))?)
+}
+
+impl Store {
+    /// Checks every rule above. `integrity` also runs SQLite's full `integrity_check`, which
+    /// reads every page of the file.
+    #[tracing::instrument(skip(self))]
+    pub fn check(&self, integrity: bool) -> Result<CheckReport> {
+        let mut report = CheckReport::default();
+        if integrity {
+            let verdicts: Vec<String> =
+                self.conn.prepare("PRAGMA integrity_check")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            report.integrity = Some(verdicts.join("; "));
+        }
+        check_kind::<Case>(self, &mut report)?;
+        check_kind::<CaseMeta>(self, &mut report)?;
+        check_kind::<ChatMessage>(self, &mut report)?;
+        check_kind::<FileRecord>(self, &mut report)?;
+        check_kind::<WorkflowStage>(self, &mut report)?;
+        check_kind::<CaseNote>(self, &mut report)?;
+        let all_revisions = count(self, "SELECT count(*) FROM revisions")?;
+        if u64::try_from(all_revisions).unwrap_or(0) != report.revisions {
+            report.problems.push(format!("{} revisions belong to no known kind of record", all_revisions - report.revisions as i64));
+        }
+        report.outbox = u64::try_from(count(self, "SELECT count(*) FROM outbox")?).unwrap_or(0);
+        let missing = count(
+            self,
+            "SELECT count(*) FROM revisions r WHERE r.origin = 'local' AND r.central_seq IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.revision_id = r.id)",
+        )?;
+        if missing > 0 {
+            report.problems.push(format!("{missing} local changes not yet accepted are missing from the outbox"));
+        }
+        let extra = count(
+            self,
+            "SELECT count(*) FROM outbox o JOIN revisions r ON r.id = o.revision_id \
+             WHERE r.origin <> 'local' OR r.central_seq IS NOT NULL",
+        )?;
+        if extra > 0 {
+            report.problems.push(format!("{extra} outbox entries are for changes already accepted or not made here"));
+        }
+        let indexed = count(self, "SELECT count(*) FROM search_index")?;
+        let searchable = count(
+            self,
+            "SELECT (SELECT count(*) FROM search_case_documents) + (SELECT count(*) FROM search_meta_documents) \
+             + (SELECT count(*) FROM search_chat_documents) + (SELECT count(*) FROM search_note_documents)",
+        )?;
+        if indexed != searchable {
+            report.problems.push(format!("the search index has {indexed} entries for {searchable} searchable records"));
+        }
+        Ok(report)
+    }
+}

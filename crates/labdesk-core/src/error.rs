@@ -1,0 +1,117 @@
+//! The errors of the client core. Every message says what is wrong in words a person at the
+//! lab can act on; a refused write has changed nothing.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::RecordKind;
+
+/// One problem with one field of a record being written.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    /// The field, as the UI and the CLI name it (`due_date`, `aligners[0].from`, ...).
+    pub field: String,
+    /// What is wrong and, where it helps, what would be right.
+    pub problem: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self { field: field.into(), problem: problem.into() }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.problem)
+    }
+}
+
+/// Every problem found with a write, so a form can mark all its bad fields at once.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Invalid {
+    pub kind: RecordKind,
+    pub problems: Vec<FieldError>,
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the {} was not saved: ", self.kind.label())?;
+        for (i, problem) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{problem}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Invalid(Invalid),
+
+    #[error("no {} matches '{key}'", kind.label())]
+    NotFound { kind: RecordKind, key: String },
+
+    #[error(
+        "the {} {id} was changed since you opened it (you edited version {base}, it is now at version {current}); \
+         reload it and make your change again",
+        kind.label()
+    )]
+    StaleBase { kind: RecordKind, id: uuid::Uuid, base: u32, current: u32 },
+
+    #[error("the {} {id} is deleted; it can be viewed but not changed", kind.label())]
+    Deleted { kind: RecordKind, id: uuid::Uuid },
+
+    #[error("only the sender of a chat message ({sender}) may {action} it")]
+    NotSender { sender: String, action: &'static str },
+
+    #[error("cannot open the LabDesk store at {}: {source}", path.display())]
+    Open { path: PathBuf, source: rusqlite::Error },
+
+    #[error("cannot create the folder {} for the LabDesk store: {source}", path.display())]
+    CreateDir { path: PathBuf, source: std::io::Error },
+
+    #[error(
+        "the store was written by a newer LabDesk (it has schema migration {found}, this program knows up to {known}); \
+         update LabDesk on this workstation — the store was left untouched"
+    )]
+    SchemaTooNew { found: i64, known: i64 },
+
+    #[error("the store's schema could not be brought up to date, and was left as it was: {0}")]
+    Migration(#[from] refinery::Error),
+
+    #[error("this store belongs to workstation {existing}; it cannot be set up again as {requested}")]
+    WorkstationMismatch { existing: String, requested: String },
+
+    #[error("'{0}' is not a workstation code: use 2 to 8 capital letters or digits, e.g. FD1")]
+    BadWorkstationCode(String),
+
+    #[error("the store is damaged or in use in a way it should not be: {0}")]
+    Corrupt(String),
+
+    #[error("local database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn invalid(kind: RecordKind, problems: Vec<FieldError>) -> Self {
+        Self::Invalid(Invalid { kind, problems })
+    }
+
+    pub(crate) fn one(kind: RecordKind, field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self::invalid(kind, vec![FieldError::new(field, problem)])
+    }
+
+    /// The field problems, when this is a validation error (for forms that mark fields).
+    pub fn field_errors(&self) -> &[FieldError] {
+        match self {
+            Self::Invalid(invalid) => &invalid.problems,
+            _ => &[],
+        }
+    }
+}

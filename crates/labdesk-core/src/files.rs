@@ -1,0 +1,255 @@
+//! File records: the metadata of a scan, photo or document attached to a case (seed 000's
+//! attachment shape). The bytes are a blob named by SHA-256 and arrive with the files issue;
+//! the record syncs like any other.
+//!
+//! The seed's upload rules live here because they are the lab's rules, whoever enforces them:
+//! at most [`MAX_FILES_PER_UPLOAD`] files at once, [`MAX_FILE_SIZE`] each, and only the
+//! [`ALLOWED_FORMATS`].
+
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{Error, FieldError, Result};
+use crate::record::{self, col, Column, ColumnType as T, Record, Stored};
+use crate::validate::{live_case, max_len, required};
+use crate::{RecordKind, Store, Timestamp};
+
+pub const MAX_FILES_PER_UPLOAD: usize = 15;
+pub const MAX_FILE_SIZE: u64 = 200 * 1024 * 1024;
+
+/// The formats of the seed: a name, its file extensions, its MIME types.
+pub const ALLOWED_FORMATS: &[(&str, &[&str], &[&str])] = &[
+    ("PNG", &["png"], &["image/png"]),
+    ("JPEG", &["jpg", "jpeg"], &["image/jpeg"]),
+    ("WebP", &["webp"], &["image/webp"]),
+    ("HEIC/HEIF", &["heic", "heif"], &["image/heic", "image/heif", "image/heic-sequence", "image/heif-sequence"]),
+    ("MP4", &["mp4"], &["video/mp4"]),
+    ("WebM", &["webm"], &["video/webm"]),
+    ("MOV", &["mov"], &["video/quicktime"]),
+    ("AVI", &["avi"], &["video/x-msvideo"]),
+    ("MKV", &["mkv"], &["video/x-matroska"]),
+    ("MP3", &["mp3"], &["audio/mpeg"]),
+    ("WAV", &["wav"], &["audio/wav"]),
+    ("OGG", &["ogg"], &["audio/ogg"]),
+    ("M4A", &["m4a"], &["audio/mp4"]),
+    ("AAC", &["aac"], &["audio/aac"]),
+    ("FLAC", &["flac"], &["audio/flac"]),
+    ("ZIP", &["zip"], &["application/zip"]),
+    ("RAR", &["rar"], &["application/vnd.rar", "application/x-rar-compressed"]),
+    ("7Z", &["7z"], &["application/x-7z-compressed"]),
+    ("TAR", &["tar"], &["application/x-tar"]),
+    ("GZIP", &["gz", "tgz"], &["application/gzip"]),
+    ("STL", &["stl"], &["application/vnd.ms-pki.stl", "application/sla", "application/x-navistyle"]),
+    ("FLY", &["fly"], &["text/vnd.fly"]),
+    ("PDF", &["pdf"], &["application/pdf"]),
+    ("DOC", &["doc"], &["application/msword"]),
+    ("DOCX", &["docx"], &["application/vnd.openxmlformats-officedocument.wordprocessingml.document"]),
+    ("XLS", &["xls"], &["application/vnd.ms-excel"]),
+    ("XLSX", &["xlsx"], &["application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"]),
+    ("PPT", &["ppt"], &["application/vnd.ms-powerpoint"]),
+    ("PPTX", &["pptx"], &["application/vnd.openxmlformats-officedocument.presentationml.presentation"]),
+    ("CSV", &["csv"], &["text/csv"]),
+    ("TXT", &["txt"], &["text/plain"]),
+    ("RTF", &["rtf"], &["application/rtf"]),
+];
+
+/// Whether the seed allows this MIME type.
+pub fn mime_allowed(mime: &str) -> bool {
+    ALLOWED_FORMATS.iter().any(|(_, _, mimes)| mimes.contains(&mime))
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub case_id: Uuid,
+    /// The chat message the file was sent with, if any.
+    #[serde(default)]
+    pub message_id: Option<Uuid>,
+    pub original_name: String,
+    /// `<hash prefix>_<unix time>.<ext>`: unique, safe on every file system.
+    pub stored_name: String,
+    /// `Year/Month/user/case`, the seed's folder structure.
+    pub file_path: String,
+    pub file_size: u64,
+    pub mime_type: String,
+    pub upload_date: Timestamp,
+    pub uploaded_by: String,
+    #[serde(default)]
+    pub is_temp: bool,
+    /// SHA-256 of the bytes, 64 lower-case hex digits: the blob's name.
+    pub hash: String,
+}
+
+impl Record for FileRecord {
+    const KIND: RecordKind = RecordKind::File;
+    const TABLE: &'static str = "files";
+    const COLUMNS: &'static [Column] = &[
+        col("case_id", T::Text),
+        col("message_id", T::Text),
+        col("original_name", T::Text),
+        col("stored_name", T::Text),
+        col("file_path", T::Text),
+        col("file_size", T::Integer),
+        col("mime_type", T::Text),
+        col("upload_date", T::Text),
+        col("uploaded_by", T::Text),
+        col("is_temp", T::Bool),
+        col("hash", T::Text),
+    ];
+    const IMMUTABLE: &'static [&'static str] =
+        &["case_id", "stored_name", "file_path", "file_size", "hash", "upload_date", "uploaded_by"];
+
+    fn normalize(&mut self) {
+        self.hash.make_ascii_lowercase();
+        self.mime_type.make_ascii_lowercase();
+    }
+
+    fn validate(&self, _id: Uuid, conn: &Connection, p: &mut Vec<FieldError>) -> Result<()> {
+        live_case(p, conn, "case_id", self.case_id)?;
+        required(p, "original_name", &self.original_name, 255);
+        max_len(p, "stored_name", &self.stored_name, 255);
+        max_len(p, "file_path", &self.file_path, 1024);
+        if self.file_size > MAX_FILE_SIZE {
+            p.push(FieldError::new(
+                "file_size",
+                format!("{} is {:.1} MB; files may be at most 200 MB", self.original_name, mb(self.file_size)),
+            ));
+        }
+        if !mime_allowed(&self.mime_type) {
+            let names: Vec<&str> = ALLOWED_FORMATS.iter().map(|(name, _, _)| *name).collect();
+            p.push(FieldError::new(
+                "mime_type",
+                format!("{} ({}) is not a format the lab accepts; allowed: {}", self.original_name, self.mime_type, names.join(", ")),
+            ));
+        }
+        if self.hash.len() != 64 || !self.hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            p.push(FieldError::new("hash", "must be the file's SHA-256, 64 hex digits"));
+        }
+        Ok(())
+    }
+}
+
+#[allow(clippy::cast_precision_loss)] // a size shown to one decimal
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// A file being attached: what the uploader knows. The rest is derived.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewFile {
+    pub original_name: String,
+    pub file_size: u64,
+    pub mime_type: String,
+    pub hash: String,
+    #[serde(default)]
+    pub message_id: Option<Uuid>,
+}
+
+impl Store {
+    /// Records the files of one upload on a case: all of them, or none if any breaks a rule.
+    pub fn attach_files(&mut self, case_key: &str, files: Vec<NewFile>) -> Result<Vec<Stored<FileRecord>>> {
+        if files.len() > MAX_FILES_PER_UPLOAD {
+            return Err(Error::one(
+                RecordKind::File,
+                "files",
+                format!("{} files were given; at most {MAX_FILES_PER_UPLOAD} can be uploaded at once", files.len()),
+            ));
+        }
+        self.write(|tx, actor| {
+            let case = record::current::<crate::Case>(tx, crate::cases::resolve(tx, case_key)?, None)?;
+            let now = Timestamp::now();
+            let folder = format!(
+                "{}/{}/{}",
+                now.as_datetime().format("%Y/%m"),
+                safe_segment(&actor.user),
+                safe_segment(&case.record.case_number)
+            );
+            let mut out = Vec::with_capacity(files.len());
+            for file in files {
+                let ext = file.original_name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+                let prefix: String = file.hash.chars().take(12).collect::<String>().to_ascii_lowercase();
+                let stored_name = if ext.is_empty() {
+                    format!("{prefix}_{}", now.millis() / 1000)
+                } else {
+                    format!("{prefix}_{}.{}", now.millis() / 1000, safe_segment(&ext))
+                };
+                let record = FileRecord {
+                    case_id: case.id,
+                    message_id: file.message_id,
+                    original_name: file.original_name,
+                    stored_name,
+                    file_path: folder.clone(),
+                    file_size: file.file_size,
+                    mime_type: file.mime_type,
+                    upload_date: now,
+                    uploaded_by: actor.user.clone(),
+                    is_temp: false,
+                    hash: file.hash,
+                };
+                out.push(record::create(tx, actor, Uuid::now_v7(), record)?.record);
+            }
+            Ok(out)
+        })
+    }
+
+    /// A case's live files, oldest first.
+    pub fn files(&self, case_key: &str) -> Result<Vec<Stored<FileRecord>>> {
+        let case_id = crate::cases::resolve(&self.conn, case_key)?;
+        record::load_where::<FileRecord>(
+            &self.conn,
+            "case_id = ?1 AND deleted_at IS NULL ORDER BY created_at, seq",
+            [case_id.to_string()],
+        )
+    }
+
+    /// Takes a file off its case (soft: the record and its history stay).
+    pub fn remove_file(&mut self, id: Uuid) -> Result<Stored<FileRecord>> {
+        self.write(|tx, actor| Ok(record::set_deleted::<FileRecord>(tx, actor, id, None, true)?.record))
+    }
+}
+
+/// A path segment that is safe on every file system.
+fn safe_segment(text: &str) -> String {
+    text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::test_support::{fields, store};
+
+    fn scan(name: &str, mime: &str, size: u64) -> NewFile {
+        NewFile { original_name: name.into(), file_size: size, mime_type: mime.into(), hash: "ab".repeat(32), message_id: None }
+    }
+
+    #[test]
+    fn an_attached_file_gets_the_seed_folder_structure() {
+        let mut s = store();
+        s.create_case(fields(json!({"patient_name": "P"}))).unwrap();
+        let files = s.attach_files("FD1-000001", vec![scan("Upper Jaw.STL", "application/sla", 1024)]).unwrap();
+        let f = &files[0].record;
+        assert!(f.file_path.ends_with("/ann/FD1-000001"), "{}", f.file_path);
+        assert!(f.stored_name.starts_with("abababababab_") && f.stored_name.ends_with(".stl"), "{}", f.stored_name);
+        assert_eq!(s.files("FD1-000001").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_seed_upload_rules_are_enforced_for_the_whole_upload() {
+        let mut s = store();
+        s.create_case(fields(json!({"patient_name": "P"}))).unwrap();
+        let sixteen = (0..16).map(|i| scan(&format!("{i}.png"), "image/png", 1)).collect();
+        let err = s.attach_files("FD1-000001", sixteen).unwrap_err();
+        assert!(err.to_string().contains("at most 15"), "{err}");
+
+        let err = s
+            .attach_files("FD1-000001", vec![scan("ok.png", "image/png", 1), scan("big.mp4", "video/mp4", MAX_FILE_SIZE + 1)])
+            .unwrap_err();
+        assert!(err.to_string().contains("at most 200 MB"), "{err}");
+        assert!(s.files("FD1-000001").unwrap().is_empty(), "one bad file refuses the whole upload");
+
+        let err = s.attach_files("FD1-000001", vec![scan("virus.exe", "application/x-msdownload", 1)]).unwrap_err();
+        assert!(err.to_string().contains("not a format the lab accepts"), "{err}");
+    }
+}

@@ -1,0 +1,133 @@
+//! The LabDesk wire protocol: the shapes that workstations and the sync server exchange.
+//!
+//! Vocabulary, shared by every LabDesk crate:
+//! - **record**: one synced row — a case, a case meta value, a chat message, a file's metadata,
+//!   a workflow stage, a case note. Identified by a UUID minted where it was created.
+//! - **revision**: one accepted change to one record: the fields it set, on which `base_version`
+//!   it was made, by whom, on which workstation, when. Immutable but for `superseded_by`.
+//! - **chain**: a record's revisions in version order; its **head** is the one not superseded,
+//!   and the record's current row equals the chain folded in order.
+//! - **outbox**: a workstation's revisions not yet accepted by the central store.
+
+mod time;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use time::{Timestamp, TimestampError};
+
+/// The kinds of record that sync. The string forms are stable: they are stored and sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    Case,
+    CaseMeta,
+    ChatMessage,
+    File,
+    WorkflowStage,
+    CaseNote,
+}
+
+impl RecordKind {
+    pub const ALL: [RecordKind; 6] = [
+        RecordKind::Case,
+        RecordKind::CaseMeta,
+        RecordKind::ChatMessage,
+        RecordKind::File,
+        RecordKind::WorkflowStage,
+        RecordKind::CaseNote,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Case => "case",
+            RecordKind::CaseMeta => "case_meta",
+            RecordKind::ChatMessage => "chat_message",
+            RecordKind::File => "file",
+            RecordKind::WorkflowStage => "workflow_stage",
+            RecordKind::CaseNote => "case_note",
+        }
+    }
+
+    /// How a person would name one of these in a sentence.
+    pub fn label(self) -> &'static str {
+        match self {
+            RecordKind::Case => "case",
+            RecordKind::CaseMeta => "case meta value",
+            RecordKind::ChatMessage => "chat message",
+            RecordKind::File => "file",
+            RecordKind::WorkflowStage => "workflow stage",
+            RecordKind::CaseNote => "case note",
+        }
+    }
+}
+
+impl fmt::Display for RecordKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A record kind name that LabDesk does not know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownRecordKind(pub String);
+
+impl fmt::Display for UnknownRecordKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "'{}' is not a kind of record; the kinds are: ", self.0)?;
+        let names: Vec<_> = RecordKind::ALL.iter().map(|k| k.as_str()).collect();
+        f.write_str(&names.join(", "))
+    }
+}
+
+impl std::error::Error for UnknownRecordKind {}
+
+impl FromStr for RecordKind {
+    type Err = UnknownRecordKind;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RecordKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownRecordKind(s.to_owned()))
+    }
+}
+
+/// Where a revision was made: here, or pulled from the central store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    Local,
+    Central,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Local => "local",
+            Origin::Central => "central",
+        }
+    }
+}
+
+/// One change to one record (sync-model.md, "Records, versions and superseded_by chains").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Revision {
+    pub id: Uuid,
+    pub record_kind: RecordKind,
+    pub record_id: Uuid,
+    /// The record's version once this revision is applied: 1 for the creating revision.
+    pub version: u32,
+    /// The version the change was made on: 0 for the creating revision.
+    pub base_version: u32,
+    /// The fields this revision sets, by name, in their stored form.
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    pub author: String,
+    pub workstation: String,
+    pub made_at: Timestamp,
+    /// The revision that replaced this one; `None` for the head of the chain.
+    pub superseded_by: Option<Uuid>,
+    pub origin: Origin,
+}
