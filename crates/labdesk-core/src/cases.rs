@@ -222,7 +222,10 @@ impl Record for Case {
             } else if let Err(e) = url::Url::parse(&link.url) {
                 p.push(FieldError::new(
                     format!("links[{i}].url"),
-                    format!("'{}' is not a full web address ({e}); it should look like https://example.com/scan", link.url),
+                    format!(
+                        "'{}' is not a full web address ({e}); it should look like https://example.com/scan",
+                        link.url
+                    ),
                 ));
             }
         }
@@ -405,7 +408,12 @@ impl Store {
     /// Changes the fields named in `patch`. With `base_version`, refuses if the case has moved
     /// on since that version (the UI passes the version it showed).
     #[tracing::instrument(skip_all, fields(case = key))]
-    pub fn edit_case(&mut self, key: &str, base_version: Option<u32>, patch: Map<String, Value>) -> Result<Written<Case>> {
+    pub fn edit_case(
+        &mut self,
+        key: &str,
+        base_version: Option<u32>,
+        patch: Map<String, Value>,
+    ) -> Result<Written<Case>> {
         self.write(|tx, actor| {
             let id = resolve(tx, key)?;
             record::patch::<Case>(tx, actor, id, base_version, patch)
@@ -513,7 +521,9 @@ mod tests {
     fn aligner_ranges_are_checked() {
         let mut s = store();
         let err = s
-            .create_case(fields(json!({"patient_name": "P", "aligners": [{"count": 10, "stage": 11, "from": 5, "to": 3}]})))
+            .create_case(fields(
+                json!({"patient_name": "P", "aligners": [{"count": 10, "stage": 11, "from": 5, "to": 3}]}),
+            ))
             .unwrap_err();
         let named: Vec<_> = err.field_errors().iter().map(|e| e.field.as_str()).collect();
         assert!(named.contains(&"aligners[0].stage"), "{err}");
@@ -523,9 +533,7 @@ mod tests {
     #[test]
     fn malformed_json_parts_name_the_path_that_is_wrong() {
         let mut s = store();
-        let err = s
-            .create_case(fields(json!({"patient_name": "P", "aligners": [{"count": "twenty"}]})))
-            .unwrap_err();
+        let err = s.create_case(fields(json!({"patient_name": "P", "aligners": [{"count": "twenty"}]}))).unwrap_err();
         assert_eq!(err.field_errors()[0].field, "aligners[0].count", "{err}");
         assert!(!err.to_string().contains("line"), "no parser positions in a person's message: {err}");
     }

@@ -172,7 +172,12 @@ impl NewMessage {
 }
 
 /// Posts a message from `actor` on a case.
-pub(crate) fn post(conn: &Connection, actor: &Actor, case_id: Uuid, message: NewMessage) -> Result<Stored<ChatMessage>> {
+pub(crate) fn post(
+    conn: &Connection,
+    actor: &Actor,
+    case_id: Uuid,
+    message: NewMessage,
+) -> Result<Stored<ChatMessage>> {
     let record = ChatMessage {
         case_id,
         message_type: message.message_type,

@@ -52,11 +52,17 @@ fn check_kind<R: Record>(store: &Store, report: &mut CheckReport) -> Result<()> 
         for (i, revision) in chain.iter().enumerate() {
             let expected = u32::try_from(i + 1).unwrap_or(u32::MAX);
             if revision.version != expected {
-                report.problems.push(format!("{label} {}: revision {} has version {} where {expected} belongs", row.id, revision.id, revision.version));
+                report.problems.push(format!(
+                    "{label} {}: revision {} has version {} where {expected} belongs",
+                    row.id, revision.id, revision.version
+                ));
             }
             let next = chain.get(i + 1).map(|n| n.id);
             if revision.superseded_by != next {
-                report.problems.push(format!("{label} {}: revision v{} is superseded by {:?}, expected {:?}", row.id, revision.version, revision.superseded_by, next));
+                report.problems.push(format!(
+                    "{label} {}: revision v{} is superseded by {:?}, expected {:?}",
+                    row.id, revision.version, revision.superseded_by, next
+                ));
             }
         }
         if chain.first().is_some_and(|first| first.base_version != 0) {
@@ -64,7 +70,10 @@ fn check_kind<R: Record>(store: &Store, report: &mut CheckReport) -> Result<()> 
         }
         let head = &chain[chain.len() - 1];
         if head.version != row.version {
-            report.problems.push(format!("{label} {} is at version {} but its chain ends at {}", row.id, row.version, head.version));
+            report.problems.push(format!(
+                "{label} {} is at version {} but its chain ends at {}",
+                row.id, row.version, head.version
+            ));
         }
         if head.made_at != row.updated_at || head.author != row.updated_by {
             report.problems.push(format!("{label} {}: updated_at/updated_by differ from the head revision", row.id));
@@ -72,12 +81,14 @@ fn check_kind<R: Record>(store: &Store, report: &mut CheckReport) -> Result<()> 
         let folded = fold(&chain);
         let current = full_map(&row.record, row.deleted_at)?;
         if folded != current {
-            let differing: Vec<&String> = current
+            let differing: std::collections::BTreeSet<&String> = current
                 .keys()
                 .chain(folded.keys())
                 .filter(|k| folded.get(*k).unwrap_or(&Value::Null) != current.get(*k).unwrap_or(&Value::Null))
                 .collect();
-            report.problems.push(format!("{label} {}: the row differs from its chain folded in order in {differing:?}", row.id));
+            report
+                .problems
+                .push(format!("{label} {}: the row differs from its chain folded in order in {differing:?}", row.id));
         }
     }
     for record_id in chains.keys() {
@@ -109,7 +120,10 @@ impl Store {
         check_kind::<CaseNote>(self, &mut report)?;
         let all_revisions = count(self, "SELECT count(*) FROM revisions")?;
         if u64::try_from(all_revisions).unwrap_or(0) != report.revisions {
-            report.problems.push(format!("{} revisions belong to no known kind of record", all_revisions - report.revisions as i64));
+            report.problems.push(format!(
+                "{} revisions belong to no known kind of record",
+                all_revisions - report.revisions as i64
+            ));
         }
         report.outbox = u64::try_from(count(self, "SELECT count(*) FROM outbox")?).unwrap_or(0);
         let missing = count(
@@ -138,5 +152,49 @@ impl Store {
             report.problems.push(format!("the search index has {indexed} entries for {searchable} searchable records"));
         }
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::test_support::{fields, store};
+
+    #[test]
+    fn a_healthy_store_passes() {
+        let mut s = store();
+        s.create_case(fields(json!({"patient_name": "P"}))).unwrap();
+        s.edit_case("FD1-000001", Some(1), fields(json!({"status": "qc"}))).unwrap();
+        let report = s.check(true).unwrap();
+        assert!(report.is_ok(), "{report:?}");
+        assert_eq!((report.records, report.revisions, report.outbox), (1, 2, 2));
+        assert_eq!(report.integrity.as_deref(), Some("ok"));
+    }
+
+    #[test]
+    fn a_row_changed_behind_the_stores_back_is_reported() {
+        let mut s = store();
+        s.create_case(fields(json!({"patient_name": "P"}))).unwrap();
+        s.conn.execute("UPDATE cases SET status = 'tampered'", []).unwrap();
+        let report = s.check(false).unwrap();
+        assert!(!report.is_ok());
+        assert!(
+            report.problems[0].contains("differs from its chain folded in order in {\"status\"}"),
+            "{:?}",
+            report.problems
+        );
+    }
+
+    #[test]
+    fn a_lost_outbox_entry_and_a_broken_chain_are_reported() {
+        let mut s = store();
+        s.create_case(fields(json!({"patient_name": "P"}))).unwrap();
+        s.edit_case("FD1-000001", Some(1), fields(json!({"status": "qc"}))).unwrap();
+        s.conn.execute("DELETE FROM outbox WHERE seq = 2", []).unwrap();
+        let two_heads = s.conn.execute("UPDATE revisions SET superseded_by = NULL WHERE version = 1", []);
+        assert!(two_heads.is_err(), "the schema itself refuses a chain with two heads");
+        let report = s.check(false).unwrap();
+        assert!(report.problems.iter().any(|p| p.contains("missing from the outbox")), "{:?}", report.problems);
     }
 }

@@ -119,7 +119,12 @@ impl Record for FileRecord {
             let names: Vec<&str> = ALLOWED_FORMATS.iter().map(|(name, _, _)| *name).collect();
             p.push(FieldError::new(
                 "mime_type",
-                format!("{} ({}) is not a format the lab accepts; allowed: {}", self.original_name, self.mime_type, names.join(", ")),
+                format!(
+                    "{} ({}) is not a format the lab accepts; allowed: {}",
+                    self.original_name,
+                    self.mime_type,
+                    names.join(", ")
+                ),
             ));
         }
         if self.hash.len() != 64 || !self.hash.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -221,7 +226,13 @@ mod tests {
     use crate::test_support::{fields, store};
 
     fn scan(name: &str, mime: &str, size: u64) -> NewFile {
-        NewFile { original_name: name.into(), file_size: size, mime_type: mime.into(), hash: "ab".repeat(32), message_id: None }
+        NewFile {
+            original_name: name.into(),
+            file_size: size,
+            mime_type: mime.into(),
+            hash: "ab".repeat(32),
+            message_id: None,
+        }
     }
 
     #[test]
@@ -244,7 +255,10 @@ mod tests {
         assert!(err.to_string().contains("at most 15"), "{err}");
 
         let err = s
-            .attach_files("FD1-000001", vec![scan("ok.png", "image/png", 1), scan("big.mp4", "video/mp4", MAX_FILE_SIZE + 1)])
+            .attach_files(
+                "FD1-000001",
+                vec![scan("ok.png", "image/png", 1), scan("big.mp4", "video/mp4", MAX_FILE_SIZE + 1)],
+            )
             .unwrap_err();
         assert!(err.to_string().contains("at most 200 MB"), "{err}");
         assert!(s.files("FD1-000001").unwrap().is_empty(), "one bad file refuses the whole upload");

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::record::{chain, read_revisions};
+use crate::record::{chain, read_revisions, ATTACHED_RECORD_IDS};
 use crate::{RecordKind, Revision, Store, Timestamp};
 
 /// One field a revision changed, with its value before and after.
@@ -75,10 +75,7 @@ impl Store {
         let id = crate::cases::resolve(&self.conn, case_key)?;
         let revisions = read_revisions(
             &self.conn,
-            "record_id = ?1 OR record_id IN (SELECT id FROM chat_messages WHERE case_id = ?1 \
-             UNION ALL SELECT id FROM case_meta WHERE case_id = ?1 UNION ALL SELECT id FROM files WHERE case_id = ?1 \
-             UNION ALL SELECT id FROM workflow_stages WHERE case_id = ?1 UNION ALL SELECT id FROM case_notes WHERE case_id = ?1) \
-             ORDER BY record_id, version",
+            &format!("record_id = ?1 OR record_id IN ({ATTACHED_RECORD_IDS}) ORDER BY record_id, version"),
             [id.to_string()],
         )?;
         let mut chains: HashMap<Uuid, Vec<Revision>> = HashMap::new();
@@ -86,7 +83,7 @@ impl Store {
             chains.entry(revision.record_id).or_default().push(revision);
         }
         let mut all: Vec<HistoryEntry> = chains.into_values().flat_map(entries).collect();
-        all.sort_by(|a, b| (a.revision.made_at, a.revision.id).cmp(&(b.revision.made_at, b.revision.id)));
+        all.sort_by_key(|e| (e.revision.made_at, e.revision.id));
         Ok(all)
     }
 

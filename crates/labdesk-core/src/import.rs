@@ -117,10 +117,14 @@ mod tests {
             "patient_name": "A", "meta": {"patient_age": "40"}, "notes": ["n"], "chat": [{"message_content": "hi"}]
         }))
         .unwrap();
-        let bad: ImportCase = serde_json::from_value(json!({"patient_name": "B", "meta": {"patient_age": "old"}})).unwrap();
+        let bad: ImportCase =
+            serde_json::from_value(json!({"patient_name": "B", "meta": {"patient_age": "old"}})).unwrap();
         let mut report = ImportReport::default();
-        s.import_batch(vec![(1, Ok(good.clone())), (2, Ok(bad)), (3, Err("not JSON".into())), (4, Ok(good))], &mut report)
-            .unwrap();
+        s.import_batch(
+            vec![(1, Ok(good.clone())), (2, Ok(bad)), (3, Err("not JSON".into())), (4, Ok(good))],
+            &mut report,
+        )
+        .unwrap();
         assert_eq!(report.imported, 2);
         assert_eq!(report.records, 8);
         assert_eq!(report.skipped.iter().map(|s| s.line).collect::<Vec<_>>(), [2, 3]);

@@ -39,10 +39,8 @@ impl Record for CaseMeta {
         check_key(&self.key, p);
         max_len(p, &self.key, &self.value, LONG_TEXT);
         match self.key.as_str() {
-            "patient_age" => {
-                if !self.value.parse::<u8>().is_ok_and(|age| age <= 130) {
-                    p.push(FieldError::new("patient_age", format!("'{}' is not an age in years (0 to 130)", self.value)));
-                }
+            "patient_age" if !self.value.parse::<u8>().is_ok_and(|age| age <= 130) => {
+                p.push(FieldError::new("patient_age", format!("'{}' is not an age in years (0 to 130)", self.value)));
             }
             "shipping_estimate_date" => {
                 if let Err(e) = Timestamp::parse(&self.value) {
@@ -67,7 +65,13 @@ fn check_key(key: &str, p: &mut Vec<FieldError>) {
 }
 
 /// Sets `key` on a case, creating the record or bringing back an unset one.
-pub(crate) fn set(conn: &Connection, actor: &Actor, case_id: Uuid, key: &str, value: &str) -> Result<Written<CaseMeta>> {
+pub(crate) fn set(
+    conn: &Connection,
+    actor: &Actor,
+    case_id: Uuid,
+    key: &str,
+    value: &str,
+) -> Result<Written<CaseMeta>> {
     let id = derived_id(RecordKind::CaseMeta, case_id, key);
     match record::load::<CaseMeta>(conn, id)? {
         None => record::create(conn, actor, id, CaseMeta { case_id, key: key.to_owned(), value: value.to_owned() }),

@@ -45,7 +45,9 @@ impl Store {
     }
 
     pub fn edit_note(&mut self, id: Uuid, base_version: Option<u32>, body: &str) -> Result<Written<CaseNote>> {
-        self.write(|tx, actor| record::patch::<CaseNote>(tx, actor, id, base_version, record::object(json!({ "body": body }))))
+        self.write(|tx, actor| {
+            record::patch::<CaseNote>(tx, actor, id, base_version, record::object(json!({ "body": body })))
+        })
     }
 
     pub fn delete_note(&mut self, id: Uuid, base_version: Option<u32>) -> Result<Written<CaseNote>> {

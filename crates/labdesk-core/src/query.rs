@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::record::{self, load_where, query_opt, Stored};
+use crate::record::{self, load_where, query_opt, Stored, ATTACHED_RECORD_IDS};
 use crate::{Case, CaseMeta, CaseNote, ChatMessage, FileRecord, RecordKind, StageView, Store, Timestamp};
 
 /// Statuses after which a case can no longer be late.
@@ -246,8 +246,9 @@ impl Store {
         }
         let now = Timestamp::now().to_string();
         let mut out = Vec::with_capacity(hits.len());
-        let mut case_stmt =
-            self.conn.prepare_cached(&format!("SELECT {SUMMARY_COLUMNS} FROM cases WHERE id = ?1 AND deleted_at IS NULL"))?;
+        let mut case_stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT {SUMMARY_COLUMNS} FROM cases WHERE id = ?1 AND deleted_at IS NULL"))?;
         for (case_id, tag, snippet) in hits {
             let mut rows = case_stmt.query([&case_id])?;
             if let Some(row) = rows.next()? {
@@ -295,10 +296,10 @@ impl Store {
             notes: load_where::<CaseNote>(conn, live, by_case)?,
             pending_changes: query_opt::<i64>(
                 conn,
-                "SELECT count(*) FROM outbox o JOIN revisions r ON r.id = o.revision_id WHERE o.state = 'pending' \
-                 AND (r.record_id = ?1 OR r.record_id IN (SELECT id FROM chat_messages WHERE case_id = ?1 \
-                 UNION ALL SELECT id FROM case_meta WHERE case_id = ?1 UNION ALL SELECT id FROM files WHERE case_id = ?1 \
-                 UNION ALL SELECT id FROM workflow_stages WHERE case_id = ?1 UNION ALL SELECT id FROM case_notes WHERE case_id = ?1))",
+                &format!(
+                    "SELECT count(*) FROM outbox o JOIN revisions r ON r.id = o.revision_id WHERE o.state = 'pending' \
+                     AND (r.record_id = ?1 OR r.record_id IN ({ATTACHED_RECORD_IDS}))"
+                ),
                 [id.to_string()],
             )?
             .unwrap_or(0),
@@ -312,11 +313,8 @@ impl Store {
 /// Turns what a person typed into an FTS5 query: every word must match as a word or prefix.
 /// Quoting each word means no input is ever an FTS5 syntax error.
 fn fts_query(text: &str) -> Option<String> {
-    let words: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| format!("\"{w}\"*"))
-        .collect();
+    let words: Vec<String> =
+        text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(|w| format!("\"{w}\"*")).collect();
     (!words.is_empty()).then(|| words.join(" "))
 }
 
@@ -407,7 +405,8 @@ mod tests {
         assert_eq!(first.total, 4);
         assert_eq!(numbers(&first), ["FD1-000001", "FD1-000003"]);
         assert_eq!(numbers(&second), ["FD1-000002", "FD1-000004"]);
-        let by_name = s.list_cases(&CaseQuery { sort: CaseSort::PatientName, descending: true, ..Default::default() }).unwrap();
+        let by_name =
+            s.list_cases(&CaseQuery { sort: CaseSort::PatientName, descending: true, ..Default::default() }).unwrap();
         assert_eq!(by_name.cases[0].patient_name, "Grace Hopper");
     }
 

@@ -395,8 +395,7 @@ pub(crate) fn patch<R: Record>(
         if R::IMMUTABLE.contains(&key.as_str()) {
             problems.push(FieldError::new(key, "is set when the record is created and cannot be changed"));
         } else if !R::COLUMNS.iter().any(|c| c.name == key) {
-            let names: Vec<&str> =
-                R::COLUMNS.iter().map(|c| c.name).filter(|n| !R::IMMUTABLE.contains(n)).collect();
+            let names: Vec<&str> = R::COLUMNS.iter().map(|c| c.name).filter(|n| !R::IMMUTABLE.contains(n)).collect();
             problems.push(FieldError::new(key, format!("is not a field; the fields are: {}", names.join(", "))));
         }
     }
@@ -515,6 +514,11 @@ pub(crate) fn derived_id(kind: RecordKind, owner: Uuid, name: &str) -> Uuid {
 
 /// The UUIDv5 namespace of LabDesk's derived ids. Never change it: ids already stored use it.
 const LABDESK_NAMESPACE: Uuid = Uuid::from_u128(0x6c61_6264_6573_6b00_8000_0000_0000_0001);
+
+/// The ids of every record attached to the case `?1` (all kinds but the case itself).
+pub(crate) const ATTACHED_RECORD_IDS: &str = "SELECT id FROM chat_messages WHERE case_id = ?1 \
+     UNION ALL SELECT id FROM case_meta WHERE case_id = ?1 UNION ALL SELECT id FROM files WHERE case_id = ?1 \
+     UNION ALL SELECT id FROM workflow_stages WHERE case_id = ?1 UNION ALL SELECT id FROM case_notes WHERE case_id = ?1";
 
 /// Reads one optional value.
 pub(crate) fn query_opt<T: rusqlite::types::FromSql>(

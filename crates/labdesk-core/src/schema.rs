@@ -11,12 +11,7 @@ mod embedded {
 
 /// The newest migration this build knows.
 pub fn latest_version() -> i64 {
-    embedded::migrations::runner()
-        .get_migrations()
-        .iter()
-        .map(|m| i64::from(m.version()))
-        .max()
-        .unwrap_or(0)
+    embedded::migrations::runner().get_migrations().iter().map(|m| i64::from(m.version())).max().unwrap_or(0)
 }
 
 /// Brings the schema up to date. A store from a newer LabDesk is refused untouched: running an
@@ -46,8 +41,6 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
 /// Runs the migrations up to and including `version` only: for tests that build old stores.
 #[doc(hidden)]
 pub fn migrate_to(conn: &mut Connection, version: i32) -> Result<()> {
-    embedded::migrations::runner()
-        .set_target(refinery::Target::Version(version))
-        .run(conn)?;
+    embedded::migrations::runner().set_target(refinery::Target::Version(version)).run(conn)?;
     Ok(())
 }

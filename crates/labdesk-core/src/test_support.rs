@@ -6,7 +6,8 @@ use crate::{OpenOptions, Store};
 
 /// A fresh in-memory store of workstation FD1, signed in as ann.
 pub fn store() -> Store {
-    Store::open_in_memory(OpenOptions { workstation: Some("FD1".into()), user: Some("ann".into()) }).expect("open store")
+    Store::open_in_memory(OpenOptions { workstation: Some("FD1".into()), user: Some("ann".into()) })
+        .expect("open store")
 }
 
 pub fn fields(value: Value) -> Map<String, Value> {

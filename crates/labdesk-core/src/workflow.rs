@@ -63,12 +63,17 @@ impl FromStr for Stage {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         let wanted = s.trim().to_ascii_lowercase().replace(['-', ' '], "_");
-        Stage::ALL.into_iter().find(|st| st.as_str() == wanted || (wanted == "qc" && *st == Stage::QualityControl)).ok_or_else(
-            || {
+        Stage::ALL
+            .into_iter()
+            .find(|st| st.as_str() == wanted || (wanted == "qc" && *st == Stage::QualityControl))
+            .ok_or_else(|| {
                 let names: Vec<_> = Stage::ALL.iter().map(|s| s.as_str()).collect();
-                Error::one(RecordKind::WorkflowStage, "stage", format!("'{s}' is not a stage; the stages are {}", names.join(", ")))
-            },
-        )
+                Error::one(
+                    RecordKind::WorkflowStage,
+                    "stage",
+                    format!("'{s}' is not a stage; the stages are {}", names.join(", ")),
+                )
+            })
     }
 }
 
@@ -99,7 +104,15 @@ pub struct WorkflowStage {
 
 impl WorkflowStage {
     fn pending(case_id: Uuid, stage: Stage) -> Self {
-        Self { case_id, stage, status: StageStatus::Pending, assignee: None, started_at: None, completed_at: None, notes: String::new() }
+        Self {
+            case_id,
+            stage,
+            status: StageStatus::Pending,
+            assignee: None,
+            started_at: None,
+            completed_at: None,
+            notes: String::new(),
+        }
     }
 }
 
@@ -264,7 +277,10 @@ mod tests {
         s.create_case(fields(json!({"patient_name": "P"}))).unwrap();
         let stages = s.stages("FD1-000001").unwrap();
         let names: Vec<_> = stages.iter().map(|v| v.stage.stage.as_str()).collect();
-        assert_eq!(names, ["receiving", "impression_scan", "design", "milling", "sintering", "quality_control", "delivery"]);
+        assert_eq!(
+            names,
+            ["receiving", "impression_scan", "design", "milling", "sintering", "quality_control", "delivery"]
+        );
         assert!(stages.iter().all(|v| v.stage.status == StageStatus::Pending && v.version == 0));
     }
 

@@ -88,10 +88,7 @@ impl std::error::Error for UnknownRecordKind {}
 impl FromStr for RecordKind {
     type Err = UnknownRecordKind;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        RecordKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| UnknownRecordKind(s.to_owned()))
+        RecordKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| UnknownRecordKind(s.to_owned()))
     }
 }
 

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every LabDesk test: formatting, lints, unit, integration, property and crash tests.
+# Sets up what it needs on a fresh Debian 12 machine that has only Rust and Node.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+ensure_build_tools
+
+say "formatting (cargo fmt --check)"
+cargo fmt --all --check
+
+say "lints (cargo clippy -D warnings)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+say "tests"
+cargo test --workspace --locked
