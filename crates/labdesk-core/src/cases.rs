@@ -376,6 +376,17 @@ pub(crate) fn new_case(tx: &Connection, actor: &Actor, mut fields: Map<String, V
             problems.push(FieldError::new(key, why));
         }
     }
+    // A misspelt field must not vanish without a word: what a person typed is refused, not lost.
+    for key in fields.keys() {
+        let known = Case::COLUMNS.iter().any(|c| c.name == key) || key == "sub-services";
+        if !known
+            && !["secret_key", "id", "version", "created_at", "updated_at", "updated_by", "deleted_at", "attachments"]
+                .contains(&key.as_str())
+        {
+            let names: Vec<&str> = Case::COLUMNS.iter().map(|c| c.name).filter(|n| *n != "secret_key").collect();
+            problems.push(FieldError::new(key, format!("is not a case field; the fields are: {}", names.join(", "))));
+        }
+    }
     if !problems.is_empty() {
         return Err(Error::invalid(RecordKind::Case, problems));
     }
@@ -399,9 +410,24 @@ impl Store {
     /// out gets its default. Returns the case with its new number.
     #[tracing::instrument(skip_all)]
     pub fn create_case(&mut self, fields: Map<String, Value>) -> Result<Stored<Case>> {
+        self.create_case_with_meta(fields, &[])
+    }
+
+    /// Takes in a new case together with meta values, in one transaction: if any value is
+    /// refused, the case is not stored either (and uses up no case number).
+    #[tracing::instrument(skip_all)]
+    pub fn create_case_with_meta(
+        &mut self,
+        fields: Map<String, Value>,
+        meta: &[(String, String)],
+    ) -> Result<Stored<Case>> {
         self.write(|tx, actor| {
             let case = new_case(tx, actor, fields)?;
-            Ok(record::create(tx, actor, Uuid::now_v7(), case)?.record)
+            let stored = record::create(tx, actor, Uuid::now_v7(), case)?.record;
+            for (key, value) in meta {
+                crate::meta::set(tx, actor, stored.id, key, value)?;
+            }
+            Ok(stored)
         })
     }
 
@@ -414,9 +440,24 @@ impl Store {
         base_version: Option<u32>,
         patch: Map<String, Value>,
     ) -> Result<Written<Case>> {
+        self.edit_case_with_meta(key, base_version, patch, &[])
+    }
+
+    /// [`Store::edit_case`] and meta values in one transaction: all are stored, or none.
+    pub fn edit_case_with_meta(
+        &mut self,
+        key: &str,
+        base_version: Option<u32>,
+        patch: Map<String, Value>,
+        meta: &[(String, String)],
+    ) -> Result<Written<Case>> {
         self.write(|tx, actor| {
             let id = resolve(tx, key)?;
-            record::patch::<Case>(tx, actor, id, base_version, patch)
+            let written = record::patch::<Case>(tx, actor, id, base_version, patch)?;
+            for (key, value) in meta {
+                crate::meta::set(tx, actor, id, key, value)?;
+            }
+            Ok(written)
         })
     }
 
@@ -515,6 +556,28 @@ mod tests {
         assert_eq!(crate::test_support::count(&s, "outbox"), 0);
         let next = s.create_case(fields(json!({"patient_name": "P"}))).unwrap();
         assert_eq!(next.record.case_number, "FD1-000001", "a refused intake does not burn a case number");
+    }
+
+    #[test]
+    fn a_case_whose_meta_value_is_refused_is_not_stored_either() {
+        let mut s = store();
+        let meta = [("shade".to_owned(), "A2".to_owned()), ("patient_age".to_owned(), "old".to_owned())];
+        let err = s.create_case_with_meta(fields(json!({"patient_name": "P"})), &meta).unwrap_err();
+        assert_eq!(err.field_errors()[0].field, "patient_age", "{err}");
+        assert_eq!(crate::test_support::count(&s, "cases"), 0, "the case goes with its refused meta value");
+        assert_eq!(crate::test_support::count(&s, "outbox"), 0);
+        let meta = [("patient_age".to_owned(), "40".to_owned())];
+        let case = s.create_case_with_meta(fields(json!({"patient_name": "P"})), &meta).unwrap();
+        assert_eq!(case.record.case_number, "FD1-000001", "the refused intake used up no case number");
+        assert_eq!(s.meta("FD1-000001").unwrap()[0].record.value, "40");
+    }
+
+    #[test]
+    fn a_misspelt_field_at_intake_is_refused_not_dropped() {
+        let mut s = store();
+        let err = s.create_case(fields(json!({"patient_name": "P", "due": "2026-12-01"}))).unwrap_err();
+        assert!(err.to_string().contains("due: is not a case field; the fields are: case_number, status"), "{err}");
+        assert_eq!(crate::test_support::count(&s, "cases"), 0);
     }
 
     #[test]

@@ -81,7 +81,14 @@ pub enum Error {
     SchemaTooNew { found: i64, known: i64 },
 
     #[error("the store's schema could not be brought up to date, and was left as it was: {0}")]
-    Migration(#[from] refinery::Error),
+    Migration(String),
+
+    /// Input that is not understood: an empty search, a stage that does not exist, ...
+    #[error("{0}")]
+    Input(String),
+
+    #[error("nothing in this store has the id {0}: it is not a case, chat message, meta value, stage, note or file")]
+    NoRecord(uuid::Uuid),
 
     #[error("this store belongs to workstation {existing}; it cannot be set up again as {requested}")]
     WorkstationMismatch { existing: String, requested: String },
@@ -97,6 +104,16 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<refinery::Error> for Error {
+    /// refinery's message quotes the whole migration script; the cause alone is what helps.
+    fn from(e: refinery::Error) -> Self {
+        match e.kind() {
+            refinery::error::Kind::Connection(_, cause) => Self::Migration(cause.to_string()),
+            other => Self::Migration(other.to_string()),
+        }
+    }
+}
 
 impl Error {
     pub(crate) fn invalid(kind: RecordKind, problems: Vec<FieldError>) -> Self {

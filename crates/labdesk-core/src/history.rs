@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::record::{chain, read_revisions, ATTACHED_RECORD_IDS};
-use crate::{RecordKind, Revision, Store, Timestamp};
+use crate::{Revision, Store, Timestamp};
 
 /// One field a revision changed, with its value before and after.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -65,7 +65,7 @@ impl Store {
     pub fn history(&self, record_id: Uuid) -> Result<Vec<HistoryEntry>> {
         let chain = chain(&self.conn, record_id)?;
         if chain.is_empty() {
-            return Err(Error::NotFound { kind: RecordKind::Case, key: record_id.to_string() });
+            return Err(Error::NoRecord(record_id));
         }
         Ok(entries(chain))
     }

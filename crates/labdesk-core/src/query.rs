@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::record::{self, load_where, query_opt, Stored, ATTACHED_RECORD_IDS};
-use crate::{Case, CaseMeta, CaseNote, ChatMessage, FileRecord, RecordKind, StageView, Store, Timestamp};
+use crate::{Case, CaseMeta, CaseNote, ChatMessage, FileRecord, StageView, Store, Timestamp};
 
 /// Statuses after which a case can no longer be late.
 pub const CLOSED_STATUSES: &[&str] = &["delivered", "cancelled"];
@@ -225,7 +225,7 @@ impl Store {
     #[tracing::instrument(skip_all)]
     pub fn search(&self, text: &str, limit: u32) -> Result<Vec<SearchHit>> {
         let Some(expr) = fts_query(text) else {
-            return Err(Error::one(RecordKind::Case, "search", "type a word, a name or a case number to search for"));
+            return Err(Error::Input("type a word, a name or a case number to search for".into()));
         };
         let limit = limit.clamp(1, 200) as usize;
         // Ask for a few documents per case wanted: one case can match in many messages.

@@ -31,7 +31,10 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
             return Err(Error::SchemaTooNew { found, known });
         }
     }
-    let report = embedded::migrations::runner().run(conn)?;
+    // Grouped: every pending migration and its history row in one transaction. Ungrouped,
+    // refinery commits a migration's SQL and its history row separately, and a crash between the
+    // two leaves a store that no later open can migrate ("table ... already exists").
+    let report = embedded::migrations::runner().set_grouped(true).run(conn)?;
     for migration in report.applied_migrations() {
         tracing::info!(version = migration.version(), name = migration.name(), "store schema migrated");
     }
@@ -41,6 +44,6 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
 /// Runs the migrations up to and including `version` only: for tests that build old stores.
 #[doc(hidden)]
 pub fn migrate_to(conn: &mut Connection, version: i32) -> Result<()> {
-    embedded::migrations::runner().set_target(refinery::Target::Version(version)).run(conn)?;
+    embedded::migrations::runner().set_grouped(true).set_target(refinery::Target::Version(version)).run(conn)?;
     Ok(())
 }

@@ -68,11 +68,7 @@ impl FromStr for Stage {
             .find(|st| st.as_str() == wanted || (wanted == "qc" && *st == Stage::QualityControl))
             .ok_or_else(|| {
                 let names: Vec<_> = Stage::ALL.iter().map(|s| s.as_str()).collect();
-                Error::one(
-                    RecordKind::WorkflowStage,
-                    "stage",
-                    format!("'{s}' is not a stage; the stages are {}", names.join(", ")),
-                )
+                Error::Input(format!("'{s}' is not a stage; the stages are {}", names.join(", ")))
             })
     }
 }

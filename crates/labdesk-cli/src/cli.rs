@@ -1,0 +1,582 @@
+//! The command line: every option and subcommand, as clap types. Values that have a fixed shape
+//! (`--service`, `--link`, `--aligner`, `KEY=VALUE`, dates for filters, ids) are parsed here, so a
+//! mistyped one is a usage error that names the option.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use labdesk_core::{CaseSort, MessageType, Stage, Timestamp};
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+const DATE_HELP: &str =
+    "Dates: YYYY-MM-DD, \"YYYY-MM-DD HH:MM\" (both taken as UTC) or RFC 3339 (2026-11-21T09:30:00+01:00).";
+
+/// labdesk — the LabDesk case desk from the command line.
+///
+/// Works on this workstation's local store, with or without a network: every change is kept with
+/// who made it and waits in the outbox until it is sent.
+#[derive(Debug, Parser)]
+#[command(name = "labdesk", version, after_help = DATE_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The data folder holding the store [default: $XDG_DATA_HOME/labdesk, else ~/.local/share/labdesk]
+    #[arg(long, global = true, help_heading = "Global options", env = "LABDESK_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+
+    /// Who changes are recorded as made by [default: the store's default user, else $USER]
+    #[arg(long, global = true, help_heading = "Global options", env = "LABDESK_USER", value_name = "NAME")]
+    pub user: Option<String>,
+
+    /// The workstation code a new store is set up with: 2 to 8 capitals or digits, e.g. FD1
+    #[arg(long, global = true, help_heading = "Global options", env = "LABDESK_WORKSTATION", value_name = "CODE")]
+    pub workstation: Option<String>,
+
+    /// Print machine-readable JSON instead of text (errors too, on stderr)
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Set up (or open) the store in the data folder and record the default user
+    Init,
+    /// Take in a new case
+    #[command(after_help = DATE_HELP)]
+    Create(CreateArgs),
+    /// Change fields of a case
+    #[command(after_help = DATE_HELP)]
+    Edit(EditArgs),
+    /// Show a case with everything attached to it
+    Show(CaseArg),
+    /// List cases, with filters, sorting and pages
+    #[command(after_help = DATE_HELP)]
+    List(ListArgs),
+    /// Search cases by number, patient, services, meta, notes and chat
+    Search(SearchArgs),
+    /// Delete a case (it is kept in history and can be restored)
+    Delete(CaseArg),
+    /// Bring back a deleted case
+    Restore(CaseArg),
+    /// The lab's own key/value facts about a case
+    #[command(subcommand)]
+    Meta(MetaCommand),
+    /// Chat on a case
+    #[command(subcommand)]
+    Chat(ChatCommand),
+    /// Move one workflow stage of a case: start, complete, block, hold, reset, assign or notes
+    Stage(StageArgs),
+    /// Show the seven workflow stages of a case
+    Stages(CaseArg),
+    /// Notes on a case
+    #[command(subcommand)]
+    Note(NoteCommand),
+    /// Who changed what and when, for a case or any record
+    History(HistoryArgs),
+    /// Changes made here that wait to be sent
+    Outbox(OutboxArgs),
+    /// Check the store's consistency (exit status 1 if anything is wrong)
+    Check(CheckArgs),
+    /// Import cases from JSON Lines: one case per line, with optional meta, notes and chat
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CaseArg {
+    /// The case: its number (FD1-000042) or UUID
+    #[arg(value_name = "CASE")]
+    pub case: String,
+}
+
+/// The case fields that intake and editing share. In `edit`, a list flag (--assignee, --service,
+/// ...) replaces the whole list.
+#[derive(Debug, Args, Default)]
+pub struct CaseFieldArgs {
+    /// The patient's name
+    #[arg(long, value_name = "NAME")]
+    pub patient: Option<String>,
+    /// Status, free text (suggested: received, processing, designing, milling, qc, ready, delivered, cancelled, on_hold)
+    #[arg(long, value_name = "S")]
+    pub status: Option<String>,
+    /// Priority, free text (suggested: low, medium, high, rush, emergency)
+    #[arg(long, value_name = "P")]
+    pub priority: Option<String>,
+    /// Due date
+    #[arg(long, value_name = "DATE")]
+    pub due: Option<String>,
+    /// Start date
+    #[arg(long, value_name = "DATE")]
+    pub start: Option<String>,
+    /// The parent case (number or UUID)
+    #[arg(long, value_name = "CASE")]
+    pub parent: Option<String>,
+    /// The order note
+    #[arg(long, value_name = "TEXT")]
+    pub order_note: Option<String>,
+    /// Someone working on the case (repeat for several)
+    #[arg(long = "assignee", value_name = "USER")]
+    pub assignees: Vec<String>,
+    /// An invoice id (repeat for several)
+    #[arg(long = "invoice", value_name = "ID")]
+    pub invoices: Vec<String>,
+    /// A service ordered: TYPE[:SUB1,SUB2[:EXTRA1,EXTRA2]], e.g. crown:zirconia,layered:shade A2 (repeatable)
+    #[arg(long = "service", value_name = "SERVICE", value_parser = parse_service)]
+    pub services: Vec<Value>,
+    /// A link: "TITLE|URL[|SOURCE]" (repeatable)
+    #[arg(long = "link", value_name = "LINK", value_parser = parse_link)]
+    pub links: Vec<Value>,
+    /// The ordering author's name
+    #[arg(long, value_name = "NAME")]
+    pub author_name: Option<String>,
+    /// The ordering author's phone
+    #[arg(long, value_name = "PHONE")]
+    pub author_phone: Option<String>,
+    /// The ordering author's address
+    #[arg(long, value_name = "ADDRESS")]
+    pub author_address: Option<String>,
+    /// A note on the author's address (e.g. "back door")
+    #[arg(long, value_name = "TEXT")]
+    pub author_address_note: Option<String>,
+    /// An aligner series: count=20,stage=3,from=1,to=6[,date=2026-11-02] (repeatable)
+    #[arg(long = "aligner", value_name = "ALIGNER", value_parser = parse_aligner)]
+    pub aligners: Vec<Value>,
+    /// A meta value to set on the case: KEY=VALUE (repeatable)
+    #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub meta: Vec<(String, String)>,
+    /// Read case fields from a JSON object in FILE ("-" for standard input); flags override it
+    #[arg(long, value_name = "FILE")]
+    pub from_json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    pub fields: CaseFieldArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// The case: its number (FD1-000042) or UUID
+    #[arg(value_name = "CASE")]
+    pub case: String,
+    /// Refuse the change if the case is no longer at this version
+    #[arg(long, value_name = "N")]
+    pub base_version: Option<u32>,
+    #[command(flatten)]
+    pub fields: CaseFieldArgs,
+    /// Set any case field: FIELD=VALUE, VALUE read as JSON if it is JSON, else as text (repeatable)
+    #[arg(long = "set", value_name = "FIELD=VALUE", value_parser = parse_set)]
+    pub set: Vec<(String, Value)>,
+    /// Empty a field, e.g. --clear due_date (repeatable)
+    #[arg(long = "clear", value_name = "FIELD")]
+    pub clear: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SortKey {
+    Due,
+    Number,
+    Created,
+    Updated,
+    Priority,
+    Status,
+    Patient,
+}
+
+impl From<SortKey> for CaseSort {
+    fn from(key: SortKey) -> Self {
+        match key {
+            SortKey::Due => CaseSort::DueDate,
+            SortKey::Number => CaseSort::CaseNumber,
+            SortKey::Created => CaseSort::CreatedAt,
+            SortKey::Updated => CaseSort::UpdatedAt,
+            SortKey::Priority => CaseSort::Priority,
+            SortKey::Status => CaseSort::Status,
+            SortKey::Patient => CaseSort::PatientName,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only cases with this status (repeat for any of several)
+    #[arg(long = "status", value_name = "S")]
+    pub statuses: Vec<String>,
+    /// Only cases with this priority (repeat for any of several)
+    #[arg(long = "priority", value_name = "P")]
+    pub priorities: Vec<String>,
+    /// Only cases due on or after this date
+    #[arg(long, value_name = "DATE", value_parser = parse_timestamp)]
+    pub due_from: Option<Timestamp>,
+    /// Only cases due on or before this date
+    #[arg(long, value_name = "DATE", value_parser = parse_timestamp)]
+    pub due_to: Option<Timestamp>,
+    /// Only cases assigned to this user
+    #[arg(long, value_name = "USER")]
+    pub assignee: Option<String>,
+    /// Only the children of this case (number or UUID)
+    #[arg(long, value_name = "CASE")]
+    pub parent: Option<String>,
+    /// Only cases past their due date and not delivered or cancelled
+    #[arg(long)]
+    pub overdue: bool,
+    /// Include deleted cases
+    #[arg(long)]
+    pub deleted: bool,
+    /// Sort by
+    #[arg(long, value_enum, default_value = "due")]
+    pub sort: SortKey,
+    /// Sort in descending order
+    #[arg(long)]
+    pub desc: bool,
+    /// Cases per page (1 to 500)
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=500))]
+    pub limit: u32,
+    /// Which page, from 1
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub page: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// What to look for: every word must match (a word's start is enough)
+    #[arg(value_name = "WORDS", required = true, num_args = 1..)]
+    pub words: Vec<String>,
+    /// At most this many cases (1 to 200)
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=200))]
+    pub limit: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MetaCommand {
+    /// Set KEY to VALUE on a case
+    Set {
+        #[arg(value_name = "CASE")]
+        case: String,
+        #[arg(value_name = "KEY")]
+        key: String,
+        #[arg(value_name = "VALUE")]
+        value: String,
+    },
+    /// Unset KEY on a case (its past values stay in history)
+    Unset {
+        #[arg(value_name = "CASE")]
+        case: String,
+        #[arg(value_name = "KEY")]
+        key: String,
+    },
+    /// List a case's meta values
+    List {
+        #[arg(value_name = "CASE")]
+        case: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MessageKind {
+    Text,
+    File,
+    Image,
+    Voice,
+    Mixed,
+    System,
+}
+
+impl From<MessageKind> for MessageType {
+    fn from(kind: MessageKind) -> Self {
+        match kind {
+            MessageKind::Text => MessageType::Text,
+            MessageKind::File => MessageType::File,
+            MessageKind::Image => MessageType::Image,
+            MessageKind::Voice => MessageType::Voice,
+            MessageKind::Mixed => MessageType::Mixed,
+            MessageKind::System => MessageType::System,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChatCommand {
+    /// Post a message on a case (prints the message id)
+    Post {
+        #[arg(value_name = "CASE")]
+        case: String,
+        #[arg(value_name = "TEXT")]
+        text: String,
+        /// The kind of message
+        #[arg(long = "type", value_enum, default_value = "text")]
+        message_type: MessageKind,
+        /// The message this one replies to
+        #[arg(long, value_name = "MSG_ID", value_parser = parse_message_id)]
+        reply_to: Option<Uuid>,
+        /// The message this one belongs under (a thread)
+        #[arg(long, value_name = "MSG_ID", value_parser = parse_message_id)]
+        parent: Option<Uuid>,
+        /// What the message is for (free text, e.g. "approval")
+        #[arg(long, value_name = "P")]
+        purpose: Option<String>,
+    },
+    /// Change the text of a message you sent
+    Edit {
+        #[arg(value_name = "MSG_ID", value_parser = parse_message_id)]
+        id: Uuid,
+        #[arg(value_name = "TEXT")]
+        text: String,
+        /// Refuse the change if the message is no longer at this version
+        #[arg(long, value_name = "N")]
+        base_version: Option<u32>,
+    },
+    /// React to a message with an emoji (or take the reaction back with --remove)
+    React {
+        #[arg(value_name = "MSG_ID", value_parser = parse_message_id)]
+        id: Uuid,
+        #[arg(value_name = "EMOJI")]
+        emoji: String,
+        /// Take your reaction back
+        #[arg(long)]
+        remove: bool,
+    },
+    /// Delete a message you sent (it stays in history)
+    Delete {
+        #[arg(value_name = "MSG_ID", value_parser = parse_message_id)]
+        id: Uuid,
+    },
+    /// Mark a message read
+    Read {
+        #[arg(value_name = "MSG_ID", value_parser = parse_message_id)]
+        id: Uuid,
+    },
+    /// Show a case's chat, oldest first
+    List {
+        #[arg(value_name = "CASE")]
+        case: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StageVerb {
+    /// Begin work on the stage
+    Start,
+    /// Finish the stage
+    Complete,
+    /// Mark the stage blocked
+    Block,
+    /// Put the stage on hold
+    Hold,
+    /// Back to pending, times cleared
+    Reset,
+    /// Give the stage to USER (or to nobody, without USER)
+    Assign,
+    /// Replace the stage's notes with TEXT
+    Notes,
+}
+
+#[derive(Debug, Args)]
+pub struct StageArgs {
+    /// The case: its number (FD1-000042) or UUID
+    #[arg(value_name = "CASE")]
+    pub case: String,
+    /// The stage: receiving, impression_scan, design, milling, sintering, quality_control (qc), delivery
+    #[arg(value_name = "STAGE", value_parser = parse_stage)]
+    pub stage: Stage,
+    /// What to do
+    #[arg(value_name = "ACTION", value_enum)]
+    pub action: StageVerb,
+    /// The user for `assign`, the text for `notes`
+    #[arg(value_name = "ARG")]
+    pub arg: Option<String>,
+    /// Refuse the change if the stage is no longer at this version (0: never touched)
+    #[arg(long, value_name = "N")]
+    pub base_version: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NoteCommand {
+    /// Add a note to a case
+    Add {
+        #[arg(value_name = "CASE")]
+        case: String,
+        #[arg(value_name = "TEXT")]
+        text: String,
+    },
+    /// List a case's notes, oldest first
+    List {
+        #[arg(value_name = "CASE")]
+        case: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// A case (number or UUID), or the UUID of any record (a message, a meta value, a stage, ...)
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+    /// For a case: also the history of everything attached to it
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OutboxArgs {
+    /// Show at most this many changes
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Skip SQLite's full integrity check (which reads the whole file)
+    #[arg(long)]
+    pub quick: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The JSON Lines file ("-" for standard input)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Cases per transaction
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch: u32,
+}
+
+// ----- value parsers -----
+
+fn parse_timestamp(text: &str) -> Result<Timestamp, String> {
+    Timestamp::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_stage(text: &str) -> Result<Stage, String> {
+    text.parse::<Stage>().map_err(|e| e.to_string())
+}
+
+fn parse_message_id(text: &str) -> Result<Uuid, String> {
+    Uuid::parse_str(text.trim())
+        .map_err(|_| format!("'{text}' is not a message id (a UUID, as `labdesk chat list CASE` shows)"))
+}
+
+fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_owned(), value.to_owned())),
+        _ => Err(format!("'{text}' is not KEY=VALUE, e.g. patient_age=42")),
+    }
+}
+
+/// `FIELD=VALUE`; the value is JSON when it parses as JSON, else text.
+fn parse_set(text: &str) -> Result<(String, Value), String> {
+    match text.split_once('=') {
+        Some((field, value)) if !field.trim().is_empty() => {
+            let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+            Ok((field.trim().to_owned(), value))
+        }
+        _ => Err(format!("'{text}' is not FIELD=VALUE, e.g. status=milling or assignees='[\"bob\"]'")),
+    }
+}
+
+fn comma_list(text: &str) -> Vec<Value> {
+    text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.to_owned())).collect()
+}
+
+/// `TYPE[:SUB1,SUB2[:EXTRA1,EXTRA2]]`.
+fn parse_service(text: &str) -> Result<Value, String> {
+    let mut parts = text.splitn(3, ':');
+    let service_type = parts.next().unwrap_or_default().trim();
+    if service_type.is_empty() {
+        return Err(format!("'{text}' has no service type; use TYPE[:SUB1,SUB2[:EXTRA1,EXTRA2]], e.g. crown:zirconia"));
+    }
+    let subs = parts.next().map(comma_list).unwrap_or_default();
+    let extras = parts.next().map(comma_list).unwrap_or_default();
+    Ok(json!({"service_type": service_type, "sub_services": subs, "extras": extras}))
+}
+
+/// `TITLE|URL[|SOURCE]`.
+fn parse_link(text: &str) -> Result<Value, String> {
+    let parts: Vec<&str> = text.split('|').map(str::trim).collect();
+    match parts.as_slice() {
+        [title, url] => Ok(json!({"title": title, "url": url, "source": ""})),
+        [title, url, source] => Ok(json!({"title": title, "url": url, "source": source})),
+        _ => Err(format!("'{text}' is not TITLE|URL[|SOURCE], e.g. \"Scan|https://scans.example/1|3shape\"")),
+    }
+}
+
+/// `count=20,stage=3,from=1,to=6[,date=2026-11-02]`.
+fn parse_aligner(text: &str) -> Result<Value, String> {
+    let mut out = Map::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((key, value)) = part.split_once('=') else {
+            return Err(format!("'{part}' is not KEY=VALUE; use count=20,stage=3,from=1,to=6[,date=2026-11-02]"));
+        };
+        let key = key.trim().to_ascii_lowercase();
+        let value = value.trim();
+        match key.as_str() {
+            "count" | "stage" | "from" | "to" => {
+                let n: u32 = value.parse().map_err(|_| format!("{key}={value}: {key} must be a whole number"))?;
+                out.insert(key, Value::from(n));
+            }
+            "date" => {
+                out.insert(key, Value::String(value.to_owned()));
+            }
+            _ => return Err(format!("'{key}' is not an aligner field; the fields are count, stage, from, to, date")),
+        }
+    }
+    if out.is_empty() {
+        return Err("an aligner needs count=N,stage=N,from=N,to=N".to_owned());
+    }
+    Ok(Value::Object(out))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_service_reads_type_subs_and_extras() {
+        let v = parse_service("crown:zirconia, layered:shade A2,rush").unwrap();
+        assert_eq!(
+            v,
+            json!({"service_type": "crown", "sub_services": ["zirconia", "layered"], "extras": ["shade A2", "rush"]})
+        );
+        assert_eq!(parse_service("bridge").unwrap()["sub_services"], json!([]));
+        assert!(parse_service(":x").is_err());
+    }
+
+    #[test]
+    fn a_link_needs_a_title_and_a_url() {
+        assert_eq!(parse_link("Scan|https://x.example").unwrap()["source"], "");
+        assert_eq!(parse_link("Scan|https://x.example|3shape").unwrap()["source"], "3shape");
+        assert!(parse_link("just text").is_err());
+    }
+
+    #[test]
+    fn an_aligner_reads_numbers_and_a_date_and_names_unknown_fields() {
+        let v = parse_aligner("count=20,stage=3,from=1,to=6,date=2026-11-02").unwrap();
+        assert_eq!(v, json!({"count": 20, "stage": 3, "from": 1, "to": 6, "date": "2026-11-02"}));
+        assert!(parse_aligner("count=twenty").unwrap_err().contains("whole number"));
+        assert!(parse_aligner("colour=3").unwrap_err().contains("not an aligner field"));
+    }
+
+    #[test]
+    fn set_values_are_json_when_they_parse_and_text_otherwise() {
+        assert_eq!(parse_set("assignees=[\"bob\"]").unwrap().1, json!(["bob"]));
+        assert_eq!(parse_set("status=milling").unwrap().1, json!("milling"));
+        assert_eq!(parse_set("order_note=a=b").unwrap(), ("order_note".to_owned(), json!("a=b")));
+        assert!(parse_set("=x").is_err());
+    }
+}

@@ -1,0 +1,131 @@
+//! Chat on a case: post, edit, react, delete, mark read, list.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use labdesk_core::{ChatMessage, NewMessage, Stored, Written};
+
+use super::cases::label;
+use super::Ctx;
+use crate::cli::ChatCommand;
+use crate::output::time;
+
+/// One message on one line: time, sender, status, text, marks, reactions, and its id to act on.
+pub fn print_message(out: &mut dyn Write, m: &Stored<ChatMessage>, indent: &str) -> Result<()> {
+    let r = &m.record;
+    let at = r.sent_at.unwrap_or(m.created_at);
+    let mut line = format!("{indent}[{}] {} ({})", time(at), r.sender_id, label(&r.message_status));
+    if r.message_type != labdesk_core::MessageType::Text {
+        line.push_str(&format!(" <{}>", label(&r.message_type)));
+    }
+    if let Some(purpose) = &r.message_purpose {
+        line.push_str(&format!(" [{purpose}]"));
+    }
+    if m.is_deleted() {
+        line.push_str(": (message deleted)");
+    } else {
+        line.push_str(&format!(": {}", r.message_content.replace('\n', &format!("\n{indent}    "))));
+        if r.edited_at.is_some() {
+            line.push_str(" (edited)");
+        }
+    }
+    if !r.attachments.is_empty() {
+        line.push_str(&format!(" +{} file(s)", r.attachments.len()));
+    }
+    writeln!(out, "{line}")?;
+    let mut marks = Vec::new();
+    if let Some(to) = r.reply_to {
+        marks.push(format!("reply to {to}"));
+    }
+    if let Some(parent) = r.parent_message_id {
+        marks.push(format!("in thread {parent}"));
+    }
+    for (emoji, users) in &r.reactions {
+        marks.push(format!("{emoji} {}", users.iter().cloned().collect::<Vec<_>>().join(", ")));
+    }
+    if let Some(read) = r.read_at {
+        marks.push(format!("read {}", time(read)));
+    }
+    marks.push(format!("id {}", m.id));
+    writeln!(out, "{indent}    {}", marks.join(" · "))?;
+    Ok(())
+}
+
+fn report(ctx: &mut Ctx<'_>, written: &Written<ChatMessage>, done: &str, unchanged: &str) -> Result<ExitCode> {
+    if ctx.json {
+        ctx.print_json(written)?;
+    } else if written.revision.is_some() {
+        writeln!(ctx.out, "{done}")?;
+    } else {
+        writeln!(ctx.out, "{unchanged}")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run(ctx: &mut Ctx<'_>, command: ChatCommand) -> Result<ExitCode> {
+    match command {
+        ChatCommand::Post { case, text, message_type, reply_to, parent, purpose } => {
+            let message = NewMessage {
+                message_type: message_type.into(),
+                message_content: text,
+                attachments: Vec::new(),
+                reply_to,
+                parent_message_id: parent,
+                message_purpose: purpose,
+            };
+            let posted = ctx.store.post_message(&case, message)?;
+            if ctx.json {
+                ctx.print_json(&posted)?;
+            } else {
+                let number = ctx.store.case(&posted.record.case_id.to_string())?.record.case_number;
+                writeln!(ctx.out, "Posted message {} on case {number}", posted.id)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ChatCommand::Edit { id, text, base_version } => {
+            let written = ctx.store.edit_message(id, base_version, &text)?;
+            report(ctx, &written, &format!("Edited message {id}."), "Nothing changed: the message already says that.")
+        }
+        ChatCommand::React { id, emoji, remove } => {
+            let written = ctx.store.react(id, &emoji, !remove)?;
+            let emoji = emoji.trim();
+            if remove {
+                report(
+                    ctx,
+                    &written,
+                    &format!("Took back {emoji} on message {id}."),
+                    &format!("You had not reacted {emoji}."),
+                )
+            } else {
+                report(
+                    ctx,
+                    &written,
+                    &format!("Reacted {emoji} on message {id}."),
+                    &format!("You had already reacted {emoji}."),
+                )
+            }
+        }
+        ChatCommand::Delete { id } => {
+            let written = ctx.store.delete_message(id, None)?;
+            report(ctx, &written, &format!("Deleted message {id}."), "The message was already deleted.")
+        }
+        ChatCommand::Read { id } => {
+            let written = ctx.store.mark_read(id)?;
+            report(ctx, &written, &format!("Marked message {id} read."), "The message was already marked read.")
+        }
+        ChatCommand::List { case } => {
+            let messages = ctx.store.messages(&case)?;
+            if ctx.json {
+                ctx.print_json(&messages)?;
+            } else if messages.is_empty() {
+                writeln!(ctx.out, "No messages on case {case} yet.")?;
+            } else {
+                for m in &messages {
+                    print_message(ctx.out, m, "")?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

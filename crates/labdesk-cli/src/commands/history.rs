@@ -1,0 +1,147 @@
+//! History (who changed what, when) and the outbox (what waits to be sent).
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use labdesk_core::{FieldChange, HistoryEntry, RecordKind};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::Ctx;
+use crate::cli::HistoryArgs;
+use crate::output::{self, time, truncate};
+
+/// Values longer than this are cut in the history.
+const VALUE_WIDTH: usize = 60;
+
+pub fn history(ctx: &mut Ctx<'_>, args: HistoryArgs) -> Result<ExitCode> {
+    let target = args.target.trim();
+    let (title, entries) = match ctx.store.case_id(target) {
+        Ok(id) => {
+            let number = ctx.store.case(&id.to_string())?.record.case_number;
+            if args.all {
+                (format!("History of case {number} and everything attached to it"), ctx.store.case_history(target)?)
+            } else {
+                (format!("History of case {number}"), ctx.store.history(id)?)
+            }
+        }
+        Err(labdesk_core::Error::NotFound { .. }) if Uuid::parse_str(target).is_ok() => {
+            let id = Uuid::parse_str(target)?;
+            let entries = ctx.store.history(id)?;
+            let kind = entries.first().map_or("record", |e| e.revision.record_kind.label());
+            (format!("History of {kind} {id}"), entries)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if ctx.json {
+        ctx.print_json(&entries)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let change_count = if entries.len() == 1 { "1 change".to_owned() } else { format!("{} changes", entries.len()) };
+    writeln!(ctx.out, "{title} ({change_count}), times in UTC:")?;
+    for entry in &entries {
+        print_entry(ctx.out, entry, args.all)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_entry(out: &mut dyn Write, entry: &HistoryEntry, with_kind: bool) -> Result<()> {
+    let r = &entry.revision;
+    let mut head = format!("v{:<3} {}  {}@{}", r.version, time(r.made_at), r.author, r.workstation);
+    if with_kind {
+        let short: String = r.record_id.to_string().chars().take(8).collect();
+        head.push_str(&format!("  {} {short}", r.record_kind.label()));
+        if r.record_kind == RecordKind::CaseMeta {
+            if let Some(Value::String(key)) = r.fields.get("key") {
+                head.push_str(&format!(" ({key})"));
+            }
+        }
+    }
+    let created = r.base_version == 0;
+    if created {
+        head.push_str("  created");
+    }
+    if let Some(deleted) = entry.changes.iter().find(|c| c.field == "deleted_at") {
+        head.push_str(if deleted.after.is_null() { "  restored" } else { "  deleted" });
+    }
+    writeln!(out, "{head}")?;
+    for change in &entry.changes {
+        // deleted_at is in the head line; with --all every record belongs to the one case.
+        if change.field == "deleted_at" || (with_kind && change.field == "case_id") {
+            continue;
+        }
+        if created {
+            // A creating revision carries every field; the empty ones say nothing.
+            if is_empty(&change.after) {
+                continue;
+            }
+            writeln!(out, "      {}: {}", change.field, shown(change, &change.after))?;
+        } else {
+            for (field, before, after) in output::changed_parts(&change.field, &change.before, &change.after) {
+                writeln!(out, "      {field}: {} → {}", shown(change, &before), shown(change, &after))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.values().all(is_empty),
+        _ => false,
+    }
+}
+
+/// A value as shown in history; the share key of a case is never printed.
+fn shown(change: &FieldChange, v: &Value) -> String {
+    if change.field == "secret_key" && !v.is_null() {
+        return "(hidden)".to_owned();
+    }
+    truncate(&output::value(v), VALUE_WIDTH)
+}
+
+pub fn outbox(ctx: &mut Ctx<'_>, limit: u32) -> Result<ExitCode> {
+    let entries = ctx.store.outbox(limit)?;
+    if ctx.json {
+        ctx.print_json(&entries)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let pending = ctx.store.pending_count()?;
+    if entries.is_empty() {
+        writeln!(ctx.out, "The outbox is empty: every change made here has been sent.")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|o| {
+            let r = &o.revision;
+            let fields: Vec<&str> = r.fields.keys().map(String::as_str).collect();
+            let state = match &o.reject_reason {
+                Some(reason) => format!("{} ({})", o.state, truncate(reason, 40)),
+                None => o.state.clone(),
+            };
+            vec![
+                o.seq.to_string(),
+                state,
+                time(r.made_at),
+                format!("{}@{}", r.author, r.workstation),
+                r.record_kind.label().to_owned(),
+                r.record_id.to_string(),
+                r.version.to_string(),
+                truncate(&fields.join(", "), 50),
+            ]
+        })
+        .collect();
+    output::table(ctx.out, &["SEQ", "STATE", "MADE (UTC)", "BY", "KIND", "RECORD", "V", "FIELDS"], &rows)?;
+    let waiting = if pending == 1 { "1 change waits".to_owned() } else { format!("{pending} changes wait") };
+    if entries.len() as u64 >= u64::from(limit) {
+        writeln!(ctx.out, "{waiting} to be sent (showing the first {}; see more with --limit)", entries.len())?;
+    } else {
+        writeln!(ctx.out, "{waiting} to be sent.")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

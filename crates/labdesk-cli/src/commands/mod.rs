@@ -1,0 +1,82 @@
+//! The subcommands. Each opens nothing itself: [`run`] opens the store once, and every command
+//! gets a [`Ctx`] with the store, the output and whether to print JSON.
+
+mod cases;
+mod chat;
+mod check;
+mod history;
+mod import;
+mod records;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _, Result};
+use labdesk_core::{OpenOptions, Store, STORE_FILE};
+use serde::Serialize;
+
+use crate::cli::{Cli, Command};
+
+/// What every command works with.
+pub struct Ctx<'a> {
+    pub store: Store,
+    pub json: bool,
+    pub out: &'a mut dyn Write,
+}
+
+impl Ctx<'_> {
+    /// Prints `value` as pretty JSON on its own lines.
+    pub fn print_json<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        serde_json::to_writer_pretty(&mut *self.out, value).context("cannot write the JSON output")?;
+        writeln!(self.out)?;
+        Ok(())
+    }
+}
+
+/// The data folder: `--data`/`LABDESK_DATA`, else `$XDG_DATA_HOME/labdesk`, else
+/// `~/.local/share/labdesk`.
+fn data_dir(given: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(dir) = given.filter(|d| !d.as_os_str().is_empty()) {
+        return Ok(dir);
+    }
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").map(PathBuf::from).filter(|p| p.is_absolute()) {
+        return Ok(xdg.join("labdesk"));
+    }
+    if let Some(home) = std::env::var_os("HOME").map(PathBuf::from).filter(|p| p.is_absolute()) {
+        return Ok(home.join(".local").join("share").join("labdesk"));
+    }
+    bail!("there is no data folder: give --data DIR or set LABDESK_DATA (neither XDG_DATA_HOME nor HOME is set)")
+}
+
+pub fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
+    let global = cli.global;
+    let dir = data_dir(global.data)?;
+    let is_new = !dir.join(STORE_FILE).exists();
+    let user = global.user.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty());
+    let workstation = global.workstation.map(|w| w.trim().to_owned()).filter(|w| !w.is_empty());
+    let store = Store::open(&dir, OpenOptions { workstation, user: user.clone() })?;
+    if is_new && !global.json && !matches!(cli.command, Command::Init) {
+        eprintln!("note: set up a new LabDesk store in {} for workstation {}", dir.display(), store.workstation());
+    }
+    let mut ctx = Ctx { store, json: global.json, out };
+    match cli.command {
+        Command::Init => cases::init(&mut ctx, user.as_deref(), is_new),
+        Command::Create(args) => cases::create(&mut ctx, args),
+        Command::Edit(args) => cases::edit(&mut ctx, args),
+        Command::Show(args) => cases::show(&mut ctx, &args.case),
+        Command::List(args) => cases::list(&mut ctx, args),
+        Command::Search(args) => cases::search(&mut ctx, args),
+        Command::Delete(args) => cases::delete(&mut ctx, &args.case, true),
+        Command::Restore(args) => cases::delete(&mut ctx, &args.case, false),
+        Command::Meta(command) => records::meta(&mut ctx, command),
+        Command::Chat(command) => chat::run(&mut ctx, command),
+        Command::Stage(args) => records::stage(&mut ctx, args),
+        Command::Stages(args) => records::stages(&mut ctx, &args.case),
+        Command::Note(command) => records::note(&mut ctx, command),
+        Command::History(args) => history::history(&mut ctx, args),
+        Command::Outbox(args) => history::outbox(&mut ctx, args.limit),
+        Command::Check(args) => check::check(&mut ctx, args.quick),
+        Command::Import(args) => import::import(&mut ctx, args),
+    }
+}
