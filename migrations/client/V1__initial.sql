@@ -163,6 +163,7 @@ CREATE TABLE revisions (
     record_id     TEXT NOT NULL,
     version       INTEGER NOT NULL CHECK (version >= 1),
     base_version  INTEGER NOT NULL CHECK (base_version >= 0),
+    parent        TEXT,                          -- the head revision this change was made on; null at creation
     fields        TEXT NOT NULL CHECK (json_valid(fields)),   -- the fields this revision sets
     author        TEXT NOT NULL,
     workstation   TEXT NOT NULL,
@@ -178,10 +179,9 @@ CREATE UNIQUE INDEX revisions_one_head ON revisions (record_id) WHERE superseded
 -- Revisions made here and not yet accepted by the central store, in the order they were made:
 -- exactly the local revisions whose central_seq is null.
 CREATE TABLE outbox (
-    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
-    revision_id   TEXT NOT NULL UNIQUE REFERENCES revisions (id),
-    state         TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'rejected')),
-    attempts      INTEGER NOT NULL DEFAULT 0,
-    reject_reason TEXT,
-    enqueued_at   TEXT NOT NULL
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    revision_id TEXT NOT NULL UNIQUE REFERENCES revisions (id),
+    attempts    INTEGER NOT NULL DEFAULT 0,  -- pushes tried without an answer (network, server away)
+    last_error  TEXT,
+    enqueued_at TEXT NOT NULL
 );

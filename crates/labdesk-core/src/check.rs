@@ -2,7 +2,8 @@
 //!
 //! - SQLite's own `integrity_check` passes.
 //! - Every record's chain is well-formed: versions 1..n, the first on base 0, each revision
-//!   superseded by the next, only the last a head, the row at the head's version.
+//!   made on the one before (`parent`) and superseded by the next, only the last a head, the row
+//!   at the head's version.
 //! - Every record's current row equals its chain folded in order.
 //! - The outbox holds exactly the local revisions the central store has not accepted.
 //! - The search index holds exactly the live searchable records.
@@ -55,6 +56,13 @@ fn check_kind<R: Record>(store: &Store, report: &mut CheckReport) -> Result<()> 
                 report.problems.push(format!(
                     "{label} {}: revision {} has version {} where {expected} belongs",
                     row.id, revision.id, revision.version
+                ));
+            }
+            let previous = i.checked_sub(1).map(|p| chain[p].id);
+            if revision.parent != previous {
+                report.problems.push(format!(
+                    "{label} {}: revision v{} names {:?} as the change it was made on, expected {:?}",
+                    row.id, revision.version, revision.parent, previous
                 ));
             }
             let next = chain.get(i + 1).map(|n| n.id);

@@ -53,9 +53,10 @@ fn entries(chain: Vec<Revision>) -> Vec<HistoryEntry> {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OutboxEntry {
     pub seq: i64,
-    pub state: String,
+    /// Pushes tried without an answer.
     pub attempts: i64,
-    pub reject_reason: Option<String>,
+    /// Why the last push got no answer (the server was away, ...).
+    pub last_error: Option<String>,
     pub enqueued_at: Timestamp,
     pub revision: Revision,
 }
@@ -90,21 +91,20 @@ impl Store {
     /// The outbox, oldest first.
     pub fn outbox(&self, limit: u32) -> Result<Vec<OutboxEntry>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, state, attempts, reject_reason, enqueued_at, revision_id FROM outbox ORDER BY seq LIMIT ?1",
+            "SELECT seq, attempts, last_error, enqueued_at, revision_id FROM outbox ORDER BY seq LIMIT ?1",
         )?;
-        let rows: Vec<(i64, String, i64, Option<String>, String, String)> = stmt
-            .query_map([limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+        let rows: Vec<(i64, i64, Option<String>, String, String)> = stmt
+            .query_map([limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
             .collect::<Result<_, _>>()?;
         rows.into_iter()
-            .map(|(seq, state, attempts, reject_reason, enqueued_at, revision_id)| {
+            .map(|(seq, attempts, last_error, enqueued_at, revision_id)| {
                 let revision = read_revisions(&self.conn, "id = ?1", [&revision_id])?
                     .pop()
                     .ok_or_else(|| Error::Corrupt(format!("outbox entry {seq} has no revision")))?;
                 Ok(OutboxEntry {
                     seq,
-                    state,
                     attempts,
-                    reject_reason,
+                    last_error,
                     enqueued_at: Timestamp::parse(&enqueued_at).map_err(|e| Error::Corrupt(e.to_string()))?,
                     revision,
                 })
@@ -114,7 +114,7 @@ impl Store {
 
     /// How many changes wait to be sent.
     pub fn pending_count(&self) -> Result<u64> {
-        let n: i64 = self.conn.query_row("SELECT count(*) FROM outbox WHERE state = 'pending'", [], |r| r.get(0))?;
+        let n: i64 = self.conn.query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 }

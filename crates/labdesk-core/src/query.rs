@@ -297,8 +297,8 @@ impl Store {
             pending_changes: query_opt::<i64>(
                 conn,
                 &format!(
-                    "SELECT count(*) FROM outbox o JOIN revisions r ON r.id = o.revision_id WHERE o.state = 'pending' \
-                     AND (r.record_id = ?1 OR r.record_id IN ({ATTACHED_RECORD_IDS}))"
+                    "SELECT count(*) FROM outbox o JOIN revisions r ON r.id = o.revision_id \
+                     WHERE r.record_id = ?1 OR r.record_id IN ({ATTACHED_RECORD_IDS})"
                 ),
                 [id.to_string()],
             )?

@@ -257,16 +257,22 @@ fn upsert_row<R: Record>(tx: &Connection, stored: &Stored<R>, content: &Map<Stri
     Ok(())
 }
 
-/// Appends a revision to a record's chain and enqueues it in the outbox.
-fn append_revision(tx: &Connection, revision: &Revision) -> Result<()> {
+/// Appends a revision to a record's chain and enqueues it in the outbox. Returns the revision
+/// with `parent` set to the head it superseded.
+fn append_revision(tx: &Connection, mut revision: Revision) -> Result<Revision> {
     let id = revision.id.to_string();
     let record_id = revision.record_id.to_string();
     // The old head first: the one-head index allows one unsuperseded revision per record.
-    tx.prepare_cached("UPDATE revisions SET superseded_by = ?1 WHERE record_id = ?2 AND superseded_by IS NULL")?
-        .execute(params![id, record_id])?;
+    let parent: Option<String> = tx
+        .prepare_cached(
+            "UPDATE revisions SET superseded_by = ?1 WHERE record_id = ?2 AND superseded_by IS NULL RETURNING id",
+        )?
+        .query_row(params![id, record_id], |r| r.get(0))
+        .optional()?;
+    revision.parent = parent.map(|p| parse_uuid(&p, "parent revision")).transpose()?;
     tx.prepare_cached(
-        "INSERT INTO revisions (id, record_kind, record_id, version, base_version, fields, author, workstation, made_at, origin) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO revisions (id, record_kind, record_id, version, base_version, parent, fields, author, workstation, made_at, origin) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         id,
@@ -274,6 +280,7 @@ fn append_revision(tx: &Connection, revision: &Revision) -> Result<()> {
         record_id,
         revision.version,
         revision.base_version,
+        revision.parent.map(|p| p.to_string()),
         Value::Object(revision.fields.clone()).to_string(),
         revision.author,
         revision.workstation,
@@ -282,7 +289,7 @@ fn append_revision(tx: &Connection, revision: &Revision) -> Result<()> {
     ])?;
     tx.prepare_cached("INSERT INTO outbox (revision_id, enqueued_at) VALUES (?1, ?2)")?
         .execute(params![id, revision.made_at.to_string()])?;
-    Ok(())
+    Ok(revision)
 }
 
 /// What differs between two full maps: the fields of `next` whose value is not the one in `prev`.
@@ -343,6 +350,7 @@ fn commit<R: Record>(
         record_id: id,
         version: stored.version,
         base_version,
+        parent: None,
         fields,
         author: actor.user.clone(),
         workstation: actor.workstation.clone(),
@@ -351,7 +359,7 @@ fn commit<R: Record>(
         origin: Origin::Local,
     };
     upsert_row(tx, &stored, &next_map)?;
-    append_revision(tx, &revision)?;
+    let revision = append_revision(tx, revision)?;
     tracing::debug!(kind = %R::KIND, %id, version = stored.version, "revision committed");
     Ok(Written { record: stored, revision: Some(revision) })
 }
@@ -453,7 +461,7 @@ pub(crate) fn chain(conn: &Connection, record_id: Uuid) -> Result<Vec<Revision>>
 
 pub(crate) fn read_revisions(conn: &Connection, clause: &str, params: impl rusqlite::Params) -> Result<Vec<Revision>> {
     let sql = format!(
-        "SELECT id, record_kind, record_id, version, base_version, fields, author, workstation, made_at, superseded_by, origin \
+        "SELECT id, record_kind, record_id, version, base_version, fields, author, workstation, made_at, superseded_by, origin, parent \
          FROM revisions WHERE {clause}"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -485,6 +493,7 @@ fn row_to_revision(row: &rusqlite::Row<'_>) -> Result<Revision> {
         made_at: parse_time(&row.get::<_, String>(8)?, "made_at")?,
         superseded_by: superseded_by.map(|s| parse_uuid(&s, "superseded_by")).transpose()?,
         origin: if origin == "central" { Origin::Central } else { Origin::Local },
+        parent: row.get::<_, Option<String>>(11)?.map(|p| parse_uuid(&p, "parent")).transpose()?,
     })
 }
 

@@ -9,6 +9,8 @@
 //!   and the record's current row equals the chain folded in order.
 //! - **outbox**: a workstation's revisions not yet accepted by the central store.
 
+pub mod merge;
+pub mod sync;
 mod time;
 
 use std::fmt;
@@ -119,6 +121,11 @@ pub struct Revision {
     pub version: u32,
     /// The version the change was made on: 0 for the creating revision.
     pub base_version: u32,
+    /// The revision the change was made on (the head then): `None` for the creating revision.
+    /// Versions can be renumbered when the central store orders concurrent changes; ids cannot,
+    /// so this is what pins the merge base.
+    #[serde(default)]
+    pub parent: Option<Uuid>,
     /// The fields this revision sets, by name, in their stored form.
     pub fields: serde_json::Map<String, serde_json::Value>,
     pub author: String,

@@ -120,9 +120,10 @@ pub fn outbox(ctx: &mut Ctx<'_>, limit: u32) -> Result<ExitCode> {
         .map(|o| {
             let r = &o.revision;
             let fields: Vec<&str> = r.fields.keys().map(String::as_str).collect();
-            let state = match &o.reject_reason {
-                Some(reason) => format!("{} ({})", o.state, truncate(reason, 40)),
-                None => o.state.clone(),
+            let state = match &o.last_error {
+                Some(error) => format!("{} tries ({})", o.attempts, truncate(error, 40)),
+                None if o.attempts > 0 => format!("{} tries", o.attempts),
+                None => "waiting".to_owned(),
             };
             vec![
                 o.seq.to_string(),

@@ -1,0 +1,220 @@
+//! Three-way merge of one revision into a record, field by field (sync-model.md, "Merge").
+//!
+//! `base` is the record as the revision's author saw it, `head` is the record as it is now,
+//! `proposed` is what the revision sets. For every proposed field:
+//! - changed on one side only → that side's value;
+//! - changed on both sides to the same value → no conflict;
+//! - a set-like field → additions and removals of both sides (see [`set_fields`]);
+//! - a forward-only field (read receipts, delivery status) → the furthest of the two;
+//! - otherwise both changed it differently → `head` keeps its value (accepted first) and the
+//!   proposal is reported as a [`FieldConflict`].
+//!
+//! Both the central store (on push) and a workstation (re-applying its pending changes on top of
+//! what it pulled) use this one function, so they agree on every outcome.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+
+use crate::sync::FieldConflict;
+use crate::RecordKind;
+
+/// Fields merged as sets of additions and removals, not as whole values.
+pub fn set_fields(kind: RecordKind) -> &'static [&'static str] {
+    match kind {
+        RecordKind::Case => &["assignees", "invoice_ids", "links"],
+        RecordKind::ChatMessage => &["reactions", "attachments"],
+        _ => &[],
+    }
+}
+
+/// The rank of a value of a field that only moves forward along a fixed order.
+fn forward_rank(kind: RecordKind, field: &str, value: &Value) -> Option<i64> {
+    match (kind, field) {
+        (RecordKind::ChatMessage, "message_status") => Some(match value.as_str() {
+            Some("sending") => 0,
+            Some("failed") => 1,
+            Some("sent") => 2,
+            Some("read") => 3,
+            _ => -1,
+        }),
+        _ => None,
+    }
+}
+
+/// Forward-only timestamps: the stored form compares as text, and null means "not yet".
+fn is_forward_time(kind: RecordKind, field: &str) -> bool {
+    matches!((kind, field), (RecordKind::ChatMessage, "read_at"))
+}
+
+/// What a revision sets once merged, and what it proposed that did not take.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Merged {
+    /// The fields to write: only those that change `head`.
+    pub effective: Map<String, Value>,
+    pub conflicts: Vec<FieldConflict>,
+}
+
+pub fn merge(
+    kind: RecordKind,
+    base: &Map<String, Value>,
+    head: &Map<String, Value>,
+    proposed: &Map<String, Value>,
+) -> Merged {
+    let mut out = Merged::default();
+    for (field, ours) in proposed {
+        let base_v = base.get(field).unwrap_or(&Value::Null);
+        let head_v = head.get(field).unwrap_or(&Value::Null);
+        let value = if head_v == base_v || ours == head_v {
+            // Only we changed it, or both changed it alike.
+            ours.clone()
+        } else if ours == base_v {
+            // Only they changed it (we re-sent an unchanged value).
+            continue;
+        } else if set_fields(kind).contains(&field.as_str()) {
+            merge_sets(base_v, head_v, ours)
+        } else if is_forward_time(kind, field) {
+            furthest_time(head_v, ours)
+        } else if let (Some(h), Some(o)) = (forward_rank(kind, field, head_v), forward_rank(kind, field, ours)) {
+            if o > h {
+                ours.clone()
+            } else {
+                head_v.clone()
+            }
+        } else {
+            out.conflicts.push(FieldConflict { field: field.clone(), kept: head_v.clone(), proposed: ours.clone() });
+            continue;
+        };
+        if &value != head_v {
+            out.effective.insert(field.clone(), value);
+        }
+    }
+    out
+}
+
+fn furthest_time(a: &Value, b: &Value) -> Value {
+    match (a.as_str(), b.as_str()) {
+        (Some(x), Some(y)) => Value::String(x.max(y).to_owned()),
+        (Some(_), None) => a.clone(),
+        _ => b.clone(),
+    }
+}
+
+/// Three-way merge of set-like values: lists (of strings or objects) as sets, and objects whose
+/// values are lists (reactions: emoji → users) as a set per key.
+fn merge_sets(base: &Value, head: &Value, ours: &Value) -> Value {
+    match (head, ours) {
+        (Value::Object(h), Value::Object(o)) => {
+            let empty = Map::new();
+            let b = base.as_object().unwrap_or(&empty);
+            let keys: BTreeSet<&String> = b.keys().chain(h.keys()).chain(o.keys()).collect();
+            let mut merged = Map::new();
+            for key in keys {
+                let none = Value::Array(Vec::new());
+                let v =
+                    merge_lists(b.get(key).unwrap_or(&none), h.get(key).unwrap_or(&none), o.get(key).unwrap_or(&none));
+                if v.as_array().is_some_and(|a| !a.is_empty()) {
+                    merged.insert(key.clone(), v);
+                }
+            }
+            Value::Object(merged)
+        }
+        _ => merge_lists(base, head, ours),
+    }
+}
+
+/// head − (what we removed from base) + (what we added to base), keeping head's order and
+/// appending our additions in our order.
+fn merge_lists(base: &Value, head: &Value, ours: &Value) -> Value {
+    let items = |v: &Value| v.as_array().cloned().unwrap_or_default();
+    let (base, head, ours) = (items(base), items(head), items(ours));
+    // Keep what head has unless we removed it (it was in base and is not in ours).
+    let mut out: Vec<Value> = head.into_iter().filter(|x| !base.contains(x) || ours.contains(x)).collect();
+    for x in ours {
+        if !base.contains(&x) && !out.contains(&x) {
+            out.push(x);
+        }
+    }
+    Value::Array(out)
+}
+
+/// Folds `fields` over `state`: the record after a revision.
+pub fn apply(state: &mut Map<String, Value>, fields: &Map<String, Value>) {
+    for (k, v) in fields {
+        state.insert(k.clone(), v.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use serde_json::json;
+
+    use super::*;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn a_field_changed_on_one_side_takes_that_sides_value() {
+        let base = obj(json!({"status": "received", "priority": "low"}));
+        let head = obj(json!({"status": "milling", "priority": "low"}));
+        let m = merge(RecordKind::Case, &base, &head, &obj(json!({"priority": "high"})));
+        assert_eq!(m.effective, obj(json!({"priority": "high"})));
+        assert!(m.conflicts.is_empty());
+    }
+
+    #[test]
+    fn the_same_change_on_both_sides_is_no_conflict() {
+        let base = obj(json!({"status": "received"}));
+        let head = obj(json!({"status": "qc"}));
+        let m = merge(RecordKind::Case, &base, &head, &obj(json!({"status": "qc"})));
+        assert!(m.effective.is_empty() && m.conflicts.is_empty());
+    }
+
+    #[test]
+    fn different_changes_to_one_field_keep_the_first_accepted_and_report_the_other() {
+        let base = obj(json!({"status": "received"}));
+        let head = obj(json!({"status": "milling"}));
+        let m = merge(RecordKind::Case, &base, &head, &obj(json!({"status": "qc"})));
+        assert!(m.effective.is_empty(), "head keeps its value");
+        assert_eq!(
+            m.conflicts,
+            vec![FieldConflict { field: "status".into(), kept: json!("milling"), proposed: json!("qc") }]
+        );
+    }
+
+    #[test]
+    fn assignees_merge_as_additions_and_removals() {
+        let base = obj(json!({"assignees": ["ann", "bob"]}));
+        let head = obj(json!({"assignees": ["ann", "bob", "carol"]}));
+        let m = merge(RecordKind::Case, &base, &head, &obj(json!({"assignees": ["bob", "dave"]})));
+        assert_eq!(
+            m.effective,
+            obj(json!({"assignees": ["bob", "carol", "dave"]})),
+            "ann removed, dave added, carol kept"
+        );
+        assert!(m.conflicts.is_empty());
+    }
+
+    #[test]
+    fn reactions_merge_per_emoji() {
+        let base = obj(json!({"reactions": {}}));
+        let head = obj(json!({"reactions": {"👍": ["bob"]}}));
+        let m = merge(RecordKind::ChatMessage, &base, &head, &obj(json!({"reactions": {"👍": ["ann"], "❤": ["ann"]}})));
+        assert_eq!(m.effective, obj(json!({"reactions": {"❤": ["ann"], "👍": ["bob", "ann"]}})));
+    }
+
+    #[test]
+    fn read_receipts_and_delivery_status_only_move_forward() {
+        let base = obj(json!({"read_at": null, "message_status": "sending"}));
+        let head = obj(json!({"read_at": "2026-01-02T00:00:00.000Z", "message_status": "read"}));
+        let ours = obj(json!({"read_at": "2026-01-01T00:00:00.000Z", "message_status": "sent"}));
+        let m = merge(RecordKind::ChatMessage, &base, &head, &ours);
+        assert!(m.effective.is_empty() && m.conflicts.is_empty(), "{m:?}");
+        let later = obj(json!({"read_at": "2026-01-03T00:00:00.000Z"}));
+        let m = merge(RecordKind::ChatMessage, &base, &head, &later);
+        assert_eq!(m.effective, later);
+    }
+}

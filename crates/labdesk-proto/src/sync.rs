@@ -1,0 +1,122 @@
+//! The sync protocol between a workstation and the central store, version [`PROTOCOL_VERSION`].
+//!
+//! Every request carries `LabDesk-Protocol: <version>` and `Authorization: Bearer <token>`.
+//! A workstation older than [`MIN_PROTOCOL_VERSION`] is answered `426 Upgrade Required` with a
+//! message asking to update LabDesk, before anything is read or written.
+//!
+//! - `POST /v1/push` — [`PushRequest`] → [`PushResponse`]: outbox revisions, oldest first; one
+//!   [`PushResult`] per revision, in the same order. Idempotent by revision id.
+//! - `GET /v1/pull?after=CURSOR&limit=N` — [`PullPage`]: accepted revisions in the order the
+//!   central store made them visible. `next` is the cursor to ask with next time.
+//! - `GET /v1/wait?after=CURSOR&timeout_ms=N` — [`WaitResponse`]: returns as soon as anything
+//!   newer than `after` exists (long poll), or at the timeout.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::Revision;
+
+/// The protocol this build speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// The oldest protocol the server still accepts.
+pub const MIN_PROTOCOL_VERSION: u32 = 1;
+/// The header that carries the protocol version.
+pub const PROTOCOL_HEADER: &str = "LabDesk-Protocol";
+/// At most this many revisions in one push.
+pub const MAX_PUSH_REVISIONS: usize = 1000;
+/// At most this many revisions in one pull page.
+pub const MAX_PULL_LIMIT: u32 = 5000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushRequest {
+    pub revisions: Vec<Revision>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushResponse {
+    pub results: Vec<PushResult>,
+}
+
+/// What became of one pushed revision (sync-model.md, "Push").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Made on the central head: taken as it is.
+    Applied,
+    /// Made on an older version; merged with what came between, no field disputed.
+    Merged,
+    /// Merged, but some field was changed on both sides to different values: the value accepted
+    /// first stays, the other is kept in the chain, and the record needs review.
+    Conflicted,
+    /// Invalid or not permitted; `reason` says why. Nothing of it was stored.
+    Rejected,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushResult {
+    pub revision_id: Uuid,
+    pub outcome: Outcome,
+    /// The record's central version this revision became (none when rejected).
+    pub version: Option<u32>,
+    /// Why it was rejected, in words for the person who made the change.
+    pub reason: Option<String>,
+    /// The disputed fields, when conflicted.
+    #[serde(default)]
+    pub conflicts: Vec<FieldConflict>,
+}
+
+/// A field two revisions changed to different values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldConflict {
+    pub field: String,
+    /// The value that stays (accepted first).
+    pub kept: Value,
+    /// The value this revision proposed, kept in the chain for review.
+    pub proposed: Value,
+}
+
+/// A revision as the central store accepted it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CentralRevision {
+    /// Position in the pull order; cursors follow it.
+    pub seq: i64,
+    /// The revision, with `version` as assigned centrally and `fields` as they took effect.
+    pub revision: Revision,
+    pub outcome: Outcome,
+    /// Fields proposed but not taken (when conflicted).
+    #[serde(default)]
+    pub conflicts: Vec<FieldConflict>,
+    /// The fields as the workstation proposed them, when a merge changed what took effect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposed: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PullPage {
+    pub revisions: Vec<CentralRevision>,
+    /// The cursor to pull after next time.
+    pub next: i64,
+    /// More pages wait.
+    pub more: bool,
+    /// The newest cursor the central store has now: with `next`, how much is left (progress).
+    pub head: i64,
+    /// How many revisions remain after this page, for progress.
+    pub remaining: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaitResponse {
+    /// The newest cursor; greater than `after` when there is something to pull.
+    pub head: i64,
+}
+
+/// The body of every error answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong and what to do, for a person.
+    pub error: String,
+    /// A stable code for programs: `unauthenticated`, `forbidden`, `protocol_too_old`,
+    /// `protocol_too_new`, `bad_request`, `too_large`, `unavailable`, `internal`.
+    pub code: String,
+}
