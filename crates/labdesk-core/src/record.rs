@@ -545,3 +545,25 @@ pub(crate) fn object(value: Value) -> Map<String, Value> {
         _ => Map::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Record;
+    use crate::{Case, CaseMeta, CaseNote, ChatMessage, FileRecord, WorkflowStage};
+
+    fn same_as_protocol<R: Record>() {
+        let columns: Vec<&str> = R::COLUMNS.iter().map(|c| c.name).collect();
+        assert_eq!(columns, labdesk_proto::field_names(R::KIND), "the store and the wire must name the same fields");
+        assert_eq!(R::IMMUTABLE, labdesk_proto::immutable_fields(R::KIND), "and fix the same ones at creation");
+    }
+
+    #[test]
+    fn every_kinds_columns_are_the_fields_the_protocol_names() {
+        same_as_protocol::<Case>();
+        same_as_protocol::<CaseMeta>();
+        same_as_protocol::<ChatMessage>();
+        same_as_protocol::<FileRecord>();
+        same_as_protocol::<WorkflowStage>();
+        same_as_protocol::<CaseNote>();
+    }
+}

@@ -94,6 +94,73 @@ impl FromStr for RecordKind {
     }
 }
 
+/// The fields a revision of this kind may set, besides `deleted_at` (the soft delete).
+pub fn field_names(kind: RecordKind) -> &'static [&'static str] {
+    match kind {
+        RecordKind::Case => &[
+            "case_number",
+            "secret_key",
+            "status",
+            "patient_name",
+            "author_id",
+            "author_info",
+            "links",
+            "services",
+            "order_note",
+            "invoice_ids",
+            "assignees",
+            "priority",
+            "start_date",
+            "due_date",
+            "parent_id",
+            "aligners",
+        ],
+        RecordKind::CaseMeta => &["case_id", "key", "value"],
+        RecordKind::ChatMessage => &[
+            "case_id",
+            "message_type",
+            "message_content",
+            "attachments",
+            "reply_to",
+            "reactions",
+            "sender_id",
+            "parent_message_id",
+            "message_purpose",
+            "message_status",
+            "sent_at",
+            "edited_at",
+            "read_at",
+        ],
+        RecordKind::File => &[
+            "case_id",
+            "message_id",
+            "original_name",
+            "stored_name",
+            "file_path",
+            "file_size",
+            "mime_type",
+            "upload_date",
+            "uploaded_by",
+            "is_temp",
+            "hash",
+        ],
+        RecordKind::WorkflowStage => &["case_id", "stage", "status", "assignee", "started_at", "completed_at", "notes"],
+        RecordKind::CaseNote => &["case_id", "author_id", "body"],
+    }
+}
+
+/// Fields set by the creating revision that no later revision may change.
+pub fn immutable_fields(kind: RecordKind) -> &'static [&'static str] {
+    match kind {
+        RecordKind::Case => &["case_number", "secret_key"],
+        RecordKind::CaseMeta => &["case_id", "key"],
+        RecordKind::ChatMessage => &["case_id", "sender_id", "reply_to", "parent_message_id"],
+        RecordKind::File => &["case_id", "stored_name", "file_path", "file_size", "hash", "upload_date", "uploaded_by"],
+        RecordKind::WorkflowStage => &["case_id", "stage"],
+        RecordKind::CaseNote => &["case_id", "author_id"],
+    }
+}
+
 /// Where a revision was made: here, or pulled from the central store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
