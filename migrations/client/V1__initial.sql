@@ -168,6 +168,7 @@ CREATE TABLE revisions (
     author        TEXT NOT NULL,
     workstation   TEXT NOT NULL,
     made_at       TEXT NOT NULL,
+    resolves      TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(resolves)), -- conflicted revisions this one settles
     superseded_by TEXT REFERENCES revisions (id) DEFERRABLE INITIALLY DEFERRED,
     origin        TEXT NOT NULL DEFAULT 'local' CHECK (origin IN ('local', 'central')),
     central_seq   INTEGER,                       -- the central store's sequence number, once accepted

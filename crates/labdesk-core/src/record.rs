@@ -271,8 +271,8 @@ fn append_revision(tx: &Connection, mut revision: Revision) -> Result<Revision> 
         .optional()?;
     revision.parent = parent.map(|p| parse_uuid(&p, "parent revision")).transpose()?;
     tx.prepare_cached(
-        "INSERT INTO revisions (id, record_kind, record_id, version, base_version, parent, fields, author, workstation, made_at, origin) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "INSERT INTO revisions (id, record_kind, record_id, version, base_version, parent, fields, author, workstation, made_at, origin, resolves) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         id,
@@ -286,6 +286,7 @@ fn append_revision(tx: &Connection, mut revision: Revision) -> Result<Revision> 
         revision.workstation,
         revision.made_at.to_string(),
         revision.origin.as_str(),
+        serde_json::to_string(&revision.resolves).unwrap_or_else(|_| "[]".to_owned()),
     ])?;
     tx.prepare_cached("INSERT INTO outbox (revision_id, enqueued_at) VALUES (?1, ?2)")?
         .execute(params![id, revision.made_at.to_string()])?;
@@ -351,6 +352,7 @@ fn commit<R: Record>(
         version: stored.version,
         base_version,
         parent: None,
+        resolves: Vec::new(),
         fields,
         author: actor.user.clone(),
         workstation: actor.workstation.clone(),
@@ -461,7 +463,7 @@ pub(crate) fn chain(conn: &Connection, record_id: Uuid) -> Result<Vec<Revision>>
 
 pub(crate) fn read_revisions(conn: &Connection, clause: &str, params: impl rusqlite::Params) -> Result<Vec<Revision>> {
     let sql = format!(
-        "SELECT id, record_kind, record_id, version, base_version, fields, author, workstation, made_at, superseded_by, origin, parent \
+        "SELECT id, record_kind, record_id, version, base_version, fields, author, workstation, made_at, superseded_by, origin, parent, resolves \
          FROM revisions WHERE {clause}"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -494,6 +496,8 @@ fn row_to_revision(row: &rusqlite::Row<'_>) -> Result<Revision> {
         superseded_by: superseded_by.map(|s| parse_uuid(&s, "superseded_by")).transpose()?,
         origin: if origin == "central" { Origin::Central } else { Origin::Local },
         parent: row.get::<_, Option<String>>(11)?.map(|p| parse_uuid(&p, "parent")).transpose()?,
+        resolves: serde_json::from_str(&row.get::<_, String>(12)?)
+            .map_err(|_| Error::Corrupt("revision resolves is not a list of ids".into()))?,
     })
 }
 

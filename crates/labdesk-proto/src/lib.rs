@@ -198,6 +198,10 @@ pub struct Revision {
     pub author: String,
     pub workstation: String,
     pub made_at: Timestamp,
+    /// The conflicted revisions this one settles (a person picked the values): it supersedes them
+    /// all, and the record no longer needs review.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolves: Vec<Uuid>,
     /// The revision that replaced this one; `None` for the head of the chain.
     pub superseded_by: Option<Uuid>,
     pub origin: Origin,
