@@ -38,3 +38,54 @@ ensure_build_tools() {
         cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
     fi
 }
+
+# A PostgreSQL to work against: $DATABASE_URL when given, else a throwaway cluster made with
+# initdb/pg_ctl in a temp folder, stopped and removed when the calling script exits.
+# Sets DATABASE_URL.
+start_postgres() {
+    if [ -n "${DATABASE_URL:-}" ]; then
+        say "using the PostgreSQL at DATABASE_URL"
+        return 0
+    fi
+    local bindir
+    bindir=$(pg_bindir) || { apt_install postgresql && bindir=$(pg_bindir); } || {
+        echo "no initdb/pg_ctl found even after installing postgresql" >&2
+        return 1
+    }
+    PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/labdesk-pg.XXXXXX")
+    local as=()
+    if [ "$(id -u)" -eq 0 ]; then
+        # initdb refuses to run as root: run the cluster as the postgres system user.
+        id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+        chown postgres "$PG_DIR"
+        as=(runuser -u postgres --)
+    fi
+    local port
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    "${as[@]}" "$bindir/initdb" -D "$PG_DIR/data" -U labdesk --auth=trust -E UTF8 >/dev/null
+    "${as[@]}" "$bindir/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w -o \
+        "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$PG_DIR -c fsync=off" start >/dev/null
+    PG_STOP=("${as[@]}" "$bindir/pg_ctl" -D "$PG_DIR/data" -m immediate stop)
+    trap stop_postgres EXIT
+    "$bindir/createdb" -h 127.0.0.1 -p "$port" -U labdesk labdesk
+    export DATABASE_URL="postgres://labdesk@127.0.0.1:$port/labdesk"
+    say "throwaway PostgreSQL running at $DATABASE_URL (removed on exit)"
+}
+
+stop_postgres() {
+    [ -n "${PG_DIR:-}" ] || return 0
+    "${PG_STOP[@]}" >/dev/null 2>&1 || true
+    rm -rf "$PG_DIR"
+    PG_DIR=""
+}
+
+# Where initdb and pg_ctl live: on PATH, or Debian's versioned folder.
+pg_bindir() {
+    if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
+        dirname "$(readlink -f "$(command -v initdb)")"
+        return 0
+    fi
+    local dir
+    dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    [ -n "$dir" ] && [ -x "$dir/initdb" ] && echo "$dir"
+}

@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 ensure_build_tools
+# The sync tests run against a real PostgreSQL: $DATABASE_URL when given, else a throwaway
+# cluster the test kit makes with initdb/pg_ctl (crates/labdesk-testkit).
+[ -n "${DATABASE_URL:-}" ] || pg_bindir >/dev/null || apt_install postgresql
 
 say "formatting (cargo fmt --check)"
 cargo fmt --all --check

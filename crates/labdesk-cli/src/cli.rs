@@ -87,6 +87,60 @@ pub enum Command {
     Check(CheckArgs),
     /// Import cases from JSON Lines: one case per line, with optional meta, notes and chat
     Import(ImportArgs),
+    /// Sign this workstation in to the lab's sync server (keeps the address and the token)
+    Login(LoginArgs),
+    /// Send the outbox to the sync server and receive everyone else's changes (exit status 1 if
+    /// the server could not be reached: nothing is lost, the changes wait in the outbox)
+    Sync(SyncArgs),
+    /// Records that need review: fields two people changed to different values
+    Conflicts,
+    /// Settle a record's conflicts by picking each disputed field's value
+    Resolve(ResolveArgs),
+    /// Changes the sync server refused, with its reasons
+    Rejected,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The sync server's address, e.g. https://sync.lab.example
+    #[arg(long, value_name = "URL")]
+    pub server: String,
+    /// This workstation's sign-in token, as the lab's IT gave it ("-" reads it from standard input)
+    #[arg(long, value_name = "TOKEN", env = "LABDESK_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// Try the server with the token first, and keep nothing if that fails
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Keep syncing: as soon as the server has news or a change is made here, until interrupted
+    #[arg(long)]
+    pub watch: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// The record: a case number or UUID for the case itself, or the UUID of an attached record
+    /// (as `labdesk conflicts` shows)
+    #[arg(value_name = "RECORD")]
+    pub record: String,
+    /// A disputed field's value: FIELD=kept, FIELD=proposed, or FIELD=VALUE (JSON if it parses
+    /// as JSON, else text); one for each disputed field
+    #[arg(long = "pick", value_name = "FIELD=kept|proposed|VALUE", value_parser = parse_pick, required = true)]
+    pub picks: Vec<(String, Pick)>,
+}
+
+/// A picked value for a disputed field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pick {
+    /// The value that was kept (accepted first).
+    Kept,
+    /// The value the conflicted change proposed.
+    Proposed,
+    /// A value of one's own.
+    Value(Value),
 }
 
 #[derive(Debug, Args)]
@@ -481,6 +535,19 @@ fn parse_set(text: &str) -> Result<(String, Value), String> {
     }
 }
 
+/// `FIELD=kept`, `FIELD=proposed` or `FIELD=VALUE` (JSON if it parses, else text; the text
+/// "kept" itself is written as JSON: `status='"kept"'`).
+fn parse_pick(text: &str) -> Result<(String, Pick), String> {
+    let (field, value) = parse_set(text)
+        .map_err(|_| format!("'{text}' is not FIELD=kept, FIELD=proposed or FIELD=VALUE, e.g. status=kept"))?;
+    let raw = text.split_once('=').map(|(_, v)| v.trim()).unwrap_or_default();
+    Ok(match raw {
+        "kept" => (field, Pick::Kept),
+        "proposed" => (field, Pick::Proposed),
+        _ => (field, Pick::Value(value)),
+    })
+}
+
 fn comma_list(text: &str) -> Vec<Value> {
     text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.to_owned())).collect()
 }
@@ -570,6 +637,15 @@ mod tests {
         assert_eq!(v, json!({"count": 20, "stage": 3, "from": 1, "to": 6, "date": "2026-11-02"}));
         assert!(parse_aligner("count=twenty").unwrap_err().contains("whole number"));
         assert!(parse_aligner("colour=3").unwrap_err().contains("not an aligner field"));
+    }
+
+    #[test]
+    fn a_pick_is_kept_proposed_or_a_value_of_ones_own() {
+        assert_eq!(parse_pick("status=kept").unwrap(), ("status".to_owned(), Pick::Kept));
+        assert_eq!(parse_pick("status=proposed").unwrap(), ("status".to_owned(), Pick::Proposed));
+        assert_eq!(parse_pick("status=\"kept\"").unwrap().1, Pick::Value(json!("kept")), "quoted: the word itself");
+        assert_eq!(parse_pick("assignees=[\"bob\"]").unwrap().1, Pick::Value(json!(["bob"])));
+        assert!(parse_pick("status").is_err());
     }
 
     #[test]

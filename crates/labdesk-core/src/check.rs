@@ -5,7 +5,10 @@
 //!   made on the one before (`parent`) and superseded by the next, only the last a head, the row
 //!   at the head's version.
 //! - Every record's current row equals its chain folded in order.
-//! - The outbox holds exactly the local revisions the central store has not accepted.
+//! - The outbox holds exactly the local revisions that are neither accepted by the central store
+//!   (`accepted_version`) nor pulled back from it (`central_seq`).
+//! - Every unresolved conflict names a revision that exists, and every resolved one the revision
+//!   that resolved it.
 //! - The search index holds exactly the live searchable records.
 
 use std::collections::HashMap;
@@ -137,7 +140,7 @@ impl Store {
         let missing = count(
             self,
             "SELECT count(*) FROM revisions r WHERE r.origin = 'local' AND r.central_seq IS NULL \
-             AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.revision_id = r.id)",
+             AND r.accepted_version IS NULL AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.revision_id = r.id)",
         )?;
         if missing > 0 {
             report.problems.push(format!("{missing} local changes not yet accepted are missing from the outbox"));
@@ -145,10 +148,35 @@ impl Store {
         let extra = count(
             self,
             "SELECT count(*) FROM outbox o JOIN revisions r ON r.id = o.revision_id \
-             WHERE r.origin <> 'local' OR r.central_seq IS NOT NULL",
+             WHERE r.origin <> 'local' OR r.central_seq IS NOT NULL OR r.accepted_version IS NOT NULL",
         )?;
         if extra > 0 {
             report.problems.push(format!("{extra} outbox entries are for changes already accepted or not made here"));
+        }
+        // Once a change is pulled back, the central copy is the truth: its acceptance note is spent.
+        let stale = count(
+            self,
+            "SELECT count(*) FROM revisions WHERE accepted_version IS NOT NULL \
+             AND (central_seq IS NOT NULL OR origin <> 'local')",
+        )?;
+        if stale > 0 {
+            report.problems.push(format!("{stale} revisions pulled from the central store still carry an acceptance"));
+        }
+        let orphans = count(
+            self,
+            "SELECT count(*) FROM conflicts c WHERE c.resolved_by IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM revisions r WHERE r.id = c.revision_id)",
+        )?;
+        if orphans > 0 {
+            report.problems.push(format!("{orphans} unresolved conflicts name a revision that does not exist"));
+        }
+        let unsettled = count(
+            self,
+            "SELECT count(*) FROM conflicts c WHERE c.resolved_by IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM revisions r WHERE r.id = c.resolved_by)",
+        )?;
+        if unsettled > 0 {
+            report.problems.push(format!("{unsettled} conflicts are marked resolved by a change that does not exist"));
         }
         let indexed = count(self, "SELECT count(*) FROM search_index")?;
         let searchable = count(

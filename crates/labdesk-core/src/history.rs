@@ -112,6 +112,18 @@ impl Store {
             .collect()
     }
 
+    /// Roughly how many bytes the outbox takes to send: for a progress bar's total.
+    pub(crate) fn outbox_size_estimate(&self) -> Result<u64> {
+        // The fields, plus what every revision carries besides (ids, author, times, ...).
+        let n: i64 = self.conn.query_row(
+            "SELECT coalesce(sum(length(coalesce(r.proposed, r.fields)) + 330), 0) \
+             FROM outbox o JOIN revisions r ON r.id = o.revision_id",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// How many changes wait to be sent.
     pub fn pending_count(&self) -> Result<u64> {
         let n: i64 = self.conn.query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))?;

@@ -13,7 +13,7 @@
 //!
 //! Every change goes through one path ([`record`]): one SQLite transaction writes the row,
 //! appends the revision and enqueues it. Reads for the UI are in [`query`]; the store's
-//! invariants are checked by [`Store::check`].
+//! invariants are checked by [`Store::check`]. Sync with the central store is [`sync`].
 
 mod cases;
 mod chat;
@@ -28,6 +28,7 @@ mod notes;
 mod query;
 pub mod record;
 pub mod schema;
+pub mod sync;
 mod validate;
 mod workflow;
 

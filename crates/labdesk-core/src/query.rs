@@ -303,6 +303,7 @@ impl Store {
                 [id.to_string()],
             )?
             .unwrap_or(0),
+            conflicts: crate::sync::conflicts_of_case(conn, id)?,
             case,
         };
         snapshot.finish()?;
@@ -342,6 +343,16 @@ pub struct CaseDetail {
     pub notes: Vec<Stored<CaseNote>>,
     /// Changes to this case not yet accepted by the central store.
     pub pending_changes: i64,
+    /// The case and its attached records that need review (conflicting changes to resolve).
+    pub conflicts: Vec<crate::sync::RecordConflicts>,
+}
+
+impl CaseDetail {
+    /// Some field of the case or of a record attached to it was changed two ways: a person must
+    /// pick the value.
+    pub fn needs_review(&self) -> bool {
+        !self.conflicts.is_empty()
+    }
 }
 
 #[cfg(test)]

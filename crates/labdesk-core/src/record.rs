@@ -167,11 +167,11 @@ fn from_sql(value: ValueRef<'_>, ty: ColumnType, column: &str) -> Result<Value> 
     })
 }
 
-fn parse_uuid(text: &str, what: &str) -> Result<Uuid> {
+pub(crate) fn parse_uuid(text: &str, what: &str) -> Result<Uuid> {
     Uuid::parse_str(text).map_err(|_| Error::Corrupt(format!("{what} '{text}' is not a UUID")))
 }
 
-fn parse_time(text: &str, what: &str) -> Result<Timestamp> {
+pub(crate) fn parse_time(text: &str, what: &str) -> Result<Timestamp> {
     Timestamp::parse(text).map_err(|_| Error::Corrupt(format!("{what} '{text}' is not a timestamp")))
 }
 
@@ -226,35 +226,121 @@ pub(crate) fn load_where<R: Record>(
     Ok(out)
 }
 
+/// A row's bookkeeping columns: everything but its content.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Bookkeeping {
+    pub id: Uuid,
+    pub version: u32,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub updated_by: String,
+    pub deleted_at: Option<Timestamp>,
+}
+
+/// The table and content columns of a kind of record, for code that works on any kind by its
+/// [`RecordKind`] (sync writes pulled rows this way, with no typed value in between).
+pub(crate) fn shape(kind: RecordKind) -> (&'static str, &'static [Column]) {
+    use crate::{Case, CaseMeta, CaseNote, ChatMessage, FileRecord, WorkflowStage};
+    match kind {
+        RecordKind::Case => (Case::TABLE, Case::COLUMNS),
+        RecordKind::CaseMeta => (CaseMeta::TABLE, CaseMeta::COLUMNS),
+        RecordKind::ChatMessage => (ChatMessage::TABLE, ChatMessage::COLUMNS),
+        RecordKind::File => (FileRecord::TABLE, FileRecord::COLUMNS),
+        RecordKind::WorkflowStage => (WorkflowStage::TABLE, WorkflowStage::COLUMNS),
+        RecordKind::CaseNote => (CaseNote::TABLE, CaseNote::COLUMNS),
+    }
+}
+
 fn upsert_row<R: Record>(tx: &Connection, stored: &Stored<R>, content: &Map<String, Value>) -> Result<()> {
-    let names: Vec<&str> = R::COLUMNS.iter().map(|c| c.name).collect();
+    let bookkeeping = Bookkeeping {
+        id: stored.id,
+        version: stored.version,
+        created_at: stored.created_at,
+        updated_at: stored.updated_at,
+        updated_by: stored.updated_by.clone(),
+        deleted_at: stored.deleted_at,
+    };
+    upsert_raw(tx, R::KIND, &bookkeeping, content)
+}
+
+/// Writes a row of any kind as given: no normalising, no validation. The typed write path calls
+/// it after validating; sync calls it with rows the central store has already accepted. An update
+/// (not a delete and insert) keeps the row's `seq`, so the search and assignee triggers follow.
+pub(crate) fn upsert_raw(
+    tx: &Connection,
+    kind: RecordKind,
+    row: &Bookkeeping,
+    content: &Map<String, Value>,
+) -> Result<()> {
+    let (table, columns) = shape(kind);
+    let names: Vec<&str> = columns.iter().map(|c| c.name).collect();
     let placeholders: Vec<String> = (1..=6 + names.len()).map(|i| format!("?{i}")).collect();
-    let updates: Vec<String> = ["version", "updated_at", "updated_by", "deleted_at"]
+    let updates: Vec<String> = ["version", "created_at", "updated_at", "updated_by", "deleted_at"]
         .iter()
         .copied()
         .chain(names.iter().copied())
         .map(|c| format!("{c} = excluded.{c}"))
         .collect();
     let sql = format!(
-        "INSERT INTO {} (id, version, created_at, updated_at, updated_by, deleted_at, {}) VALUES ({}) \
+        "INSERT INTO {table} (id, version, created_at, updated_at, updated_by, deleted_at, {}) VALUES ({}) \
          ON CONFLICT (id) DO UPDATE SET {}",
-        R::TABLE,
         names.join(", "),
         placeholders.join(", "),
         updates.join(", ")
     );
     let mut values: Vec<SqlValue> = Vec::with_capacity(6 + names.len());
-    values.push(SqlValue::Text(stored.id.to_string()));
-    values.push(SqlValue::Integer(i64::from(stored.version)));
-    values.push(SqlValue::Text(stored.created_at.to_string()));
-    values.push(SqlValue::Text(stored.updated_at.to_string()));
-    values.push(SqlValue::Text(stored.updated_by.clone()));
-    values.push(stored.deleted_at.map_or(SqlValue::Null, |t| SqlValue::Text(t.to_string())));
-    for column in R::COLUMNS {
+    values.push(SqlValue::Text(row.id.to_string()));
+    values.push(SqlValue::Integer(i64::from(row.version)));
+    values.push(SqlValue::Text(row.created_at.to_string()));
+    values.push(SqlValue::Text(row.updated_at.to_string()));
+    values.push(SqlValue::Text(row.updated_by.clone()));
+    values.push(row.deleted_at.map_or(SqlValue::Null, |t| SqlValue::Text(t.to_string())));
+    for column in columns {
         values.push(to_sql(content.get(column.name).unwrap_or(&Value::Null), column.ty));
     }
     tx.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(values))?;
     Ok(())
+}
+
+/// A row of any kind as the form rows and revisions share (content plus `deleted_at`), with its
+/// bookkeeping; `None` when there is no such row.
+pub(crate) fn load_raw(
+    conn: &Connection,
+    kind: RecordKind,
+    id: Uuid,
+) -> Result<Option<(Bookkeeping, Map<String, Value>)>> {
+    let (table, columns) = shape(kind);
+    let names: Vec<&str> = columns.iter().map(|c| c.name).collect();
+    let sql = format!("SELECT {BOOKKEEPING}, {} FROM {table} WHERE id = ?1", names.join(", "));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params![id.to_string()])?;
+    let Some(row) = rows.next()? else {
+        return Ok(None);
+    };
+    let version: i64 = row.get(2)?;
+    let deleted_at: Option<String> = row.get(6)?;
+    let mut map = Map::with_capacity(columns.len() + 1);
+    for (i, column) in columns.iter().enumerate() {
+        map.insert(column.name.to_owned(), from_sql(row.get_ref(BOOKKEEPING_COUNT + i)?, column.ty, column.name)?);
+    }
+    map.insert("deleted_at".into(), deleted_at.clone().map_or(Value::Null, Value::String));
+    let bookkeeping = Bookkeeping {
+        id,
+        version: u32::try_from(version).map_err(|_| Error::Corrupt(format!("version {version}")))?,
+        created_at: parse_time(&row.get::<_, String>(3)?, "created_at")?,
+        updated_at: parse_time(&row.get::<_, String>(4)?, "updated_at")?,
+        updated_by: row.get(5)?,
+        deleted_at: deleted_at.map(|t| parse_time(&t, "deleted_at")).transpose()?,
+    };
+    Ok(Some((bookkeeping, map)))
+}
+
+/// Removes a row of any kind: only for a record whose creation the central store refused (it
+/// never existed centrally; its content is kept in `rejected_changes`). Triggers drop it from
+/// the search and assignee indexes.
+pub(crate) fn delete_raw(conn: &Connection, kind: RecordKind, id: Uuid) -> Result<bool> {
+    let (table, _) = shape(kind);
+    Ok(conn.prepare_cached(&format!("DELETE FROM {table} WHERE id = ?1"))?.execute(params![id.to_string()])? > 0)
 }
 
 /// Appends a revision to a record's chain and enqueues it in the outbox. Returns the revision
@@ -326,11 +412,33 @@ fn commit<R: Record>(
     next: R,
     deleted_at: Option<Timestamp>,
 ) -> Result<Written<R>> {
+    commit_settling(tx, actor, id, prev, next, deleted_at, &[], Vec::new())
+}
+
+/// [`commit`] for a change that may settle conflicts: `confirmed` fields go into the revision even
+/// when their value does not change (a person picked the value that was kept, and the central
+/// store must hear of that choice), and `resolves` names the conflicted revisions it settles.
+#[allow(clippy::too_many_arguments)]
+fn commit_settling<R: Record>(
+    tx: &Connection,
+    actor: &Actor,
+    id: Uuid,
+    prev: Option<&Stored<R>>,
+    next: R,
+    deleted_at: Option<Timestamp>,
+    confirmed: &[String],
+    resolves: Vec<Uuid>,
+) -> Result<Written<R>> {
     let next_map = full_map(&next, deleted_at)?;
     let prev_map = prev.map(|p| full_map(&p.record, p.deleted_at)).transpose()?;
-    let fields = changed_fields(prev_map.as_ref(), &next_map);
+    let mut fields = changed_fields(prev_map.as_ref(), &next_map);
+    for field in confirmed {
+        if let Some(value) = next_map.get(field) {
+            fields.entry(field.clone()).or_insert_with(|| value.clone());
+        }
+    }
     if let Some(prev) = prev {
-        if fields.is_empty() {
+        if fields.is_empty() && resolves.is_empty() {
             return Ok(Written { record: prev.clone(), revision: None });
         }
     }
@@ -352,7 +460,7 @@ fn commit<R: Record>(
         version: stored.version,
         base_version,
         parent: None,
-        resolves: Vec::new(),
+        resolves,
         fields,
         author: actor.user.clone(),
         workstation: actor.workstation.clone(),
@@ -456,16 +564,58 @@ pub(crate) fn set_deleted<R: Record>(
     commit(tx, actor, id, Some(&prev), next, deleted_at)
 }
 
+/// Settles the conflicts of a record: sets the fields a person picked (field name → value, in the
+/// record's JSON form; `deleted_at` too) in one revision that names the conflicted revisions it
+/// `resolves`. Picked fields are written even when the value is the one the record has.
+pub(crate) fn settle<R: Record>(
+    tx: &Connection,
+    actor: &Actor,
+    id: Uuid,
+    picks: Map<String, Value>,
+    resolves: Vec<Uuid>,
+) -> Result<Written<R>> {
+    let prev = current::<R>(tx, id, None)?;
+    let prev_map = full_map(&prev.record, prev.deleted_at)?;
+    let mut problems = Vec::new();
+    for (key, value) in &picks {
+        // Keeping a field fixed at creation as it is settles a dispute over it; changing it cannot.
+        if R::IMMUTABLE.contains(&key.as_str()) && prev_map.get(key) != Some(value) {
+            problems.push(FieldError::new(key, "is set when the record is created and cannot be changed"));
+        } else if key != "deleted_at" && !R::COLUMNS.iter().any(|c| c.name == key) {
+            problems.push(FieldError::new(key, "is not a field of this record"));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::invalid(R::KIND, problems));
+    }
+    let mut map = prev_map;
+    map.extend(picks.clone());
+    let deleted_at = match map.remove("deleted_at") {
+        Some(Value::String(text)) => Some(parse_time(&text, "deleted_at")?),
+        _ => None,
+    };
+    let mut next = from_map::<R>(map)?;
+    // A deleted record is kept as it was; only a live one must pass its kind's rules.
+    if deleted_at.is_none() {
+        validate(tx, id, &mut next)?;
+    }
+    let confirmed: Vec<String> = picks.keys().cloned().collect();
+    commit_settling(tx, actor, id, Some(&prev), next, deleted_at, &confirmed, resolves)
+}
+
 /// A record's chain, oldest first.
 pub(crate) fn chain(conn: &Connection, record_id: Uuid) -> Result<Vec<Revision>> {
     read_revisions(conn, "record_id = ?1 ORDER BY version", params![record_id.to_string()])
 }
 
+/// The columns [`row_to_revision`] reads, in its order; callers may select more after them.
+pub(crate) const REVISION_COLUMNS: &str =
+    "id, record_kind, record_id, version, base_version, fields, author, workstation, made_at, superseded_by, origin, parent, resolves";
+/// How many columns [`REVISION_COLUMNS`] names.
+pub(crate) const REVISION_COLUMN_COUNT: usize = 13;
+
 pub(crate) fn read_revisions(conn: &Connection, clause: &str, params: impl rusqlite::Params) -> Result<Vec<Revision>> {
-    let sql = format!(
-        "SELECT id, record_kind, record_id, version, base_version, fields, author, workstation, made_at, superseded_by, origin, parent, resolves \
-         FROM revisions WHERE {clause}"
-    );
+    let sql = format!("SELECT {REVISION_COLUMNS} FROM revisions WHERE {clause}");
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(params)?;
     let mut out = Vec::new();
@@ -475,7 +625,7 @@ pub(crate) fn read_revisions(conn: &Connection, clause: &str, params: impl rusql
     Ok(out)
 }
 
-fn row_to_revision(row: &rusqlite::Row<'_>) -> Result<Revision> {
+pub(crate) fn row_to_revision(row: &rusqlite::Row<'_>) -> Result<Revision> {
     let kind: String = row.get(1)?;
     let fields: String = row.get(5)?;
     let superseded_by: Option<String> = row.get(9)?;

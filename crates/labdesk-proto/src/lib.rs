@@ -23,6 +23,7 @@ pub use time::{Timestamp, TimestampError};
 
 /// The kinds of record that sync. The string forms are stable: they are stored and sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RecordKind {
     Case,
@@ -163,6 +164,7 @@ pub fn immutable_fields(kind: RecordKind) -> &'static [&'static str] {
 
 /// Where a revision was made: here, or pulled from the central store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
     Local,
@@ -180,6 +182,7 @@ impl Origin {
 
 /// One change to one record (sync-model.md, "Records, versions and superseded_by chains").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Revision {
     pub id: Uuid,
     pub record_kind: RecordKind,
@@ -194,6 +197,7 @@ pub struct Revision {
     #[serde(default)]
     pub parent: Option<Uuid>,
     /// The fields this revision sets, by name, in their stored form.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub fields: serde_json::Map<String, serde_json::Value>,
     pub author: String,
     pub workstation: String,

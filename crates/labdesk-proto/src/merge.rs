@@ -75,6 +75,10 @@ pub fn merge(
             merge_sets(base_v, head_v, ours)
         } else if is_forward_time(kind, field) {
             furthest_time(head_v, ours)
+        } else if field == "deleted_at" && !head_v.is_null() && !ours.is_null() {
+            // Deleted on both sides: one delete, the first one accepted. Delete against restore
+            // (one side null) stays a real conflict.
+            continue;
         } else if let (Some(h), Some(o)) = (forward_rank(kind, field, head_v), forward_rank(kind, field, ours)) {
             if o > h {
                 ours.clone()
@@ -113,8 +117,13 @@ fn merge_sets(base: &Value, head: &Value, ours: &Value) -> Value {
                 let none = Value::Array(Vec::new());
                 let v =
                     merge_lists(b.get(key).unwrap_or(&none), h.get(key).unwrap_or(&none), o.get(key).unwrap_or(&none));
-                if v.as_array().is_some_and(|a| !a.is_empty()) {
-                    merged.insert(key.clone(), v);
+                if let Value::Array(mut members) = v {
+                    // A map of sets (reactions: emoji → users) is stored with its sets sorted;
+                    // merged values take that same form so every side folds to equal values.
+                    members.sort_by_key(Value::to_string);
+                    if !members.is_empty() {
+                        merged.insert(key.clone(), Value::Array(members));
+                    }
                 }
             }
             Value::Object(merged)
@@ -203,7 +212,18 @@ mod tests {
         let base = obj(json!({"reactions": {}}));
         let head = obj(json!({"reactions": {"👍": ["bob"]}}));
         let m = merge(RecordKind::ChatMessage, &base, &head, &obj(json!({"reactions": {"👍": ["ann"], "❤": ["ann"]}})));
-        assert_eq!(m.effective, obj(json!({"reactions": {"❤": ["ann"], "👍": ["bob", "ann"]}})));
+        assert_eq!(m.effective, obj(json!({"reactions": {"❤": ["ann"], "👍": ["ann", "bob"]}})), "sets stay sorted");
+    }
+
+    #[test]
+    fn two_deletes_are_one_delete_but_delete_against_restore_is_a_conflict() {
+        let base = obj(json!({"deleted_at": null}));
+        let head = obj(json!({"deleted_at": "2026-01-01T00:00:00.000Z"}));
+        let m = merge(RecordKind::Case, &base, &head, &obj(json!({"deleted_at": "2026-01-02T00:00:00.000Z"})));
+        assert!(m.effective.is_empty() && m.conflicts.is_empty(), "{m:?}");
+        let restored = obj(json!({"deleted_at": null}));
+        let m = merge(RecordKind::Case, &head, &restored, &obj(json!({"deleted_at": "2026-01-03T00:00:00.000Z"})));
+        assert_eq!(m.conflicts.len(), 1, "deleting what someone restored needs a person");
     }
 
     #[test]

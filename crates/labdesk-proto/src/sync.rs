@@ -29,17 +29,20 @@ pub const MAX_PUSH_REVISIONS: usize = 1000;
 pub const MAX_PULL_LIMIT: u32 = 5000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushRequest {
     pub revisions: Vec<Revision>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushResponse {
     pub results: Vec<PushResult>,
 }
 
 /// What became of one pushed revision (sync-model.md, "Push").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Made on the central head: taken as it is.
@@ -54,6 +57,7 @@ pub enum Outcome {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushResult {
     pub revision_id: Uuid,
     pub outcome: Outcome,
@@ -68,6 +72,7 @@ pub struct PushResult {
 
 /// A field two revisions changed to different values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldConflict {
     pub field: String,
     /// The value that stays (accepted first).
@@ -78,6 +83,7 @@ pub struct FieldConflict {
 
 /// A revision as the central store accepted it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CentralRevision {
     /// Position in the pull order; cursors follow it.
     pub seq: i64,
@@ -89,10 +95,12 @@ pub struct CentralRevision {
     pub conflicts: Vec<FieldConflict>,
     /// The fields as the workstation proposed them, when a merge changed what took effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub proposed: Option<Map<String, Value>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PullPage {
     pub revisions: Vec<CentralRevision>,
     /// The cursor to pull after next time.
@@ -106,6 +114,7 @@ pub struct PullPage {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WaitResponse {
     /// The newest cursor; greater than `after` when there is something to pull.
     pub head: i64,
@@ -113,6 +122,7 @@ pub struct WaitResponse {
 
 /// The body of every error answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// What went wrong and what to do, for a person.
     pub error: String,

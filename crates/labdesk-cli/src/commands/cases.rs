@@ -204,6 +204,11 @@ fn print_detail(out: &mut dyn Write, d: &CaseDetail) -> Result<()> {
         n => format!("{n} changes wait to be sent"),
     };
     writeln!(out, "  Outbox:    {pending}")?;
+    if d.needs_review() {
+        let fields: usize = d.conflicts.iter().map(|c| c.disputes.len()).sum();
+        let what = if fields == 1 { "1 field was".to_owned() } else { format!("{fields} fields were") };
+        writeln!(out, "  Review:    NEEDS REVIEW — {what} changed two ways (see Conflicts below)")?;
+    }
     writeln!(out, "  Id:        {}", c.id)?;
 
     if !r.order_note.is_empty() {
@@ -283,6 +288,11 @@ fn print_detail(out: &mut dyn Write, d: &CaseDetail) -> Result<()> {
     section(out, "Chat", d.chat.len())?;
     for m in &d.chat {
         super::chat::print_message(out, m, "  ")?;
+    }
+
+    if d.needs_review() {
+        writeln!(out, "\nConflicts ({}):", d.conflicts.len())?;
+        super::sync::print_case_conflicts(out, &d.conflicts)?;
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ mod check;
 mod history;
 mod import;
 mod records;
+mod sync;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -21,6 +22,8 @@ use crate::cli::{Cli, Command};
 /// What every command works with.
 pub struct Ctx<'a> {
     pub store: Store,
+    /// The data folder (the store, and the sign-in token's file).
+    pub dir: PathBuf,
     pub json: bool,
     pub out: &'a mut dyn Write,
 }
@@ -59,7 +62,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
     if is_new && !global.json && !matches!(cli.command, Command::Init) {
         eprintln!("note: set up a new LabDesk store in {} for workstation {}", dir.display(), store.workstation());
     }
-    let mut ctx = Ctx { store, json: global.json, out };
+    let mut ctx = Ctx { store, dir, json: global.json, out };
     match cli.command {
         Command::Init => cases::init(&mut ctx, user.as_deref(), is_new),
         Command::Create(args) => cases::create(&mut ctx, args),
@@ -78,5 +81,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
         Command::Outbox(args) => history::outbox(&mut ctx, args.limit),
         Command::Check(args) => check::check(&mut ctx, args.quick),
         Command::Import(args) => import::import(&mut ctx, args),
+        Command::Login(args) => sync::login(&mut ctx, args),
+        Command::Sync(args) => sync::sync(&mut ctx, args.watch),
+        Command::Conflicts => sync::conflicts(&mut ctx),
+        Command::Resolve(args) => sync::resolve(&mut ctx, args),
+        Command::Rejected => sync::rejected(&mut ctx),
     }
 }

@@ -1,0 +1,343 @@
+//! `labdesk login`, `sync`, `conflicts`, `resolve` and `rejected` as lab IT uses them: the real
+//! binary against a small central store served over HTTP on the loopback address (the central
+//! store's rules in a few lines, with the same three-way merge), and against no server at all.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+
+use labdesk_proto::merge::{apply, merge};
+use labdesk_proto::sync::{CentralRevision, Outcome, PullPage, PushRequest, PushResponse, PushResult};
+use labdesk_proto::{Origin, Revision};
+use serde_json::{json, Map, Value};
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs `labdesk` on the data folder `data` as workstation `ws`.
+fn labdesk(data: &Path, ws: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_labdesk"))
+        .arg("--data")
+        .arg(data)
+        .args(["--user", &ws.to_lowercase(), "--workstation", ws])
+        .args(args)
+        .env_remove("LABDESK_DATA")
+        .env_remove("LABDESK_USER")
+        .env_remove("LABDESK_WORKSTATION")
+        .env_remove("LABDESK_TOKEN")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+fn ok(data: &Path, ws: &str, args: &[&str]) -> String {
+    let out = labdesk(data, ws, args);
+    assert!(
+        out.status.success(),
+        "`labdesk {}` should succeed\nstdout: {}\nstderr: {}",
+        args.join(" "),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Runs a command that must fail with exit status 1; returns its standard error.
+fn fails(data: &Path, ws: &str, args: &[&str]) -> String {
+    let out = labdesk(data, ws, args);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "`labdesk {}` should exit 1\nstdout: {}\nstderr: {}",
+        args.join(" "),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let stderr: String =
+        text(&out.stderr).lines().filter(|l| !l.starts_with("note: ")).map(|l| format!("{l}\n")).collect();
+    assert!(stderr.starts_with("error: "), "errors start with 'error: ': {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+fn json_of(data: &Path, ws: &str, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&ok(data, ws, &all)).unwrap()
+}
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+// ----- a small central store over HTTP -----
+
+#[derive(Default)]
+struct Central {
+    accepted: Vec<CentralRevision>,
+    chains: HashMap<uuid::Uuid, Vec<usize>>,
+    rejected: HashMap<uuid::Uuid, String>,
+}
+
+impl Central {
+    fn fold(&self, upto: &[usize]) -> Map<String, Value> {
+        let mut state = Map::new();
+        for &i in upto {
+            apply(&mut state, &self.accepted[i].revision.fields);
+        }
+        state
+    }
+
+    fn take(&mut self, sent: &Revision) -> PushResult {
+        let answer = |outcome, version, reason: Option<String>, conflicts| PushResult {
+            revision_id: sent.id,
+            outcome,
+            version,
+            reason,
+            conflicts,
+        };
+        if let Some(reason) = self.rejected.get(&sent.id) {
+            return answer(Outcome::Rejected, None, Some(reason.clone()), vec![]);
+        }
+        if let Some(c) = self.accepted.iter().find(|c| c.revision.id == sent.id) {
+            return answer(c.outcome, Some(c.revision.version), None, c.conflicts.clone());
+        }
+        if sent.fields.get("status") == Some(&json!("invoiced")) {
+            let reason = "a technician may not mark a case invoiced".to_owned();
+            self.rejected.insert(sent.id, reason.clone());
+            return answer(Outcome::Rejected, None, Some(reason), vec![]);
+        }
+        let chain = self.chains.get(&sent.record_id).cloned().unwrap_or_default();
+        let head = chain.last().map(|&i| self.accepted[i].revision.id);
+        let (outcome, fields, conflicts) =
+            if (chain.is_empty() && sent.parent.is_none()) || (sent.parent.is_some() && sent.parent == head) {
+                (Outcome::Applied, sent.fields.clone(), vec![])
+            } else {
+                let upto = sent
+                    .parent
+                    .and_then(|p| chain.iter().position(|&i| self.accepted[i].revision.id == p))
+                    .map_or(0, |p| p + 1);
+                let m = merge(sent.record_kind, &self.fold(&chain[..upto]), &self.fold(&chain), &sent.fields);
+                (if m.conflicts.is_empty() { Outcome::Merged } else { Outcome::Conflicted }, m.effective, m.conflicts)
+            };
+        let version = chain.len() as u32 + 1;
+        let revision = Revision { version, fields, origin: Origin::Central, superseded_by: None, ..sent.clone() };
+        let proposed = (revision.fields != sent.fields).then(|| sent.fields.clone());
+        self.accepted.push(CentralRevision {
+            seq: self.accepted.len() as i64 + 1,
+            revision,
+            outcome,
+            conflicts: conflicts.clone(),
+            proposed,
+        });
+        self.chains.entry(sent.record_id).or_default().push(self.accepted.len() - 1);
+        answer(outcome, Some(version), None, conflicts)
+    }
+}
+
+fn respond(mut stream: TcpStream, status: &str, body: &str) {
+    let answer = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(answer.as_bytes());
+}
+
+/// Serves the central store until the test ends; every request must carry `token`.
+fn serve(token: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let central = Arc::new(Mutex::new(Central::default()));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let central = central.clone();
+            let mut reader = BufReader::new(stream);
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).unwrap();
+            let (mut length, mut authorized, mut protocol) = (0usize, false, false);
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+                authorized |= lower.trim() == format!("authorization: bearer {token}");
+                protocol |= lower.trim() == "labdesk-protocol: 1";
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let stream = reader.into_inner();
+            if !protocol {
+                respond(
+                    stream,
+                    "426 Upgrade Required",
+                    r#"{"error":"say which protocol you speak","code":"protocol_too_old"}"#,
+                );
+                continue;
+            }
+            if !authorized {
+                respond(
+                    stream,
+                    "401 Unauthorized",
+                    r#"{"error":"this token is not known here","code":"unauthenticated"}"#,
+                );
+                continue;
+            }
+            let path = request_line.split_whitespace().nth(1).unwrap_or("").to_owned();
+            let mut central = central.lock().unwrap();
+            if path.starts_with("/v1/push") {
+                let request: PushRequest = serde_json::from_slice(&body).unwrap();
+                let results = request.revisions.iter().map(|r| central.take(r)).collect();
+                respond(stream, "200 OK", &serde_json::to_string(&PushResponse { results }).unwrap());
+            } else if path.starts_with("/v1/pull") {
+                let query: HashMap<&str, i64> = path
+                    .split_once('?')
+                    .map(|(_, q)| {
+                        q.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k, v.parse().unwrap())).collect()
+                    })
+                    .unwrap_or_default();
+                let after = query.get("after").copied().unwrap_or(0) as usize;
+                let limit = query.get("limit").copied().unwrap_or(1000) as usize;
+                let revisions: Vec<CentralRevision> =
+                    central.accepted.iter().skip(after).take(limit).cloned().collect();
+                let next = (after + revisions.len()) as i64;
+                let remaining = central.accepted.len() as u64 - next as u64;
+                let page =
+                    PullPage { revisions, next, more: remaining > 0, head: central.accepted.len() as i64, remaining };
+                respond(stream, "200 OK", &serde_json::to_string(&page).unwrap());
+            } else {
+                respond(stream, "404 Not Found", r#"{"error":"no such path","code":"bad_request"}"#);
+            }
+        }
+    });
+    url
+}
+
+// ----- tests -----
+
+#[test]
+fn login_keeps_the_server_in_the_store_and_the_token_in_a_file_only_its_owner_can_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ok(dir.path(), "FD1", &["login", "--server", "https://sync.lab.example", "--token", "s3cret-token"]);
+    assert!(out.contains("Signed in workstation FD1 to https://sync.lab.example/"), "{out}");
+    assert!(!out.contains("s3cret-token"), "the token is never printed: {out}");
+    let file = dir.path().join("credentials");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), "s3cret-token");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600, "private to its owner");
+    }
+    let err = fails(dir.path(), "FD1", &["login", "--server", "sync.lab.example", "--token", "x"]);
+    assert!(err.contains("is not a server address"), "{err}");
+}
+
+#[test]
+fn sync_before_login_exits_1_and_says_how_to_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), "FD1", &["create", "--patient", "Ada"]);
+    let err = fails(dir.path(), "FD1", &["sync"]);
+    assert!(err.contains("labdesk login --server URL --token TOKEN"), "{err}");
+    assert!(err.contains("1 change waits in the outbox"), "{err}");
+}
+
+#[test]
+fn sync_with_the_server_away_exits_1_says_so_plainly_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), "FD1", &["create", "--patient", "Ada"]);
+    ok(dir.path(), "FD1", &["edit", "FD1-000001", "--status", "milling"]);
+    let port = closed_port();
+    ok(dir.path(), "FD1", &["login", "--server", &format!("http://127.0.0.1:{port}"), "--token", "t"]);
+    let err = fails(dir.path(), "FD1", &["sync"]);
+    assert!(err.contains(&format!("the server at http://127.0.0.1:{port}/ is not reachable")), "{err}");
+    assert!(err.contains("changes stay in the outbox and will be sent later"), "{err}");
+    assert!(err.contains("2 changes wait in the outbox."), "{err}");
+    let outbox = json_of(dir.path(), "FD1", &["outbox"]);
+    assert_eq!(outbox.as_array().map(Vec::len), Some(2), "nothing left the outbox: {outbox}");
+    assert_eq!(outbox[0]["attempts"], 1, "the try is counted");
+    ok(dir.path(), "FD1", &["check"]);
+}
+
+#[test]
+fn login_check_with_a_refused_token_keeps_nothing_and_says_to_sign_in_again() {
+    let url = serve("right-token");
+    let dir = tempfile::tempdir().unwrap();
+    let err = fails(dir.path(), "FD1", &["login", "--server", &url, "--token", "wrong-token", "--check"]);
+    assert!(err.contains("this token is not known here"), "the server's words: {err}");
+    assert!(err.contains("sign in again: labdesk login"), "{err}");
+    assert!(err.contains("the sign-in was not kept"), "{err}");
+    assert!(!dir.path().join("credentials").exists(), "a refused token is not kept");
+    let out = ok(dir.path(), "FD1", &["login", "--server", &url, "--token", "right-token", "--check"]);
+    assert!(out.contains("the server accepted the token"), "{out}");
+}
+
+#[test]
+fn two_workstations_sync_conflict_resolve_and_converge_and_a_refused_change_is_listed() {
+    let url = serve("tok");
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (a.path(), b.path());
+    ok(a, "FD1", &["login", "--server", &url, "--token", "tok"]);
+    ok(b, "FD2", &["login", "--server", &url, "--token", "tok"]);
+    ok(a, "FD1", &["create", "--patient", "Ada", "--status", "received"]);
+    let first = ok(a, "FD1", &["sync"]);
+    assert!(
+        first.contains("Sent 1 change (1 applied, 0 merged, 0 conflicted, 0 rejected); received 1 change."),
+        "{first}"
+    );
+    let report = json_of(b, "FD2", &["sync"]);
+    assert_eq!(report["pulled"], 1, "B receives the case: {report}");
+
+    ok(a, "FD1", &["edit", "FD1-000001", "--status", "milling"]);
+    ok(b, "FD2", &["edit", "FD1-000001", "--status", "qc"]);
+    ok(a, "FD1", &["sync"]);
+    let second = ok(b, "FD2", &["sync"]);
+    assert!(second.contains("1 conflicted"), "{second}");
+    assert!(second.contains("1 record need review: see `labdesk conflicts`"), "{second}");
+    let listed = ok(b, "FD2", &["conflicts"]);
+    assert!(listed.contains("case FD1-000001"), "{listed}");
+    assert!(listed.contains("status: kept \"milling\" (fd1@FD1"), "who made the kept value: {listed}");
+    assert!(listed.contains("proposed \"qc\" (fd2@FD2"), "and who made the other: {listed}");
+    assert!(listed.contains("resolve: labdesk resolve FD1-000001 --pick status=kept|proposed|VALUE"), "{listed}");
+    let shown = ok(b, "FD2", &["show", "FD1-000001"]);
+    assert!(shown.contains("NEEDS REVIEW"), "{shown}");
+    assert!(shown.contains("\nConflicts (1):"), "{shown}");
+
+    let resolved = ok(b, "FD2", &["resolve", "FD1-000001", "--pick", "status=proposed"]);
+    assert!(resolved.contains("status = qc"), "{resolved}");
+    assert!(ok(b, "FD2", &["conflicts"]).contains("No conflicts"));
+    ok(b, "FD2", &["sync"]);
+    ok(a, "FD1", &["sync"]);
+    assert!(ok(a, "FD1", &["conflicts"]).contains("No conflicts"), "the resolution reached A");
+    let (ca, cb) = (json_of(a, "FD1", &["show", "FD1-000001"]), json_of(b, "FD2", &["show", "FD1-000001"]));
+    assert_eq!(ca["case"], cb["case"], "both workstations show the same case");
+    assert_eq!(ca["case"]["status"], "qc");
+    assert_eq!(ca["conflicts"], json!([]));
+
+    ok(a, "FD1", &["edit", "FD1-000001", "--status", "invoiced"]);
+    let refused = ok(a, "FD1", &["sync"]);
+    assert!(refused.contains("1 rejected"), "{refused}");
+    assert!(refused.contains("refused: a technician may not mark a case invoiced"), "{refused}");
+    let listed = ok(a, "FD1", &["rejected"]);
+    assert!(
+        listed.contains("status: invoiced") && listed.contains("a technician may not mark a case invoiced"),
+        "{listed}"
+    );
+    assert_eq!(json_of(a, "FD1", &["show", "FD1-000001"])["case"]["status"], "qc", "the refused change was taken back");
+    for (dir, ws) in [(a, "FD1"), (b, "FD2")] {
+        ok(dir, ws, &["check"]);
+    }
+}

@@ -1,0 +1,418 @@
+//! The sync engine: a round (push, pull, finish) and the watch loop that runs rounds when
+//! something changed, on either side.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use labdesk_proto::sync::PushRequest;
+use rand::Rng;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::conflicts::RejectedChange;
+use super::error::SyncError;
+use super::transport::Transport;
+use crate::Store;
+
+/// At most this many revisions in one push.
+pub const PUSH_BATCH: usize = 500;
+/// At most this many revisions asked for in one pull page.
+pub const PULL_LIMIT: u32 = 1000;
+
+/// The stages of a round, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncStage {
+    /// Sending the outbox.
+    Push,
+    /// Receiving and applying what the central store has.
+    Pull,
+    /// Recording that the round completed.
+    Finish,
+}
+
+/// How far a stage is, for a progress bar. `records_total` grows during a pull as the server
+/// says how much remains; `bytes_total` is an estimate, `None` until there is one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    pub stage: SyncStage,
+    pub records_done: u64,
+    pub records_total: u64,
+    pub bytes_done: u64,
+    pub bytes_total: Option<u64>,
+}
+
+/// What a round did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SyncReport {
+    /// Revisions sent and answered.
+    pub pushed: u64,
+    pub applied: u64,
+    pub merged: u64,
+    pub conflicted: u64,
+    pub rejected: u64,
+    /// Revisions sent that got no answer; they stay in the outbox.
+    pub unanswered: u64,
+    /// The changes refused in this round, with the reasons.
+    pub rejections: Vec<RejectedChange>,
+    /// Revisions received.
+    pub pulled: u64,
+    /// Of those: our own that came back as we had them, those appended by the fast path, and
+    /// the records rebuilt (once per page each).
+    pub confirmed: u64,
+    pub fast: u64,
+    pub rebuilt: u64,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    /// The cursor after the round.
+    pub cursor: i64,
+    /// Changes still waiting in the outbox (made during the round, or not answered).
+    pub pending: u64,
+    /// Records that need review.
+    pub needs_review: u64,
+}
+
+/// The size of a message as JSON: what goes over the wire, give or take HTTP's own bytes.
+fn json_size<T: Serialize>(value: &T) -> u64 {
+    serde_json::to_vec(value).map_or(0, |b| b.len() as u64)
+}
+
+/// One sync round: push the outbox, pull and apply everything after the cursor, and note the
+/// time. A failure stops the round where it is; what was done stays done (every batch and page
+/// is its own transaction), and the reason is kept for the UI (`SyncState::last_error`).
+#[tracing::instrument(name = "sync.round", skip_all)]
+pub fn sync_round(
+    store: &mut Store,
+    transport: &dyn Transport,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<SyncReport, SyncError> {
+    let mut report = SyncReport::default();
+    let outcome = push_stage(store, transport, progress, &mut report)
+        .and_then(|()| pull_stage(store, transport, progress, &mut report));
+    match outcome {
+        Ok(()) => {
+            progress(&Progress {
+                stage: SyncStage::Finish,
+                records_done: 0,
+                records_total: 0,
+                bytes_done: 0,
+                bytes_total: None,
+            });
+            store.note_round(None)?;
+            let state = store.sync_state()?;
+            report.pending = state.pending;
+            report.needs_review = state.needs_review;
+            report.cursor = state.cursor;
+            tracing::info!(
+                pushed = report.pushed,
+                rejected = report.rejected,
+                pulled = report.pulled,
+                cursor = report.cursor,
+                "sync round done"
+            );
+            Ok(report)
+        }
+        Err(error) => {
+            // The caller tells the person; the log keeps it at info so it is not said twice.
+            tracing::info!(%error, "sync round failed");
+            // Best effort: the round's own error is what matters to the caller.
+            if let Err(e) = store.note_round(Some(&error.to_string())) {
+                tracing::warn!(error = %e, "could not note the failed round");
+            }
+            Err(error)
+        }
+    }
+}
+
+fn push_stage(
+    store: &mut Store,
+    transport: &dyn Transport,
+    progress: &mut dyn FnMut(&Progress),
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    // Up to the newest change now: changes made while pushing wait for the next round, so a busy
+    // workstation still gets to pull.
+    let until = store.outbox_end()?;
+    let total = store.pending_count()?;
+    let mut p = Progress {
+        stage: SyncStage::Push,
+        records_done: 0,
+        records_total: total,
+        bytes_done: 0,
+        bytes_total: Some(store.outbox_size_estimate()?),
+    };
+    progress(&p);
+    let mut after = 0;
+    loop {
+        let batch = store.outbox_batch(after, until, PUSH_BATCH)?;
+        let Some(&(last, _)) = batch.last() else {
+            break;
+        };
+        after = last;
+        let request = PushRequest { revisions: batch.into_iter().map(|(_, r)| r).collect() };
+        let up = json_size(&request);
+        report.bytes_up += up;
+        match transport.push(&request) {
+            Ok(response) => {
+                report.bytes_down += json_size(&response);
+                let tally = store.record_push_results(&request.revisions, &response.results)?;
+                report.pushed += tally.accepted() + tally.rejected;
+                report.applied += tally.applied;
+                report.merged += tally.merged;
+                report.conflicted += tally.conflicted;
+                report.rejected += tally.rejected;
+                report.unanswered += tally.unanswered;
+                report.rejections.extend(tally.rejections);
+            }
+            Err(error) => {
+                let ids: Vec<Uuid> = request.revisions.iter().map(|r| r.id).collect();
+                store.note_push_failure(&ids, &error.to_string())?;
+                return Err(error);
+            }
+        }
+        p.records_done += request.revisions.len() as u64;
+        p.bytes_done += up;
+        p.bytes_total = p.bytes_total.map(|t| t.max(p.bytes_done));
+        progress(&p);
+    }
+    Ok(())
+}
+
+fn pull_stage(
+    store: &mut Store,
+    transport: &dyn Transport,
+    progress: &mut dyn FnMut(&Progress),
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    let mut cursor = store.sync_cursor()?;
+    let mut p =
+        Progress { stage: SyncStage::Pull, records_done: 0, records_total: 0, bytes_done: 0, bytes_total: None };
+    progress(&p);
+    loop {
+        let page = transport.pull(cursor, PULL_LIMIT)?;
+        let down = json_size(&page);
+        report.bytes_down += down;
+        let applied = store.apply_page(&page)?;
+        report.pulled += applied.revisions;
+        report.confirmed += applied.confirmed;
+        report.fast += applied.fast;
+        report.rebuilt += applied.rebuilt;
+        let moved = applied.cursor > cursor;
+        cursor = applied.cursor;
+        p.records_done += applied.revisions;
+        p.records_total = p.records_done + page.remaining;
+        p.bytes_done += down;
+        // What remains is estimated at the size of what came so far.
+        p.bytes_total = (p.records_done > 0).then(|| p.bytes_done * p.records_total / p.records_done);
+        progress(&p);
+        // A page that moves nothing on cannot be followed by a different one: stop rather than
+        // ask for it again forever.
+        if !page.more || (!moved && page.revisions.is_empty()) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// How [`watch`] paces itself.
+#[derive(Debug, Clone)]
+pub struct WatchOptions {
+    /// How long one long poll for central news lasts.
+    pub long_poll: Duration,
+    /// How often the local outbox is looked at for new changes to push.
+    pub outbox_check: Duration,
+    /// The first and the longest wait before trying an absent server again.
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Default for WatchOptions {
+    fn default() -> Self {
+        Self {
+            long_poll: Duration::from_secs(25),
+            outbox_check: Duration::from_millis(500),
+            backoff_min: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What a watch reports as it goes.
+#[derive(Debug)]
+pub enum WatchEvent {
+    Progress(Progress),
+    /// A round completed.
+    Synced(SyncReport),
+    /// A round failed; the next try is in `retry_in`.
+    Failed {
+        error: SyncError,
+        retry_in: Duration,
+    },
+}
+
+/// Exponential backoff with jitter: each wait is between half and all of a base that doubles
+/// from `min` to `max`, so that workstations that lost the server together do not all come back
+/// in the same second.
+#[derive(Debug)]
+struct Backoff {
+    min: Duration,
+    max: Duration,
+    base: Duration,
+}
+
+impl Backoff {
+    fn new(min: Duration, max: Duration) -> Self {
+        Self { min, max, base: min }
+    }
+
+    fn next(&mut self) -> Duration {
+        let base = self.base;
+        self.base = (self.base * 2).min(self.max);
+        base.mul_f64(rand::rng().random_range(0.5..=1.0))
+    }
+
+    fn reset(&mut self) {
+        self.base = self.min;
+    }
+}
+
+/// Sleeps up to `total`, waking early when `stop` is set.
+fn nap(total: Duration, stop: &AtomicBool) {
+    let end = Instant::now() + total;
+    while !stop.load(Ordering::Relaxed) {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
+}
+
+/// Keeps this workstation in sync until `stop` is set: a round at once; then a round whenever
+/// the central store has news (a long poll on a thread of its own learns of it within a second)
+/// or the outbox grows (looked at every `outbox_check`). While the server is away, rounds are
+/// retried with exponential backoff and jitter, never given up. Returns when stopped; a round in
+/// progress finishes first, and the long-poll thread ends after its current poll.
+pub fn watch(
+    store: &mut Store,
+    transport: Arc<dyn Transport>,
+    options: &WatchOptions,
+    stop: &Arc<AtomicBool>,
+    on_event: &mut dyn FnMut(&WatchEvent),
+) -> Result<(), crate::Error> {
+    let cursor = Arc::new(AtomicI64::new(store.sync_cursor()?));
+    let (news_tx, news) = mpsc::channel::<i64>();
+    {
+        let (transport, stop, cursor, options) = (transport.clone(), stop.clone(), cursor.clone(), options.clone());
+        let spawned = std::thread::Builder::new().name("labdesk-sync-wait".into()).spawn(move || {
+            let mut backoff = Backoff::new(options.backoff_min, options.backoff_max);
+            while !stop.load(Ordering::Relaxed) {
+                let after = cursor.load(Ordering::Relaxed);
+                match transport.wait(after, options.long_poll) {
+                    Ok(answer) => {
+                        backoff.reset();
+                        if answer.head > after {
+                            if news_tx.send(answer.head).is_err() {
+                                break;
+                            }
+                            // Give the round time to pull it, rather than hear the same news again.
+                            let until = Instant::now() + Duration::from_secs(5);
+                            while cursor.load(Ordering::Relaxed) < answer.head
+                                && Instant::now() < until
+                                && !stop.load(Ordering::Relaxed)
+                            {
+                                std::thread::sleep(Duration::from_millis(20));
+                            }
+                        }
+                    }
+                    Err(error) => {
+                        tracing::debug!(%error, "long poll failed");
+                        nap(backoff.next(), &stop);
+                    }
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "no long-poll thread: central news waits for the next local change");
+        }
+    }
+
+    let mut backoff = Backoff::new(options.backoff_min, options.backoff_max);
+    let mut due: Option<Instant> = Some(Instant::now());
+    let mut online = false;
+    let mut last_pending = store.pending_count()?;
+    while !stop.load(Ordering::Relaxed) {
+        if due.is_some_and(|d| Instant::now() >= d) {
+            let result = sync_round(store, &*transport, &mut |p| on_event(&WatchEvent::Progress(p.clone())));
+            match result {
+                Ok(report) => {
+                    cursor.store(report.cursor, Ordering::Relaxed);
+                    online = true;
+                    due = if report.pending == 0 {
+                        backoff.reset();
+                        None
+                    } else if report.unanswered > 0 {
+                        // The server took the batch but left changes out: do not insist at once.
+                        Some(Instant::now() + backoff.next())
+                    } else {
+                        // Changes made during the round: send them next.
+                        backoff.reset();
+                        Some(Instant::now() + options.outbox_check)
+                    };
+                    on_event(&WatchEvent::Synced(report));
+                }
+                Err(error) => {
+                    online = false;
+                    let retry_in = backoff.next();
+                    due = Some(Instant::now() + retry_in);
+                    on_event(&WatchEvent::Failed { error, retry_in });
+                }
+            }
+            last_pending = store.pending_count()?;
+        }
+        let mut wait = options.outbox_check;
+        if let Some(d) = due {
+            wait = wait.min(d.saturating_duration_since(Instant::now()));
+        }
+        match news.recv_timeout(wait) {
+            Ok(head) => {
+                while news.try_recv().is_ok() {}
+                // News means the server is there: no reason to sit out a backoff.
+                if head > cursor.load(Ordering::Relaxed) {
+                    due = Some(Instant::now());
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                // No long poll: fall back to a round every poll period.
+                if due.is_none() {
+                    due = Some(Instant::now() + options.long_poll);
+                }
+            }
+        }
+        let pending = store.pending_count()?;
+        if pending > last_pending && online && due.is_none() {
+            due = Some(Instant::now());
+        }
+        last_pending = pending;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_its_limit_and_starts_over_when_reset() {
+        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+        let waits: Vec<Duration> = (0..10).map(|_| b.next()).collect();
+        assert!(waits[0] >= Duration::from_millis(500) && waits[0] <= Duration::from_secs(1), "{waits:?}");
+        assert!(waits[3] >= Duration::from_secs(4) && waits[3] <= Duration::from_secs(8), "{waits:?}");
+        assert!(waits.iter().all(|w| *w <= Duration::from_secs(60)), "never more than the limit: {waits:?}");
+        assert!(waits[9] >= Duration::from_secs(30), "the limit is reached, jitter aside: {waits:?}");
+        b.reset();
+        assert!(b.next() <= Duration::from_secs(1), "after a good round the next failure waits briefly again");
+    }
+}

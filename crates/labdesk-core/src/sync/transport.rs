@@ -1,0 +1,160 @@
+//! The wire between a workstation and the central store.
+//!
+//! [`Transport`] is what the sync engine is written against: push a batch, pull a page, wait for
+//! news. [`HttpTransport`] speaks the protocol of [`labdesk_proto::sync`] over HTTPS with a
+//! blocking `reqwest` client; tests use in-memory fakes of the central store.
+
+use std::time::Duration;
+
+use labdesk_proto::sync::{
+    ErrorBody, PullPage, PushRequest, PushResponse, WaitResponse, PROTOCOL_HEADER, PROTOCOL_VERSION,
+};
+use reqwest::blocking::{Client, RequestBuilder};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::credentials::Token;
+use super::error::SyncError;
+
+/// The central store, as the sync engine sees it. Implementations are shared with the thread
+/// that long-polls during [`super::watch`], hence `Send + Sync`.
+pub trait Transport: Send + Sync {
+    /// Sends outbox revisions, oldest first; one answer per revision, in the same order.
+    fn push(&self, request: &PushRequest) -> Result<PushResponse, SyncError>;
+    /// Accepted revisions after the cursor `after`, at most `limit`, in pull order.
+    fn pull(&self, after: i64, limit: u32) -> Result<PullPage, SyncError>;
+    /// Returns as soon as the central store has something after `after`, or at `timeout`.
+    fn wait(&self, after: i64, timeout: Duration) -> Result<WaitResponse, SyncError>;
+}
+
+/// The sync protocol over HTTP(S). Every request carries the protocol version and the bearer
+/// token; the token is marked sensitive, so it stays out of reqwest's own debug output too.
+#[derive(Debug, Clone)]
+pub struct HttpTransport {
+    base: Url,
+    client: Client,
+    request_timeout: Duration,
+}
+
+impl HttpTransport {
+    /// How long to wait for a connection to the server.
+    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+    /// How long a push or pull may take, answer included.
+    pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+    /// How much longer than the long poll itself a wait request may take before it is given up.
+    const WAIT_GRACE: Duration = Duration::from_secs(15);
+
+    /// A transport to the server at `server` (see [`super::parse_server_url`]).
+    pub fn new(server: &Url, token: &Token) -> Result<Self, SyncError> {
+        Self::with_timeouts(server, token, Self::CONNECT_TIMEOUT, Self::REQUEST_TIMEOUT)
+    }
+
+    pub fn with_timeouts(
+        server: &Url,
+        token: &Token,
+        connect_timeout: Duration,
+        request_timeout: Duration,
+    ) -> Result<Self, SyncError> {
+        let base = super::parse_server_url(server.as_str())?;
+        let mut headers = HeaderMap::new();
+        headers.insert(PROTOCOL_HEADER, HeaderValue::from(PROTOCOL_VERSION));
+        let mut bearer =
+            HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| SyncError::BadToken)?;
+        bearer.set_sensitive(true);
+        headers.insert(AUTHORIZATION, bearer);
+        let client = Client::builder()
+            .default_headers(headers)
+            .user_agent(concat!("labdesk/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(connect_timeout)
+            .timeout(request_timeout)
+            .build()
+            .map_err(|e| SyncError::Unreachable { url: base.to_string(), detail: root_cause(&e) })?;
+        Ok(Self { base, client, request_timeout })
+    }
+
+    /// The server's address.
+    pub fn server(&self) -> &Url {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> Result<Url, SyncError> {
+        self.base.join(path).map_err(|e| SyncError::BadServerUrl { url: self.base.to_string(), why: e.to_string() })
+    }
+
+    /// Sends a request and reads its JSON answer, turning every failure into what a person can act
+    /// on. Returns the answer and the size of its body.
+    fn exchange<T: DeserializeOwned>(&self, request: RequestBuilder, timeout: Duration) -> Result<T, SyncError> {
+        let url = self.base.to_string();
+        let response = request.send().map_err(|e| {
+            if e.is_timeout() {
+                SyncError::TimedOut { url: url.clone(), after: timeout }
+            } else {
+                SyncError::Unreachable { url: url.clone(), detail: root_cause(&e) }
+            }
+        })?;
+        let status = response.status();
+        let body = response.bytes().map_err(|e| {
+            if e.is_timeout() {
+                SyncError::TimedOut { url: url.clone(), after: timeout }
+            } else {
+                SyncError::Unreachable { url: url.clone(), detail: root_cause(&e) }
+            }
+        })?;
+        tracing::debug!(status = status.as_u16(), bytes = body.len(), "answer");
+        if status.is_success() {
+            return serde_json::from_slice(&body).map_err(|e| SyncError::BadAnswer { url, detail: e.to_string() });
+        }
+        let said: Option<ErrorBody> = serde_json::from_slice(&body).ok();
+        let code = said.as_ref().map(|b| b.code.clone()).unwrap_or_default();
+        let message = said.map(|b| b.error).filter(|m| !m.trim().is_empty()).unwrap_or_else(|| {
+            status.canonical_reason().map_or_else(|| format!("HTTP {}", status.as_u16()), str::to_lowercase)
+        });
+        Err(match (status, code.as_str()) {
+            (_, "protocol_too_old") | (StatusCode::UPGRADE_REQUIRED, _) => SyncError::UpgradeRequired { url, message },
+            (StatusCode::UNAUTHORIZED, _) => SyncError::Unauthenticated { url, message },
+            (StatusCode::FORBIDDEN, _) => SyncError::Forbidden { url, message },
+            (StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS, _) => {
+                SyncError::Unavailable { url, status: status.as_u16(), message }
+            }
+            (s, _) if s.is_server_error() => SyncError::Unavailable { url, status: s.as_u16(), message },
+            (s, _) => SyncError::Refused { url, status: s.as_u16(), message },
+        })
+    }
+}
+
+impl Transport for HttpTransport {
+    #[tracing::instrument(name = "sync.push", skip_all, fields(server = %self.base, revisions = request.revisions.len()))]
+    fn push(&self, request: &PushRequest) -> Result<PushResponse, SyncError> {
+        let http = self.client.post(self.url("v1/push")?).json(request);
+        self.exchange(http, self.request_timeout)
+    }
+
+    #[tracing::instrument(name = "sync.pull", skip_all, fields(server = %self.base, after, limit))]
+    fn pull(&self, after: i64, limit: u32) -> Result<PullPage, SyncError> {
+        let mut url = self.url("v1/pull")?;
+        url.query_pairs_mut().append_pair("after", &after.to_string()).append_pair("limit", &limit.to_string());
+        self.exchange(self.client.get(url), self.request_timeout)
+    }
+
+    #[tracing::instrument(name = "sync.wait", skip_all, fields(server = %self.base, after))]
+    fn wait(&self, after: i64, timeout: Duration) -> Result<WaitResponse, SyncError> {
+        let mut url = self.url("v1/wait")?;
+        url.query_pairs_mut()
+            .append_pair("after", &after.to_string())
+            .append_pair("timeout_ms", &timeout.as_millis().to_string());
+        let limit = timeout + Self::WAIT_GRACE;
+        self.exchange(self.client.get(url).timeout(limit), limit)
+    }
+}
+
+/// The innermost cause of a failed request ("Connection refused (os error 111)"): reqwest's own
+/// message repeats the URL and says "error sending request", which helps no one.
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}

@@ -1,0 +1,317 @@
+//! The one permission check. Every revision a workstation pushes passes [`permit`] before it is
+//! stored, with the record locked, whatever the backend; [`permit_sync`] decides whether an
+//! identity may sync at all. The role rules of seed 001 (the accounts issue) go here and nowhere
+//! else.
+//!
+//! A refusal is a sentence for the person who made the change: it says what was refused and,
+//! where there is one, what to do instead. It is shown in the workstation's list of rejected
+//! changes, so it names the record and never leaks another lab's data.
+
+use labdesk_proto::{field_names, immutable_fields, RecordKind, Revision, Timestamp};
+use serde_json::Value;
+
+use crate::{Identity, RecordHead};
+
+/// The fields of a chat message that only its sender may change.
+const SENDER_ONLY: [&str; 3] = ["message_content", "edited_at", "deleted_at"];
+
+/// May this identity sync at all?
+pub fn permit_sync(who: &Identity) -> Result<(), String> {
+    if who.user_disabled {
+        return Err(format!(
+            "the LabDesk account {} is disabled: ask an admin of {} to enable it again",
+            who.user_name, who.lab_name
+        ));
+    }
+    Ok(())
+}
+
+/// The case a record of `kind` belongs to: `case_id` (fixed at creation, so the current state's,
+/// or the creating revision's; `Null` when missing). `None` for a case itself.
+pub fn case_id<'a>(kind: RecordKind, current: Option<&'a RecordHead>, revision: &'a Revision) -> Option<&'a Value> {
+    if kind == RecordKind::Case || !field_names(kind).contains(&"case_id") {
+        return None;
+    }
+    current.and_then(|c| c.state.get("case_id")).or_else(|| revision.fields.get("case_id")).or(Some(&Value::Null))
+}
+
+/// May `who` apply `revision` to a record of `kind` that is `current` (`None`: not in the
+/// central store yet)? `case` is the central record named by the record's [`case_id`], if there
+/// is one. Checks, in order: the workstation, the record's kind and lab, the fields, the fields
+/// fixed at creation, `deleted_at`, the record's case, and the chat sender rule.
+pub fn permit(
+    who: &Identity,
+    kind: RecordKind,
+    current: Option<&RecordHead>,
+    case: Option<&RecordHead>,
+    revision: &Revision,
+) -> Result<(), String> {
+    let label = kind.label();
+    let id = revision.record_id;
+    if revision.workstation != who.workstation_code {
+        return Err(format!(
+            "this change was made on workstation {} but sent with the sign-in of workstation {}: \
+             each workstation sends its own changes (sign in on {} with `labdesk login`)",
+            revision.workstation, who.workstation_code, revision.workstation
+        ));
+    }
+    if let Some(current) = current {
+        if current.kind != kind {
+            return Err(format!(
+                "record {id} is a {}, not a {label}: this change cannot apply to it",
+                current.kind.label()
+            ));
+        }
+        if current.lab_id != who.lab_id {
+            return Err(format!("the {label} {id} belongs to another lab: {} cannot change it", who.lab_name));
+        }
+    }
+    let known = field_names(kind);
+    let mut unknown: Vec<&str> =
+        revision.fields.keys().map(String::as_str).filter(|f| *f != "deleted_at" && !known.contains(f)).collect();
+    if !unknown.is_empty() {
+        unknown.sort_unstable();
+        return Err(format!(
+            "a {label} has no field {}; its fields are: {}, deleted_at",
+            quoted(&unknown),
+            known.join(", ")
+        ));
+    }
+    // A creating revision (made on nothing) sets them; a record two workstations both created
+    // offline (derived ids) meets here as a merge, where equal values are no change.
+    if revision.parent.is_some() {
+        let mut fixed: Vec<&str> =
+            revision.fields.keys().map(String::as_str).filter(|f| immutable_fields(kind).contains(f)).collect();
+        if !fixed.is_empty() {
+            fixed.sort_unstable();
+            return Err(format!(
+                "{} {} set when the {label} is created and cannot be changed afterwards",
+                quoted(&fixed),
+                if fixed.len() == 1 { "is" } else { "are" }
+            ));
+        }
+    }
+    if let Some(deleted_at) = revision.fields.get("deleted_at") {
+        let ok = match deleted_at {
+            Value::Null => true,
+            Value::String(s) => Timestamp::parse(s).is_ok(),
+            _ => false,
+        };
+        if !ok {
+            return Err(format!("deleted_at must be empty or a time, not {deleted_at}"));
+        }
+    }
+    // Everything attached to a case lives in the case's lab: a case the central store does not
+    // have (refused, or never sent) takes what hangs on it along.
+    if let Some(case_id) = case_id(kind, current, revision) {
+        let Some(text) = case_id.as_str() else {
+            return Err(format!("a {label} belongs to a case: it needs a case_id, not {case_id}"));
+        };
+        match case {
+            None => {
+                return Err(format!(
+                    "its case {text} is not in the central store (the case itself was refused, or never sent), \
+                     so this {label} cannot be kept either"
+                ))
+            }
+            Some(case) if case.kind != RecordKind::Case => {
+                return Err(format!("case_id {text} names a {}, not a case", case.kind.label()))
+            }
+            Some(case) if case.lab_id != who.lab_id => {
+                return Err(format!("its case {text} belongs to another lab: {} cannot add to it", who.lab_name))
+            }
+            Some(_) => {}
+        }
+    }
+    if kind == RecordKind::ChatMessage && SENDER_ONLY.iter().any(|f| revision.fields.contains_key(*f)) {
+        let sender = current
+            .and_then(|c| c.state.get("sender_id"))
+            .or_else(|| revision.fields.get("sender_id"))
+            .and_then(Value::as_str);
+        if sender != Some(revision.author.as_str()) {
+            let what = if revision.fields.contains_key("deleted_at") { "delete" } else { "edit" };
+            return Err(match sender {
+                Some(sender) => format!(
+                    "only the sender of a chat message ({sender}) may edit or delete it: {} cannot {what} it",
+                    revision.author
+                ),
+                None => "a chat message needs its sender (sender_id) before its text can be set".to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn quoted(fields: &[&str]) -> String {
+    fields.iter().map(|f| format!("'{f}'")).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use labdesk_proto::Origin;
+    use serde_json::json;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::Role;
+
+    fn who() -> Identity {
+        Identity {
+            user_id: Uuid::now_v7(),
+            user_name: "ann".into(),
+            role: Role::Technician,
+            lab_id: Uuid::from_u128(1),
+            lab_name: "North".into(),
+            workstation_id: Uuid::now_v7(),
+            workstation_code: "FD1".into(),
+            user_disabled: false,
+        }
+    }
+
+    fn revision(kind: RecordKind, parent: Option<Uuid>, author: &str, fields: Value) -> Revision {
+        Revision {
+            id: Uuid::now_v7(),
+            record_kind: kind,
+            record_id: Uuid::from_u128(7),
+            version: 1,
+            base_version: 0,
+            parent,
+            fields: fields.as_object().unwrap().clone(),
+            author: author.into(),
+            workstation: "FD1".into(),
+            made_at: Timestamp::now(),
+            resolves: Vec::new(),
+            superseded_by: None,
+            origin: Origin::Local,
+        }
+    }
+
+    fn head(kind: RecordKind, state: Value) -> RecordHead {
+        RecordHead { kind, lab_id: Uuid::from_u128(1), version: 1, state: state.as_object().unwrap().clone() }
+    }
+
+    const CASE: &str = "00000000-0000-0000-0000-0000000000c1";
+
+    /// The caller's lab's case that attached records name.
+    fn a_case() -> RecordHead {
+        head(RecordKind::Case, json!({"case_number": "FD1-000001"}))
+    }
+
+    #[test]
+    fn a_change_of_the_callers_lab_and_workstation_with_known_fields_is_permitted() {
+        let r = revision(RecordKind::Case, Some(Uuid::now_v7()), "ann", json!({"status": "qc", "deleted_at": null}));
+        assert_eq!(permit(&who(), RecordKind::Case, Some(&head(RecordKind::Case, json!({}))), None, &r), Ok(()));
+    }
+
+    #[test]
+    fn a_change_sent_by_another_workstation_is_refused_and_says_which() {
+        let mut r = revision(RecordKind::Case, None, "ann", json!({"status": "qc"}));
+        r.workstation = "FD2".into();
+        let err = permit(&who(), RecordKind::Case, None, None, &r).unwrap_err();
+        assert!(err.contains("FD2") && err.contains("FD1"), "{err}");
+    }
+
+    #[test]
+    fn another_labs_record_is_refused_without_naming_that_lab() {
+        let mut other = head(RecordKind::Case, json!({}));
+        other.lab_id = Uuid::from_u128(2);
+        let r = revision(RecordKind::Case, Some(Uuid::now_v7()), "ann", json!({"status": "qc"}));
+        let err = permit(&who(), RecordKind::Case, Some(&other), None, &r).unwrap_err();
+        assert!(err.contains("another lab"), "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_and_the_known_ones_listed() {
+        let r = revision(RecordKind::CaseNote, None, "ann", json!({"case_id": CASE, "body": "x", "colour": "red"}));
+        let err = permit(&who(), RecordKind::CaseNote, None, Some(&a_case()), &r).unwrap_err();
+        assert!(err.contains("'colour'") && err.contains("case_id, author_id, body"), "{err}");
+    }
+
+    #[test]
+    fn fields_fixed_at_creation_are_allowed_only_in_a_creating_revision() {
+        let create = revision(RecordKind::Case, None, "ann", json!({"case_number": "FD1-000001"}));
+        assert_eq!(permit(&who(), RecordKind::Case, None, None, &create), Ok(()));
+        let edit = revision(RecordKind::Case, Some(Uuid::now_v7()), "ann", json!({"case_number": "FD1-000002"}));
+        let err = permit(&who(), RecordKind::Case, Some(&head(RecordKind::Case, json!({}))), None, &edit).unwrap_err();
+        assert!(err.contains("'case_number' is set when the case is created"), "{err}");
+    }
+
+    #[test]
+    fn only_the_sender_may_edit_or_delete_a_chat_message() {
+        let message =
+            head(RecordKind::ChatMessage, json!({"case_id": CASE, "sender_id": "bob", "message_content": "hi"}));
+        let edit = revision(RecordKind::ChatMessage, Some(Uuid::now_v7()), "ann", json!({"message_content": "hey"}));
+        let err = permit(&who(), RecordKind::ChatMessage, Some(&message), Some(&a_case()), &edit).unwrap_err();
+        assert!(err.contains("(bob)") && err.contains("ann cannot edit"), "{err}");
+        let delete = revision(
+            RecordKind::ChatMessage,
+            Some(Uuid::now_v7()),
+            "ann",
+            json!({"deleted_at": "2026-01-01T00:00:00Z"}),
+        );
+        assert!(permit(&who(), RecordKind::ChatMessage, Some(&message), Some(&a_case()), &delete)
+            .unwrap_err()
+            .contains("cannot delete"));
+        let react =
+            revision(RecordKind::ChatMessage, Some(Uuid::now_v7()), "ann", json!({"reactions": {"👍": ["ann"]}}));
+        assert_eq!(
+            permit(&who(), RecordKind::ChatMessage, Some(&message), Some(&a_case()), &react),
+            Ok(()),
+            "anyone may react"
+        );
+        let own = revision(RecordKind::ChatMessage, Some(Uuid::now_v7()), "bob", json!({"message_content": "hey"}));
+        assert_eq!(
+            permit(&who(), RecordKind::ChatMessage, Some(&message), Some(&a_case()), &own),
+            Ok(()),
+            "bob may edit his own"
+        );
+    }
+
+    #[test]
+    fn a_new_chat_message_is_sent_by_its_author() {
+        let forged = revision(
+            RecordKind::ChatMessage,
+            None,
+            "ann",
+            json!({"case_id": CASE, "sender_id": "bob", "message_content": "hi"}),
+        );
+        assert!(permit(&who(), RecordKind::ChatMessage, None, Some(&a_case()), &forged).is_err());
+    }
+
+    #[test]
+    fn a_record_of_another_kind_is_refused() {
+        let r = revision(RecordKind::CaseNote, Some(Uuid::now_v7()), "ann", json!({"body": "x"}));
+        let err = permit(&who(), RecordKind::CaseNote, Some(&head(RecordKind::Case, json!({}))), None, &r).unwrap_err();
+        assert!(err.contains("is a case, not a case note"), "{err}");
+    }
+
+    #[test]
+    fn deleted_at_must_be_a_time_or_empty() {
+        let r = revision(RecordKind::CaseNote, None, "ann", json!({"case_id": CASE, "deleted_at": "soon"}));
+        assert!(permit(&who(), RecordKind::CaseNote, None, Some(&a_case()), &r).is_err());
+    }
+
+    #[test]
+    fn a_record_attached_to_a_case_needs_that_case_centrally_and_in_the_callers_lab() {
+        let note = revision(RecordKind::CaseNote, None, "ann", json!({"case_id": CASE, "body": "x"}));
+        assert_eq!(permit(&who(), RecordKind::CaseNote, None, Some(&a_case()), &note), Ok(()));
+        let err = permit(&who(), RecordKind::CaseNote, None, None, &note).unwrap_err();
+        assert!(err.contains("not in the central store") && err.contains(CASE), "{err}");
+        let mut elsewhere = a_case();
+        elsewhere.lab_id = Uuid::from_u128(2);
+        let err = permit(&who(), RecordKind::CaseNote, None, Some(&elsewhere), &note).unwrap_err();
+        assert!(err.contains("another lab"), "{err}");
+        let not_a_case = head(RecordKind::CaseNote, json!({}));
+        let err = permit(&who(), RecordKind::CaseNote, None, Some(&not_a_case), &note).unwrap_err();
+        assert!(err.contains("not a case"), "{err}");
+        let orphan = revision(RecordKind::CaseNote, None, "ann", json!({"body": "x"}));
+        assert!(permit(&who(), RecordKind::CaseNote, None, None, &orphan).unwrap_err().contains("needs a case_id"));
+    }
+
+    #[test]
+    fn a_disabled_user_may_not_sync() {
+        let mut who = who();
+        who.user_disabled = true;
+        assert!(permit_sync(&who).unwrap_err().contains("disabled"));
+    }
+}

@@ -1,0 +1,174 @@
+//! The sequencer, pull pages and a lab's head (crate docs, "Pull: no revision skipped").
+
+use std::sync::LazyLock;
+
+use deadpool_postgres::{GenericClient, Object, Pool};
+use labdesk_proto::sync::{CentralRevision, PullPage};
+use labdesk_proto::{Origin, RecordKind, Revision, Timestamp};
+use labdesk_server_database::{Identity, Result};
+use serde_json::Value;
+use tokio_postgres::SimpleQueryMessage;
+use uuid::Uuid;
+
+use crate::error::{corrupt, db, pool as pool_error};
+use crate::push::{conflicts_from_value, outcome_from_str, to_u32};
+use crate::{CHANNEL, SEQUENCER_LOCK};
+
+/// One sequencer run, sent as one simple query so that the lock is held for no client round
+/// trip. Statement by statement:
+/// - the advisory lock, alone: the next statement's snapshot is then taken after it is granted
+///   and sees every number the previous run committed;
+/// - `todo`: the committed, unnumbered revisions (the partial index `revisions_unsequenced`),
+///   ranked by arrival; uncommitted ones are invisible here and wait for a later run;
+/// - `block`: one `nextval` plus a `setval` past the whole block, so the numbers follow the rank
+///   exactly rather than the order in which an UPDATE happens to visit rows (MATERIALIZED: the
+///   sequence calls run once, however the join is planned; no rows, no numbers taken);
+/// - the UPDATE gives each its number, and `pg_notify` (delivered at COMMIT) wakes long polls.
+static SEQUENCER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "BEGIN;
+SELECT pg_advisory_xact_lock({SEQUENCER_LOCK});
+WITH todo AS MATERIALIZED (
+    SELECT id, row_number() OVER (ORDER BY arrival) AS n FROM revisions WHERE seq IS NULL
+), block AS MATERIALIZED (
+    SELECT setval('pull_seq', nextval('pull_seq') + count(*) - 1) - count(*) AS base FROM todo HAVING count(*) > 0
+), numbered AS (
+    UPDATE revisions r SET seq = block.base + todo.n FROM todo, block WHERE r.id = todo.id RETURNING r.seq
+)
+SELECT count(*) AS numbered, coalesce(max(seq), 0) AS last,
+       CASE WHEN count(*) > 0 THEN pg_notify('{CHANNEL}', max(seq)::text) END AS notified
+  FROM numbered;
+COMMIT;"
+    )
+});
+
+/// Runs the sequencer; returns how many revisions it numbered.
+pub(crate) async fn sequence(client: &Object) -> Result<u64> {
+    let messages = match client.simple_query(&SEQUENCER).await {
+        Ok(messages) => messages,
+        Err(e) => {
+            // The statements after a failed one were skipped, COMMIT too: leave no aborted
+            // transaction on a connection that goes back to the pool.
+            let _ = client.batch_execute("ROLLBACK").await;
+            return Err(db(e));
+        }
+    };
+    let numbered = messages
+        .iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(row) if row.len() == 3 => row.get(0),
+            _ => None,
+        })
+        .next_back()
+        .ok_or_else(|| corrupt("the sequencer returned no count"))?;
+    let numbered: u64 = numbered.parse().map_err(|_| corrupt(format!("the sequencer counted '{numbered}'")))?;
+    if numbered > 0 {
+        tracing::debug!(numbered, "sequencer numbered revisions");
+    }
+    Ok(numbered)
+}
+
+/// Runs the sequencer when some committed revision still waits for its number (a push that
+/// died between its commit and its sequencer run, or one still running its run).
+async fn sequence_if_needed(client: &Object) -> Result<()> {
+    let statement =
+        client.prepare_cached("SELECT EXISTS (SELECT 1 FROM revisions WHERE seq IS NULL)").await.map_err(db)?;
+    let waiting: bool = client.query_one(&statement, &[]).await.map_err(db)?.get(0);
+    if waiting {
+        sequence(client).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn head(pool: &Pool, who: &Identity) -> Result<i64> {
+    let client = pool.get().await.map_err(pool_error)?;
+    sequence_if_needed(&client).await?;
+    lab_head(&client, who.lab_id).await
+}
+
+pub(crate) async fn lab_head(client: &impl GenericClient, lab: Uuid) -> Result<i64> {
+    let statement = client
+        .prepare_cached("SELECT coalesce(max(seq), 0) FROM revisions WHERE lab_id = $1 AND seq IS NOT NULL")
+        .await
+        .map_err(db)?;
+    Ok(client.query_one(&statement, &[&lab]).await.map_err(db)?.get(0))
+}
+
+/// One page after `after`, with the head and what remains, all read in one statement (one
+/// snapshot), so they agree with each other.
+pub(crate) async fn pull(pool: &Pool, who: &Identity, after: i64, limit: u32) -> Result<PullPage> {
+    let client = pool.get().await.map_err(pool_error)?;
+    sequence_if_needed(&client).await?;
+    let statement = client
+        .prepare_cached(
+            "WITH page AS (
+                SELECT seq, id, kind, record_id, version, parent, base_version, fields, author, workstation, made_at,
+                       resolves, superseded_by, outcome, conflicts, proposed
+                  FROM revisions WHERE lab_id = $1 AND seq > $2 ORDER BY seq LIMIT $3
+            ), stats AS (
+                SELECT (SELECT coalesce(max(seq), 0) FROM revisions WHERE lab_id = $1 AND seq IS NOT NULL) AS head,
+                       (SELECT count(*) FROM revisions
+                         WHERE lab_id = $1 AND seq > coalesce((SELECT max(seq) FROM page), $2)) AS remaining
+            )
+            SELECT stats.head, stats.remaining, page.* FROM stats LEFT JOIN page ON true ORDER BY page.seq",
+        )
+        .await
+        .map_err(db)?;
+    let rows = client.query(&statement, &[&who.lab_id, &after, &i64::from(limit)]).await.map_err(db)?;
+    let mut head = after;
+    let mut remaining: i64 = 0;
+    let mut revisions = Vec::with_capacity(rows.len());
+    for row in rows {
+        head = row.get(0);
+        remaining = row.get(1);
+        let Some(seq) = row.get::<_, Option<i64>>(2) else {
+            continue; // an empty page: one row of stats only
+        };
+        revisions.push(central_revision(&row, seq)?);
+    }
+    let next = revisions.last().map_or(after, |r| r.seq);
+    let remaining = u64::try_from(remaining).unwrap_or(0);
+    Ok(PullPage { revisions, next, more: remaining > 0, head, remaining })
+}
+
+/// A stored revision as a pull page shows it: `version` as the central store assigned it and
+/// `fields` as they took effect; `parent` and `base_version` stay what the workstation sent (what
+/// the change was made on), so a workstation knows its made-on revision; its place in the chain
+/// is its version.
+fn central_revision(row: &tokio_postgres::Row, seq: i64) -> Result<CentralRevision> {
+    let id: Uuid = row.get(3);
+    let kind: String = row.get(4);
+    let kind: RecordKind = kind.parse().map_err(|e| corrupt(format!("revision {id}: {e}")))?;
+    let version = to_u32(row.get(6))?;
+    let fields = match row.get::<_, Value>(9) {
+        Value::Object(map) => map,
+        other => return Err(corrupt(format!("revision {id} has fields that are not an object: {other}"))),
+    };
+    let proposed = match row.get::<_, Option<Value>>(17) {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(map)) => Some(map),
+        Some(other) => return Err(corrupt(format!("revision {id} has a proposal that is not an object: {other}"))),
+    };
+    let made_at: chrono::DateTime<chrono::Utc> = row.get(12);
+    Ok(CentralRevision {
+        seq,
+        revision: Revision {
+            id,
+            record_kind: kind,
+            record_id: row.get(5),
+            version,
+            base_version: to_u32(row.get(8))?,
+            parent: row.get(7),
+            fields,
+            author: row.get(10),
+            workstation: row.get(11),
+            made_at: Timestamp::from_datetime(made_at),
+            resolves: row.get(13),
+            superseded_by: row.get(14),
+            origin: Origin::Central,
+        },
+        outcome: outcome_from_str(row.get(15))?,
+        conflicts: conflicts_from_value(row.get(16))?,
+        proposed,
+    })
+}

@@ -1,0 +1,275 @@
+//! The routes: push, pull and wait for workstations; health, metrics and the OpenAPI document
+//! for operators. The extractors here do the checks every `/v1` request passes, in order:
+//! [`Caller`] (protocol version, token, account) before [`JsonBody`] (size, shape).
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use labdesk_proto::sync::{
+    ErrorBody, PullPage, PushRequest, PushResponse, WaitResponse, MAX_PULL_LIMIT, MAX_PUSH_REVISIONS,
+    MIN_PROTOCOL_VERSION, PROTOCOL_HEADER, PROTOCOL_VERSION,
+};
+use labdesk_server_database::{permit_sync, Identity};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tracing::Instrument;
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use crate::error::ApiError;
+use crate::{AppState, MAX_WAIT};
+
+/// How many revisions a pull page has when the workstation does not say.
+pub const DEFAULT_PULL_LIMIT: u32 = 1000;
+/// How long a long poll waits when the workstation does not say.
+pub const DEFAULT_WAIT_MS: u64 = 25_000;
+
+/// The identity behind a `/v1` request, once its protocol version, token and account passed.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Identity);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        check_protocol(parts)?;
+        let token = bearer_token(parts)?;
+        let Some(who) = state.store().authenticate(token).await? else {
+            return Err(ApiError::Unauthenticated("the sign-in of this workstation is unknown or was revoked"));
+        };
+        permit_sync(&who).map_err(ApiError::Forbidden)?;
+        tracing::Span::current().record("user", who.user_name.as_str());
+        Ok(Caller(who))
+    }
+}
+
+fn check_protocol(parts: &Parts) -> Result<(), ApiError> {
+    let Some(value) = parts.headers.get(PROTOCOL_HEADER) else {
+        return Err(ApiError::ProtocolTooOld(None));
+    };
+    let version: u32 = value.to_str().ok().and_then(|v| v.trim().parse().ok()).ok_or_else(|| {
+        ApiError::BadRequest(format!("the {PROTOCOL_HEADER} header must be a whole number such as {PROTOCOL_VERSION}"))
+    })?;
+    if version < MIN_PROTOCOL_VERSION {
+        return Err(ApiError::ProtocolTooOld(Some(version)));
+    }
+    if version > PROTOCOL_VERSION {
+        return Err(ApiError::ProtocolTooNew(version));
+    }
+    Ok(())
+}
+
+fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
+    let value = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or(ApiError::Unauthenticated("this request carries no sign-in (no Authorization header)"))?;
+    let value = value.to_str().map_err(|_| ApiError::Unauthenticated("the Authorization header is not text"))?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(token.trim()),
+        _ => Err(ApiError::Unauthenticated("the Authorization header is not `Bearer <token>`")),
+    }
+}
+
+/// A JSON body, refused with 413 past the size limit and 400 (with serde's words) when it is not
+/// the expected shape.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(request, state).await.map_err(|e: BytesRejection| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::TooLarge(format!(
+                    "the request is larger than the server takes ({} MiB): send fewer revisions per push",
+                    state.inner.max_body_bytes / (1024 * 1024)
+                ))
+            } else {
+                ApiError::BadRequest(format!("the request body could not be read: {e}"))
+            }
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::BadRequest(format!("the request body is not valid JSON for this request: {e}")))
+    }
+}
+
+/// Query parameters, refused with 400 in words when they do not parse.
+#[derive(Debug)]
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| Params(v))
+            .map_err(|e| ApiError::BadRequest(format!("the query parameters are not understood: {}", e.body_text())))
+    }
+}
+
+/// Takes outbox revisions, oldest first; answers one result per revision, in the same order.
+#[utoipa::path(
+    post, path = "/v1/push", tag = "sync",
+    params(("LabDesk-Protocol" = u32, Header, description = "The protocol the workstation speaks (1).")),
+    request_body = PushRequest,
+    responses(
+        (status = 200, description = "One result per revision, in order.", body = PushResponse),
+        (status = 400, description = "Not JSON of the right shape, or a protocol newer than the server's.", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown or revoked one.", body = ErrorBody),
+        (status = 403, description = "The account may not sync.", body = ErrorBody),
+        (status = 413, description = "The body or the batch is too large.", body = ErrorBody),
+        (status = 426, description = "The workstation's protocol is too old.", body = ErrorBody),
+        (status = 503, description = "The database is unavailable.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn push(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    JsonBody(request): JsonBody<PushRequest>,
+) -> Result<Json<PushResponse>, ApiError> {
+    let count = request.revisions.len();
+    if count > MAX_PUSH_REVISIONS {
+        return Err(ApiError::TooLarge(format!(
+            "a push carries at most {MAX_PUSH_REVISIONS} revisions and this one has {count}: send them in batches"
+        )));
+    }
+    let store = state.store().clone();
+    // Its own task: if the client goes away, the batch still runs to its end (what committed is
+    // answered the same on a resend), and shutdown waits for it.
+    let task = state
+        .pushes()
+        .spawn(async move { store.push(&who, request.revisions).await }.instrument(tracing::Span::current()));
+    let results = task.await.map_err(|e| ApiError::Internal(format!("the push task failed: {e}")))??;
+    for result in &results {
+        state.metrics().revision(result.outcome);
+    }
+    Ok(Json(PushResponse { results }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PullParams {
+    /// The cursor: the last seq applied (0 at first).
+    #[serde(default)]
+    pub after: i64,
+    /// At most this many revisions (1 to 5000; default 1000).
+    pub limit: Option<u32>,
+}
+
+/// Accepted revisions of the caller's lab after the cursor, oldest first.
+#[utoipa::path(
+    get, path = "/v1/pull", tag = "sync",
+    params(("LabDesk-Protocol" = u32, Header, description = "The protocol the workstation speaks (1)."), PullParams),
+    responses(
+        (status = 200, description = "A page of revisions and the cursor to ask with next.", body = PullPage),
+        (status = 400, description = "Parameters not understood.", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 426, body = ErrorBody),
+        (status = 503, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn pull(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Params(params): Params<PullParams>,
+) -> Result<Json<PullPage>, ApiError> {
+    if params.after < 0 {
+        return Err(ApiError::BadRequest(format!(
+            "after must be 0 or a cursor from an earlier pull, not {}",
+            params.after
+        )));
+    }
+    let limit = params.limit.unwrap_or(DEFAULT_PULL_LIMIT).clamp(1, MAX_PULL_LIMIT);
+    let page = state.store().pull(&who, params.after, limit).await?;
+    state.metrics().pull_lag(page.head - params.after);
+    Ok(Json(page))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WaitParams {
+    /// The cursor: answer as soon as the lab has something newer.
+    #[serde(default)]
+    pub after: i64,
+    /// Wait at most this long (at most 30000; default 25000).
+    pub timeout_ms: Option<u64>,
+}
+
+/// Long poll: answers as soon as the caller's lab has a revision after the cursor, or at the
+/// timeout (then `head` is not greater than `after`).
+#[utoipa::path(
+    get, path = "/v1/wait", tag = "sync",
+    params(("LabDesk-Protocol" = u32, Header, description = "The protocol the workstation speaks (1)."), WaitParams),
+    responses(
+        (status = 200, description = "The lab's head now.", body = WaitResponse),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 426, body = ErrorBody), (status = 503, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn wait(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Params(params): Params<WaitParams>,
+) -> Result<Json<WaitResponse>, ApiError> {
+    let timeout = Duration::from_millis(params.timeout_ms.unwrap_or(DEFAULT_WAIT_MS)).min(MAX_WAIT);
+    let store = state.store();
+    let head = tokio::select! {
+        head = store.wait_for_change(&who, params.after, timeout) => head?,
+        // Shutting down: answer now rather than hold the shutdown for up to 30 s.
+        () = state.shutdown().cancelled() => store.head(&who).await?,
+    };
+    Ok(Json(WaitResponse { head }))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+}
+
+/// Is the server up and its database answering? No sign-in needed.
+#[utoipa::path(
+    get, path = "/healthz", tag = "operations",
+    responses(
+        (status = 200, description = "Up, and the database answers.", body = Health),
+        (status = 503, description = "The database is unavailable.", body = ErrorBody),
+    )
+)]
+pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    state.store().health().await?;
+    Ok(Json(Health { status: "ok".into() }))
+}
+
+/// Prometheus metrics of this instance, as text.
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition.", body = String, content_type = "text/plain"))
+)]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics().render()).into_response()
+}
+
+/// This document.
+#[utoipa::path(
+    get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API.", content_type = "application/json"))
+)]
+pub async fn openapi_json() -> Response {
+    Json(crate::openapi::ApiDoc::openapi()).into_response()
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound
+}

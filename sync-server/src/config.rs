@@ -1,0 +1,137 @@
+//! Configuration: an optional TOML file (`--config FILE`), overridden by the environment
+//! (`DATABASE_URL`, `LABDESK_SYNC_LISTEN`) and by flags, over built-in defaults.
+//!
+//! ```toml
+//! listen = "0.0.0.0:7400"
+//! database_url = "postgres://labdesk@db.example/labdesk"
+//! max_body_bytes = 16777216   # the largest request body taken
+//! max_connections = 16        # pooled database connections per instance
+//! ```
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::DEFAULT_MAX_BODY_BYTES;
+
+/// Where the server listens unless told otherwise: this machine only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7400";
+
+/// The configuration file, every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    pub max_body_bytes: Option<usize>,
+    pub max_connections: Option<usize>,
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: Option<String>,
+    pub max_body_bytes: usize,
+    pub max_connections: usize,
+}
+
+impl fmt::Debug for Config {
+    /// Leaves the database URL out: it may hold a password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database_url", &self.database_url.as_ref().map(|_| "<set>"))
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+
+    #[error("the configuration file {} is not valid: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+
+    #[error("'{0}' is not an address to listen on: use IP:PORT, e.g. 127.0.0.1:7400 or 0.0.0.0:7400")]
+    BadListen(String),
+
+    #[error("no database given: set DATABASE_URL, pass --database-url, or put database_url in the configuration file")]
+    NoDatabase,
+}
+
+impl Config {
+    /// `database_url` and `listen` are what the environment or flags said, if anything: they
+    /// override the file.
+    pub fn load(
+        file: Option<&Path>,
+        database_url: Option<String>,
+        listen: Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let from_file = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.message().to_owned() })?
+            }
+            None => FileConfig::default(),
+        };
+        let listen = listen.or(from_file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        Ok(Config {
+            listen: listen.trim().parse().map_err(|_| ConfigError::BadListen(listen.clone()))?,
+            database_url: database_url.filter(|u| !u.trim().is_empty()).or(from_file.database_url),
+            max_body_bytes: from_file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            max_connections: from_file.max_connections.unwrap_or(16),
+        })
+    }
+
+    pub fn database_url(&self) -> Result<&str, ConfigError> {
+        self.database_url.as_deref().ok_or(ConfigError::NoDatabase)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn flags_and_environment_override_the_file_and_the_file_overrides_defaults() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "listen = \"0.0.0.0:9000\"\ndatabase_url = \"postgres://file/db\"\nmax_connections = 4")
+            .unwrap();
+        let from_file = Config::load(Some(file.path()), None, None).unwrap();
+        assert_eq!(from_file.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(from_file.database_url().unwrap(), "postgres://file/db");
+        assert_eq!(from_file.max_connections, 4);
+        let overridden =
+            Config::load(Some(file.path()), Some("postgres://env/db".into()), Some("127.0.0.1:7401".into())).unwrap();
+        assert_eq!(overridden.listen.to_string(), "127.0.0.1:7401", "the flag/env listen wins");
+        assert_eq!(overridden.database_url().unwrap(), "postgres://env/db", "DATABASE_URL wins");
+        let defaults = Config::load(None, None, None).unwrap();
+        assert_eq!(defaults.listen.to_string(), DEFAULT_LISTEN);
+        assert!(defaults.database_url().unwrap_err().to_string().contains("DATABASE_URL"));
+    }
+
+    #[test]
+    fn an_unknown_key_or_bad_address_is_refused_in_words() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "listn = \"0.0.0.0:9000\"").unwrap();
+        let err = Config::load(Some(file.path()), None, None).unwrap_err().to_string();
+        assert!(err.contains("listn"), "the message names the unknown key: {err}");
+        let err = Config::load(None, None, Some("localhost".into())).unwrap_err().to_string();
+        assert!(err.contains("IP:PORT"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_database_url() {
+        let config = Config::load(None, Some("postgres://u:secret@h/db".into()), None).unwrap();
+        assert!(!format!("{config:?}").contains("secret"));
+    }
+}

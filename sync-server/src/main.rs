@@ -1,0 +1,310 @@
+//! `labdesk-sync`: serves the sync API, and sets up who may sync.
+//!
+//! ```text
+//! labdesk-sync setup --lab North --user ann --workstation FD1     # first run: all of it, prints a token
+//! labdesk-sync serve                                               # migrates, then serves
+//! ```
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use labdesk_server_database::{Added, Role, SyncStore};
+use labdesk_server_postgres::{PgOptions, PgStore};
+use labdesk_sync::{AppState, Config};
+
+#[derive(Debug, Parser)]
+#[command(name = "labdesk-sync", version, about = "The LabDesk sync server, and its admin commands.")]
+struct Cli {
+    /// A TOML configuration file (listen, database_url, max_body_bytes, max_connections).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// The PostgreSQL database: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE.
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Brings the database schema up to date, then serves the sync API until SIGTERM or Ctrl-C.
+    Serve {
+        /// Where to listen, IP:PORT (default 127.0.0.1:7400).
+        #[arg(long, env = "LABDESK_SYNC_LISTEN")]
+        listen: Option<String>,
+    },
+    /// Brings the database schema up to date, and exits.
+    Migrate,
+    /// Labs: each user and workstation belongs to one.
+    #[command(subcommand)]
+    Lab(LabCommand),
+    /// Users: people who sign in on workstations.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Workstations: registered to a lab by their code (the start of every case number made there).
+    #[command(subcommand)]
+    Workstation(WorkstationCommand),
+    /// Tokens: what a workstation signs in with.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// First run: creates the lab, the user and the workstation unless they exist, and issues a
+    /// token for them. Safe to run again (it issues another token).
+    Setup(SetupArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum LabCommand {
+    /// Creates a lab.
+    Add { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Creates a user in a lab.
+    Add {
+        #[arg(long)]
+        lab: String,
+        #[arg(long)]
+        name: String,
+        /// admin, manager, technician (the default), dentist or staff.
+        #[arg(long)]
+        role: Option<Role>,
+    },
+    /// Stops a user from syncing (their tokens are refused), until enabled again.
+    Disable { name: String },
+    /// Lets a disabled user sync again.
+    Enable { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum WorkstationCommand {
+    /// Registers a workstation code to a lab.
+    Add {
+        #[arg(long)]
+        lab: String,
+        /// 2 to 8 capital letters or digits, e.g. FD1.
+        #[arg(long)]
+        code: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Issues a token for a user on a workstation; prints it once (it is not stored).
+    Issue {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        workstation: String,
+    },
+    /// Revokes a user's tokens, on one workstation or on all.
+    Revoke {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        workstation: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct SetupArgs {
+    #[arg(long)]
+    lab: String,
+    #[arg(long)]
+    user: String,
+    #[arg(long)]
+    workstation: String,
+    /// The user's role when the user is created (default technician).
+    #[arg(long)]
+    role: Option<Role>,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    // Admin commands speak for themselves on stderr; the server logs what it does. RUST_LOG wins.
+    let default_filter = match cli.command {
+        Command::Serve { .. } => "info,refinery_core=warn,tokio_postgres=warn",
+        _ => "warn",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("labdesk-sync: cannot start: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("labdesk-sync: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let listen = match &cli.command {
+        Command::Serve { listen } => listen.clone(),
+        _ => None,
+    };
+    let config = Config::load(cli.config.as_deref(), cli.database_url, listen)?;
+    let options = PgOptions { max_connections: config.max_connections, ..PgOptions::default() };
+    let store = PgStore::new(config.database_url()?, options)?;
+    match cli.command {
+        Command::Serve { .. } => serve(config, store).await,
+        Command::Migrate => {
+            let applied = store.migrate().await?;
+            if applied.is_empty() {
+                eprintln!("the database schema is up to date");
+            } else {
+                eprintln!("applied {}", applied.join(", "));
+            }
+            Ok(())
+        }
+        Command::Lab(LabCommand::Add { name }) => {
+            store.migrate().await?;
+            report("lab", &name, &store.add_lab(&name).await?.map_name(|l| l.name.clone()));
+            Ok(())
+        }
+        Command::User(UserCommand::Add { lab, name, role }) => {
+            store.migrate().await?;
+            let user = store.add_user(&lab, &name, role).await?;
+            report("user", &format!("{name} ({}, lab {lab})", user.value().role), &user.map_name(|u| u.name.clone()));
+            Ok(())
+        }
+        Command::User(UserCommand::Disable { name }) => {
+            store.set_user_disabled(&name, true).await?;
+            eprintln!("user {name} is disabled: their workstations can no longer sync as them");
+            Ok(())
+        }
+        Command::User(UserCommand::Enable { name }) => {
+            store.set_user_disabled(&name, false).await?;
+            eprintln!("user {name} may sync again");
+            Ok(())
+        }
+        Command::Workstation(WorkstationCommand::Add { lab, code }) => {
+            store.migrate().await?;
+            let workstation = store.add_workstation(&lab, &code).await?;
+            report("workstation", &format!("{code} (lab {lab})"), &workstation.map_name(|w| w.code.clone()));
+            Ok(())
+        }
+        Command::Token(TokenCommand::Issue { user, workstation }) => {
+            let issued = store.issue_token(&user, &workstation).await?;
+            print_token(&issued.user, &issued.workstation, &issued.token);
+            Ok(())
+        }
+        Command::Token(TokenCommand::Revoke { user, workstation }) => {
+            let revoked = store.revoke_tokens(&user, workstation.as_deref()).await?;
+            eprintln!("revoked {revoked} token(s) of {user}");
+            Ok(())
+        }
+        Command::Setup(args) => setup(&store, args).await,
+    }
+}
+
+trait NameOf<T> {
+    fn map_name(&self, name: impl Fn(&T) -> String) -> Added<String>;
+}
+
+impl<T> NameOf<T> for Added<T> {
+    fn map_name(&self, name: impl Fn(&T) -> String) -> Added<String> {
+        match self {
+            Added::New(v) => Added::New(name(v)),
+            Added::Existing(v) => Added::Existing(name(v)),
+        }
+    }
+}
+
+fn report(what: &str, described: &str, added: &Added<String>) {
+    if added.is_new() {
+        eprintln!("created {what} {described}");
+    } else {
+        eprintln!("{what} {described} exists already");
+    }
+}
+
+/// The token alone on stdout (for scripts), the explanation on stderr.
+fn print_token(user: &str, workstation: &str, token: &str) {
+    eprintln!("token for {user} on workstation {workstation} (shown this once; it is not stored, keep it safe):");
+    println!("{token}");
+    eprintln!("on workstation {workstation}, sign in with it using `labdesk login`");
+}
+
+async fn setup(store: &PgStore, args: SetupArgs) -> Result<()> {
+    let applied = store.migrate().await?;
+    if !applied.is_empty() {
+        eprintln!("database schema: applied {}", applied.join(", "));
+    }
+    let lab = store.add_lab(&args.lab).await?;
+    report("lab", &args.lab, &lab.map_name(|l| l.name.clone()));
+    let user = store.add_user(&args.lab, &args.user, args.role).await?;
+    report(
+        "user",
+        &format!("{} ({}, lab {})", args.user, user.value().role, args.lab),
+        &user.map_name(|u| u.name.clone()),
+    );
+    let workstation = store.add_workstation(&args.lab, &args.workstation).await?;
+    report(
+        "workstation",
+        &format!("{} (lab {})", args.workstation, args.lab),
+        &workstation.map_name(|w| w.code.clone()),
+    );
+    let issued = store.issue_token(&args.user, &args.workstation).await?;
+    print_token(&issued.user, &issued.workstation, &issued.token);
+    Ok(())
+}
+
+async fn serve(config: Config, store: PgStore) -> Result<()> {
+    let applied = store.migrate().await.context("cannot bring the database schema up to date")?;
+    if !applied.is_empty() {
+        tracing::info!(migrations = ?applied, "database schema migrated");
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    tracing::info!(listen = %config.listen, "labdesk-sync serving");
+    let state = AppState::new(Arc::new(store), config.max_body_bytes);
+    labdesk_sync::serve(listener, state, shutdown_signal()).await.context("the server stopped")?;
+    tracing::info!("labdesk-sync stopped");
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM (what `systemctl stop` and container runtimes send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    // A second signal while draining ends the process at once.
+    tokio::spawn(async {
+        let _ = tokio::signal::ctrl_c().await;
+        std::process::exit(130);
+    });
+}
