@@ -2,9 +2,14 @@
 # Starts LabDesk. Until the desktop window lands, LabDesk is its command-line client, `labdesk`:
 # with no arguments this shows the store and its case list; any arguments go to `labdesk`
 # (./scripts/run.sh create --patient "Ada Lovelace" --due 2026-12-01).
+# `./scripts/run.sh sync-demo` shows two workstations converging through a local sync server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
+
+if [ "${1:-}" = "sync-demo" ]; then
+    exec scripts/sync-demo.sh
+fi
 
 ensure_build_tools
 cargo build --release --locked -q -p labdesk-cli

@@ -31,6 +31,9 @@ INSERT INTO sync_state (only_row) VALUES (1);
 --               through pull (then version, central_seq and fields are the central ones).
 ALTER TABLE revisions ADD COLUMN proposed TEXT CHECK (proposed IS NULL OR json_valid(proposed));
 ALTER TABLE revisions ADD COLUMN made_on TEXT;
+-- 1 when the revision was made on this workstation's own change that the central store had not
+-- yet confirmed: the central store then merges it against what the author saw (see Revision).
+ALTER TABLE revisions ADD COLUMN parent_unconfirmed INTEGER NOT NULL DEFAULT 0 CHECK (parent_unconfirmed IN (0, 1));
 ALTER TABLE revisions ADD COLUMN accepted_version INTEGER CHECK (accepted_version IS NULL OR accepted_version >= 1);
 
 -- Fields two revisions changed to different values (sync-model.md, "Merge"): the value accepted

@@ -100,6 +100,9 @@ CREATE TABLE revisions (
     version       integer NOT NULL CHECK (version >= 1),  -- the central version it became
     base_version  integer NOT NULL CHECK (base_version >= 0),  -- as pushed: the version it was made on
     parent        uuid,                              -- as pushed: the revision it was made on (merge base)
+    -- As pushed: the parent was the pusher's own change, not yet confirmed when this was made, so
+    -- the author saw it as proposed; the merge base walks back through such parents.
+    parent_unconfirmed boolean NOT NULL DEFAULT false,
     previous      uuid REFERENCES revisions (id),    -- the central revision it superseded (chain order)
     fields        jsonb NOT NULL,                    -- what took effect
     proposed      jsonb,                             -- what was pushed, when a merge changed it

@@ -349,16 +349,20 @@ fn append_revision(tx: &Connection, mut revision: Revision) -> Result<Revision> 
     let id = revision.id.to_string();
     let record_id = revision.record_id.to_string();
     // The old head first: the one-head index allows one unsuperseded revision per record.
-    let parent: Option<String> = tx
+    // A parent made here and not yet back from the central store (no central_seq) is one the
+    // author saw as they proposed it, whatever the central store merged it into.
+    let parent: Option<(String, bool)> = tx
         .prepare_cached(
-            "UPDATE revisions SET superseded_by = ?1 WHERE record_id = ?2 AND superseded_by IS NULL RETURNING id",
+            "UPDATE revisions SET superseded_by = ?1 WHERE record_id = ?2 AND superseded_by IS NULL \
+             RETURNING id, origin = 'local' AND central_seq IS NULL",
         )?
-        .query_row(params![id, record_id], |r| r.get(0))
+        .query_row(params![id, record_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    revision.parent = parent.map(|p| parse_uuid(&p, "parent revision")).transpose()?;
+    revision.parent_unconfirmed = parent.as_ref().is_some_and(|(_, unconfirmed)| *unconfirmed);
+    revision.parent = parent.map(|(p, _)| parse_uuid(&p, "parent revision")).transpose()?;
     tx.prepare_cached(
-        "INSERT INTO revisions (id, record_kind, record_id, version, base_version, parent, fields, author, workstation, made_at, origin, resolves) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT INTO revisions (id, record_kind, record_id, version, base_version, parent, fields, author, workstation, made_at, origin, resolves, \
+         parent_unconfirmed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         id,
@@ -373,6 +377,7 @@ fn append_revision(tx: &Connection, mut revision: Revision) -> Result<Revision> 
         revision.made_at.to_string(),
         revision.origin.as_str(),
         serde_json::to_string(&revision.resolves).unwrap_or_else(|_| "[]".to_owned()),
+        revision.parent_unconfirmed,
     ])?;
     tx.prepare_cached("INSERT INTO outbox (revision_id, enqueued_at) VALUES (?1, ?2)")?
         .execute(params![id, revision.made_at.to_string()])?;
@@ -460,6 +465,7 @@ fn commit_settling<R: Record>(
         version: stored.version,
         base_version,
         parent: None,
+        parent_unconfirmed: false,
         resolves,
         fields,
         author: actor.user.clone(),
@@ -610,9 +616,10 @@ pub(crate) fn chain(conn: &Connection, record_id: Uuid) -> Result<Vec<Revision>>
 
 /// The columns [`row_to_revision`] reads, in its order; callers may select more after them.
 pub(crate) const REVISION_COLUMNS: &str =
-    "id, record_kind, record_id, version, base_version, fields, author, workstation, made_at, superseded_by, origin, parent, resolves";
+    "id, record_kind, record_id, version, base_version, fields, author, workstation, made_at, superseded_by, origin, parent, resolves, \
+     parent_unconfirmed";
 /// How many columns [`REVISION_COLUMNS`] names.
-pub(crate) const REVISION_COLUMN_COUNT: usize = 13;
+pub(crate) const REVISION_COLUMN_COUNT: usize = 14;
 
 pub(crate) fn read_revisions(conn: &Connection, clause: &str, params: impl rusqlite::Params) -> Result<Vec<Revision>> {
     let sql = format!("SELECT {REVISION_COLUMNS} FROM revisions WHERE {clause}");
@@ -648,6 +655,7 @@ pub(crate) fn row_to_revision(row: &rusqlite::Row<'_>) -> Result<Revision> {
         parent: row.get::<_, Option<String>>(11)?.map(|p| parse_uuid(&p, "parent")).transpose()?,
         resolves: serde_json::from_str(&row.get::<_, String>(12)?)
             .map_err(|_| Error::Corrupt("revision resolves is not a list of ids".into()))?,
+        parent_unconfirmed: row.get(13)?,
     })
 }
 

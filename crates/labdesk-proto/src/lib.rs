@@ -196,6 +196,12 @@ pub struct Revision {
     /// so this is what pins the merge base.
     #[serde(default)]
     pub parent: Option<Uuid>,
+    /// The parent was this workstation's own change that the central store had not yet
+    /// confirmed when this one was made. The author then saw the parent as proposed, not as the
+    /// central store may have merged it, and that is the base this change must merge against —
+    /// else a change made on a merged parent would overwrite edits the author never saw.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub parent_unconfirmed: bool,
     /// The fields this revision sets, by name, in their stored form.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub fields: serde_json::Map<String, serde_json::Value>,

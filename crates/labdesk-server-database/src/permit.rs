@@ -181,6 +181,7 @@ mod tests {
             workstation: "FD1".into(),
             made_at: Timestamp::now(),
             resolves: Vec::new(),
+            parent_unconfirmed: false,
             superseded_by: None,
             origin: Origin::Local,
         }

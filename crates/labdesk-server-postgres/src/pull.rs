@@ -103,7 +103,7 @@ pub(crate) async fn pull(pool: &Pool, who: &Identity, after: i64, limit: u32) ->
         .prepare_cached(
             "WITH page AS (
                 SELECT seq, id, kind, record_id, version, parent, base_version, fields, author, workstation, made_at,
-                       resolves, superseded_by, outcome, conflicts, proposed
+                       resolves, superseded_by, outcome, conflicts, proposed, parent_unconfirmed
                   FROM revisions WHERE lab_id = $1 AND seq > $2 ORDER BY seq LIMIT $3
             ), stats AS (
                 SELECT (SELECT coalesce(max(seq), 0) FROM revisions WHERE lab_id = $1 AND seq IS NOT NULL) AS head,
@@ -164,6 +164,7 @@ fn central_revision(row: &tokio_postgres::Row, seq: i64) -> Result<CentralRevisi
             workstation: row.get(11),
             made_at: Timestamp::from_datetime(made_at),
             resolves: row.get(13),
+            parent_unconfirmed: row.get(18),
             superseded_by: row.get(14),
             origin: Origin::Central,
         },

@@ -128,16 +128,21 @@ async fn decide(tx: &deadpool_postgres::Transaction<'_>, who: &Identity, revisio
     }
 
     let version = current.head.version + 1;
-    let (effective, proposed, conflicts, outcome) = if revision.parent == Some(current.head_revision) {
+    let base = match revision.parent {
+        None => Some(Map::new()),
+        Some(parent) => author_view(tx, revision.record_id, parent, revision.parent_unconfirmed).await?,
+    };
+    let Some(base) = base else {
+        let parent = revision.parent.unwrap_or_default();
+        return Ok(Decided::Rejected(unknown_parent(kind, revision.record_id, parent)));
+    };
+    // Applied only when the author saw exactly the head: made on the head revision, and that
+    // head is what the author's workstation showed (not a merge that mixed in others' changes).
+    let (effective, proposed, conflicts, outcome) = if revision.parent == Some(current.head_revision)
+        && (!revision.parent_unconfirmed || same_state(&base, &current.head.state))
+    {
         (revision.fields.clone(), None, Vec::new(), Outcome::Applied)
     } else {
-        let base = match revision.parent {
-            None => Map::new(),
-            Some(parent) => match parent_version(tx, revision.record_id, parent).await? {
-                Some(at) => chain_folded(tx, revision.record_id, at).await?,
-                None => return Ok(Decided::Rejected(unknown_parent(kind, revision.record_id, parent))),
-            },
-        };
         let merged = merge(kind, &base, &current.head.state, &revision.fields);
         let outcome = if merged.conflicts.is_empty() { Outcome::Merged } else { Outcome::Conflicted };
         let proposed = (merged.effective != revision.fields).then(|| revision.fields.clone());
@@ -346,8 +351,8 @@ async fn insert_revision(
     let statement = client
         .prepare_cached(
             "INSERT INTO revisions (id, record_id, kind, lab_id, version, base_version, parent, previous, fields, \
-             proposed, conflicts, resolves, outcome, author, workstation, made_at, pushed_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+             proposed, conflicts, resolves, outcome, author, workstation, made_at, pushed_by, parent_unconfirmed) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
         )
         .await
         .map_err(db)?;
@@ -372,6 +377,7 @@ async fn insert_revision(
                 &revision.workstation,
                 &made_at,
                 &who.user_id,
+                &revision.parent_unconfirmed,
             ],
         )
         .await
@@ -427,10 +433,53 @@ async fn reject(
         .ok_or_else(|| corrupt(format!("revision {} was rejected but its answer is gone", revision.id)))
 }
 
-async fn parent_version(client: &impl GenericClient, record: Uuid, parent: Uuid) -> Result<Option<i32>> {
-    let statement =
-        client.prepare_cached("SELECT version FROM revisions WHERE id = $1 AND record_id = $2").await.map_err(db)?;
-    Ok(client.query_opt(&statement, &[&parent, &record]).await.map_err(db)?.map(|row| row.get(0)))
+/// Two states are the same when every field has the same value, a missing field counting as null.
+fn same_state(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+    a.keys().chain(b.keys()).all(|k| a.get(k).unwrap_or(&Value::Null) == b.get(k).unwrap_or(&Value::Null))
+}
+
+/// The record as the author of a change saw it when making it on revision `parent`: the merge
+/// base. Usually the central chain folded up to `parent`: the author had pulled it. But where
+/// `parent` was the author's own change not yet confirmed (`unconfirmed`), the author saw it as
+/// they proposed it, while the central state at its version may have mixed in other people's
+/// changes by merging: merging against that would let this change overwrite edits its author never
+/// saw. So walk back through unconfirmed parents to the last state the author had pulled, and
+/// replay the proposals from there. `None` when a parent is not in this record's central chain.
+async fn author_view(
+    client: &impl GenericClient,
+    record: Uuid,
+    parent: Uuid,
+    unconfirmed: bool,
+) -> Result<Option<Map<String, Value>>> {
+    let statement = client
+        .prepare_cached(
+            "SELECT version, parent, parent_unconfirmed, coalesce(proposed, fields) FROM revisions \
+             WHERE id = $1 AND record_id = $2",
+        )
+        .await
+        .map_err(db)?;
+    let mut proposals: Vec<Map<String, Value>> = Vec::new();
+    let (mut at, mut walk) = (Some(parent), unconfirmed);
+    let mut start = Map::new();
+    while let Some(id) = at {
+        let Some(row) = client.query_opt(&statement, &[&id, &record]).await.map_err(db)? else {
+            return Ok(None);
+        };
+        if !walk {
+            start = chain_folded(client, record, row.get(0)).await?;
+            break;
+        }
+        match row.get::<_, Value>(3) {
+            Value::Object(fields) => proposals.push(fields),
+            other => return Err(corrupt(format!("a revision of record {record} proposed {other}, not an object"))),
+        }
+        at = row.get(1);
+        walk = row.get(2);
+    }
+    for proposal in proposals.iter().rev() {
+        apply(&mut start, proposal);
+    }
+    Ok(Some(start))
 }
 
 /// The record as it was at `version`: its chain folded up to there.

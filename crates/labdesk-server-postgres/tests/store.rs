@@ -227,6 +227,33 @@ async fn different_values_for_one_field_keep_the_first_flag_the_record_and_keep_
 }
 
 #[tokio::test]
+async fn a_second_offline_edit_made_on_an_unconfirmed_first_one_conflicts_instead_of_overwriting() -> Result<()> {
+    // Ann changes the due date. Bob, offline on version 1, changes the status and then the due
+    // date. His first edit is merged past Ann's; his second, made on his first, must be merged
+    // against what Bob saw (version 1 plus his status), so it conflicts with Ann's date rather than
+    // silently replacing it.
+    let f = fixture().await?;
+    let id = Uuid::now_v7();
+    let create = case(id, &f.ann, new_case_fields("FD1-000001"));
+    f.push_one(&f.ann, &create).await?;
+    f.push_one(&f.ann, &edit(RecordKind::Case, id, create.id, &f.ann, json!({"due_date": "2026-12-03T00:00:00.000Z"})))
+        .await?;
+    let status = edit(RecordKind::Case, id, create.id, &f.bob, json!({"status": "milling"}));
+    let due = Revision {
+        parent_unconfirmed: true,
+        ..edit(RecordKind::Case, id, status.id, &f.bob, json!({"due_date": "2026-12-05T00:00:00.000Z"}))
+    };
+    let answers = f.store.push(&f.bob, vec![status, due]).await?;
+    assert_eq!(answers[0].outcome, Outcome::Merged, "bob's status change merges past ann's date");
+    assert_eq!(answers[1].outcome, Outcome::Conflicted, "bob's date disputes ann's: {:?}", answers[1]);
+    let (state, _, needs_review) = f.state(id).await?;
+    assert_eq!(state["due_date"], json!("2026-12-03T00:00:00.000Z"), "the date accepted first stays");
+    assert_eq!(state["status"], json!("milling"));
+    assert!(needs_review);
+    Ok(())
+}
+
+#[tokio::test]
 async fn the_same_value_on_both_sides_merges_without_conflict_and_still_counts_as_a_revision() -> Result<()> {
     let f = fixture().await?;
     let id = Uuid::now_v7();

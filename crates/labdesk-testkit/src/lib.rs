@@ -64,6 +64,7 @@ pub fn revision(
         workstation: workstation.to_owned(),
         made_at: Timestamp::now(),
         resolves: Vec::new(),
+        parent_unconfirmed: false,
         superseded_by: None,
         origin: Origin::Local,
     }
