@@ -109,7 +109,8 @@ pub struct PullPage {
     pub more: bool,
     /// The newest cursor the central store has now: with `next`, how much is left (progress).
     pub head: i64,
-    /// How many revisions remain after this page, for progress.
+    /// At most this many revisions remain after this page (an upper bound, for progress: pull
+    /// positions are shared by every lab, so some of the distance to the head may be others').
     pub remaining: u64,
 }
 
