@@ -1,0 +1,388 @@
+//! End to end, scenario by scenario: workstations (real `labdesk-core` stores and the real HTTP
+//! transport, behind a wrapper that injects faults) syncing through the real sync server on a real
+//! PostgreSQL, each scenario with a database and server of its own. Every scenario ends with
+//! convergence: every workstation shows exactly the central state (record by record, revision by
+//! revision, conflict by conflict), has an empty outbox and passes its consistency check.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use anyhow::Result;
+use common::{assert_converged, fields, outbox_ids, Lab, Ws};
+use labdesk_core::sync::Transport;
+use labdesk_core::{NewMessage, Stage, StageAction, StageStatus};
+use labdesk_proto::sync::{Outcome, PushRequest};
+use labdesk_testkit::TestServer;
+use serde_json::json;
+
+/// A lab with `n` workstations FD1.. (users u1..) and an observer that only pulls.
+fn lab_with(n: usize) -> Result<(Lab, Vec<Ws>, labdesk_testkit::Provisioned)> {
+    let lab = Lab::start()?;
+    let url = lab.url();
+    let mut stations = Vec::new();
+    for i in 1..=n {
+        let who = lab.provision("North", &format!("u{i}"), &format!("FD{i}"))?;
+        stations.push(Ws::new(&url, &who)?);
+    }
+    let observer = lab.provision("North", "observer", "OBS")?;
+    Ok((lab, stations, observer))
+}
+
+fn converged(lab: &Lab, observer: &labdesk_testkit::Provisioned, stations: &[Ws]) -> Result<common::Snapshot> {
+    let refs: Vec<&Ws> = stations.iter().collect();
+    assert_converged(lab, &lab.url(), observer, &refs)
+}
+
+fn sync_all(stations: &mut [Ws]) -> Result<()> {
+    for ws in stations.iter_mut() {
+        ws.sync()?;
+    }
+    Ok(())
+}
+
+#[test]
+fn three_workstations_working_offline_then_syncing_in_turn_all_end_with_everything() -> Result<()> {
+    let (lab, mut ws, observer) = lab_with(3)?;
+    let mut numbers = Vec::new();
+    for (i, w) in ws.iter_mut().enumerate() {
+        w.offline(true);
+        for n in 0..2 {
+            let case = w.store.create_case(fields(json!({"patient_name": format!("Patient {i}-{n}")})))?;
+            let number = case.record.case_number.clone();
+            w.store.post_message(&number, NewMessage::text("impression received"))?;
+            w.store.move_stage(&number, Stage::Receiving, StageAction::Complete, None)?;
+            w.store.move_stage(&number, Stage::Design, StageAction::Start, None)?;
+            w.store.set_meta(&number, "shade", "A2")?;
+            numbers.push(number);
+        }
+        assert!(w.try_sync().is_err(), "offline, a round fails and keeps everything local");
+        assert!(w.store.pending_count()? > 0, "offline changes wait in the outbox");
+    }
+    for w in ws.iter_mut() {
+        w.offline(false);
+        let report = w.sync()?;
+        assert_eq!(report.rejected, 0, "nothing a technician did offline is refused");
+    }
+    sync_all(&mut ws)?;
+    for w in &ws {
+        for number in &numbers {
+            let detail = w.store.case_detail(number)?;
+            assert_eq!(detail.chat.len(), 1, "{} has the chat of {number}", w.name());
+            let design = detail.stages.iter().find(|s| s.stage.stage == Stage::Design).unwrap();
+            assert_eq!(design.stage.status, StageStatus::InProgress, "{} sees design started on {number}", w.name());
+        }
+    }
+    let central = converged(&lab, &observer, &ws)?;
+    assert_eq!(central.rows["cases"].len(), 6, "six cases, none doubled");
+    Ok(())
+}
+
+#[test]
+fn the_same_field_edited_offline_on_two_workstations_is_conflicted_for_the_later_pusher_until_a_third_resolves(
+) -> Result<()> {
+    let (lab, mut ws, observer) = lab_with(3)?;
+    let case = ws[0].store.create_case(fields(json!({"patient_name": "Jane Roe", "status": "received"})))?;
+    let number = case.record.case_number.clone();
+    sync_all(&mut ws)?;
+    ws[0].store.edit_case(&number, None, fields(json!({"status": "milling"})))?;
+    ws[1].store.edit_case(&number, None, fields(json!({"status": "qc"})))?;
+    let first = ws[0].sync()?;
+    let second = ws[1].sync()?;
+    assert_eq!((first.applied, first.conflicted), (1, 0), "the first pusher fast-forwards");
+    assert_eq!(second.conflicted, 1, "the later pusher's change came second: conflicted");
+    sync_all(&mut ws)?;
+    for w in &ws {
+        assert_eq!(w.store.case(&number)?.record.status, "milling", "the value accepted first stays on {}", w.name());
+        let conflicts = w.store.conflicts()?;
+        assert_eq!(conflicts.len(), 1, "{} sees the record needing review", w.name());
+        let dispute = &conflicts[0].disputes[0];
+        assert_eq!(
+            (dispute.field.as_str(), &dispute.kept, &dispute.proposed),
+            ("status", &json!("milling"), &json!("qc"))
+        );
+        assert!(w.store.case_detail(&number)?.needs_review(), "{} shows the case as needing review", w.name());
+    }
+    ws[2].store.resolve(case.id, fields(json!({"status": "qc"})))?;
+    sync_all(&mut ws)?;
+    sync_all(&mut ws)?;
+    for w in &ws {
+        assert_eq!(
+            w.store.case(&number)?.record.status,
+            "qc",
+            "the pick of the third workstation wins on {}",
+            w.name()
+        );
+        assert!(w.store.conflicts()?.is_empty(), "the resolution settled the conflict on {}", w.name());
+    }
+    let review = lab.query(&format!("SELECT needs_review::text FROM records WHERE id = '{}'", case.id))?;
+    assert_eq!(review[0][0].as_deref(), Some("false"), "centrally the record no longer needs review");
+    converged(&lab, &observer, &ws)?;
+    Ok(())
+}
+
+/// Two offline changes in a row on one record: the first is merged centrally (someone else
+/// changed the record meanwhile); the second, made on the first, finds its parent to be the
+/// central head, but must still be merged against what its author saw, not fast-forwarded: else
+/// a field the other workstation changed is silently overwritten (sync-model.md, promise 5). The
+/// same path once moved read receipts backwards and dropped other users' reactions.
+#[test]
+fn a_second_offline_edit_made_on_a_merged_one_does_not_silently_overwrite_a_field_changed_meanwhile() -> Result<()> {
+    let (lab, mut ws, observer) = lab_with(2)?;
+    let (fd1, fd2) = ws.split_at_mut(1);
+    let (fd1, fd2) = (&mut fd1[0], &mut fd2[0]);
+    let case = fd1.store.create_case(fields(json!({"patient_name": "Jane Roe", "status": "received"})))?;
+    let number = case.record.case_number.clone();
+    fd1.sync()?;
+    fd2.sync()?;
+    fd1.store.edit_case(&number, None, fields(json!({"status": "milling"})))?;
+    fd2.store.edit_case(&number, None, fields(json!({"priority": "rush"})))?;
+    fd2.store.edit_case(&number, None, fields(json!({"status": "qc"})))?;
+    fd1.sync()?;
+    let report = fd2.sync()?;
+    assert_eq!(report.conflicted, 1, "FD2's status edit was made on a status of 'received', not 'milling'");
+    fd1.sync()?;
+    assert_eq!(fd1.store.case(&number)?.record.status, "milling", "the value accepted first stays");
+    assert_eq!(fd1.store.conflicts()?.len(), 1, "and the record needs review");
+    sync_all(&mut ws)?;
+    converged(&lab, &observer, &ws)?;
+    Ok(())
+}
+
+#[test]
+fn different_fields_edited_offline_on_two_workstations_are_both_kept_without_conflict() -> Result<()> {
+    let (lab, mut ws, observer) = lab_with(2)?;
+    let number = ws[0].store.create_case(fields(json!({"patient_name": "Jane Roe"})))?.record.case_number;
+    sync_all(&mut ws)?;
+    ws[0].store.edit_case(&number, None, fields(json!({"priority": "rush"})))?;
+    ws[1].store.edit_case(&number, None, fields(json!({"order_note": "use zirconia"})))?;
+    ws[0].sync()?;
+    let second = ws[1].sync()?;
+    assert_eq!((second.merged, second.conflicted), (1, 0), "a change to another field merges cleanly");
+    sync_all(&mut ws)?;
+    for w in &ws {
+        let case = w.store.case(&number)?.record;
+        assert_eq!(
+            (case.priority.as_str(), case.order_note.as_str()),
+            ("rush", "use zirconia"),
+            "both kept on {}",
+            w.name()
+        );
+        assert!(w.store.conflicts()?.is_empty(), "nothing to review on {}", w.name());
+    }
+    converged(&lab, &observer, &ws)?;
+    Ok(())
+}
+
+#[test]
+fn a_delete_against_an_offline_edit_keeps_both_in_the_chain_and_the_record_deleted_everywhere() -> Result<()> {
+    let (lab, mut ws, observer) = lab_with(2)?;
+    let case = ws[0].store.create_case(fields(json!({"patient_name": "Jane Roe", "status": "received"})))?;
+    let number = case.record.case_number.clone();
+    sync_all(&mut ws)?;
+    ws[0].store.delete_case(&number, None)?;
+    let edit = ws[1].store.edit_case(&number, None, fields(json!({"status": "milling"})))?.revision.unwrap();
+    ws[0].sync()?;
+    let second = ws[1].sync()?;
+    assert_eq!((second.rejected, second.merged), (0, 1), "the edit merges onto the deleted record, not refused");
+    sync_all(&mut ws)?;
+    for w in &ws {
+        let now = w.store.case(&number)?;
+        assert!(now.is_deleted(), "the case is deleted on {}", w.name());
+        assert_eq!(now.record.status, "milling", "the edit took effect too on {}", w.name());
+        let history = w.store.history(case.id)?;
+        assert!(history.iter().any(|e| e.revision.id == edit.id), "the edit is in the chain on {}", w.name());
+        assert!(
+            history.iter().any(|e| e.revision.fields.get("deleted_at").is_some_and(|d| !d.is_null())),
+            "the delete is in the chain on {}",
+            w.name()
+        );
+    }
+    converged(&lab, &observer, &ws)?;
+    Ok(())
+}
+
+#[test]
+fn chat_from_several_workstations_keeps_every_message_merges_reactions_as_sets_and_reads_only_move_forward(
+) -> Result<()> {
+    let (lab, mut ws, observer) = lab_with(3)?;
+    let number = ws[0].store.create_case(fields(json!({"patient_name": "Jane Roe"})))?.record.case_number;
+    let first = ws[0].store.post_message(&number, NewMessage::text("ready for try-in?"))?;
+    sync_all(&mut ws)?;
+    // Offline on all three: a message each, a reaction each on the first message.
+    for (i, w) in ws.iter_mut().enumerate() {
+        w.store.post_message(&number, NewMessage::text(&format!("from workstation {i}")))?;
+        w.store.react(first.id, "👍", true)?;
+    }
+    for i in [2, 0, 1] {
+        let report = ws[i].sync()?;
+        assert_eq!((report.rejected, report.conflicted), (0, 0), "chat merges without dispute");
+    }
+    sync_all(&mut ws)?;
+    // Two read receipts offline: the later one is pushed first; the earlier one, made after a
+    // reaction of the same workstation (two pending changes in a row), must not move it back.
+    ws[1].store.react(first.id, "❤", true)?;
+    ws[1].store.mark_read(first.id)?;
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    ws[2].store.mark_read(first.id)?;
+    let later = ws[2].store.message(first.id)?.record.read_at.unwrap();
+    ws[2].sync()?;
+    let earlier = ws[1].sync()?;
+    assert_eq!((earlier.merged, earlier.conflicted), (2, 0), "the reaction and the earlier read merge cleanly");
+    sync_all(&mut ws)?;
+    for w in &ws {
+        let chat = w.store.messages(&number)?;
+        assert_eq!(chat.len(), 4, "every message on {}", w.name());
+        let message = w.store.message(first.id)?.record;
+        let thumbs: Vec<&str> = message.reactions["👍"].iter().map(String::as_str).collect();
+        assert_eq!(thumbs, ["u1", "u2", "u3"], "the reactions are merged as a set on {}", w.name());
+        let hearts: Vec<&str> = message.reactions["❤"].iter().map(String::as_str).collect();
+        assert_eq!(hearts, ["u2"], "a later reaction keeps the others' on {}", w.name());
+        assert_eq!(message.read_at, Some(later), "the furthest read receipt stays on {}", w.name());
+    }
+    converged(&lab, &observer, &ws)?;
+    Ok(())
+}
+
+#[test]
+fn the_same_push_sent_twice_gets_identical_answers_and_makes_one_central_revision() -> Result<()> {
+    let (lab, mut ws, observer) = lab_with(1)?;
+    let number = ws[0].store.create_case(fields(json!({"patient_name": "Jane Roe"})))?.record.case_number;
+    ws[0].store.edit_case(&number, None, fields(json!({"priority": "rush"})))?;
+    let end = ws[0].store.outbox_end()?;
+    let batch = ws[0].store.outbox_batch(0, end, 500)?;
+    let request = PushRequest { revisions: batch.into_iter().map(|(_, r)| r).collect() };
+    let once = ws[0].transport.push(&request)?;
+    let twice = ws[0].transport.push(&request)?;
+    assert_eq!(once, twice, "a re-sent push is answered exactly as the first time");
+    assert!(once.results.iter().all(|r| r.outcome == Outcome::Applied), "made on what it saw: applied: {once:?}");
+    assert_eq!(common::count_central_revisions(&lab, "North")?, 2, "two revisions, not four");
+    ws[0].store.record_push_results(&request.revisions, &twice.results)?;
+    ws[0].sync()?;
+    converged(&lab, &observer, &ws)?;
+    Ok(())
+}
+
+#[test]
+fn an_answer_lost_after_the_server_committed_is_resent_next_round_without_a_double() -> Result<()> {
+    let (lab, mut ws, observer) = lab_with(2)?;
+    let number = ws[0].store.create_case(fields(json!({"patient_name": "Jane Roe"})))?.record.case_number;
+    ws[0].store.add_note(&number, "shade A2")?;
+    let made = outbox_ids(&ws[0].store);
+    ws[0].transport.with(|f| f.lose_push_answers = 1);
+    assert!(ws[0].try_sync().is_err(), "the round fails: the answer never came");
+    assert_eq!(outbox_ids(&ws[0].store), made, "unanswered changes stay in the outbox");
+    assert_eq!(common::count_central_revisions(&lab, "North")?, 2, "yet the server did commit them");
+    let again = ws[0].sync()?;
+    assert_eq!((again.pushed, again.rejected), (2, 0), "the next round re-sends both and gets the old answers");
+    sync_all(&mut ws)?;
+    let ids = common::central_revision_ids(&lab, "North")?;
+    for id in &made {
+        assert_eq!(ids.get(id), Some(&1), "revision {id} is in the central store exactly once");
+    }
+    converged(&lab, &observer, &ws)?;
+    Ok(())
+}
+
+#[test]
+fn a_server_restarted_between_push_batches_loses_and_doubles_nothing() -> Result<()> {
+    let (mut lab, mut ws, observer) = lab_with(2)?;
+    for i in 0..40 {
+        let number =
+            ws[0].store.create_case(fields(json!({"patient_name": format!("Patient {i}")})))?.record.case_number;
+        ws[0].store.edit_case(&number, None, fields(json!({"priority": "high"})))?;
+    }
+    let made = outbox_ids(&ws[0].store);
+    // The push goes in chunks of 30; after the first, the server is shut down (gracefully, as
+    // on SIGTERM), so the rest of the push finds no server.
+    let server = std::sync::Arc::new(std::sync::Mutex::new(lab.server.take()));
+    let stopper = server.clone();
+    ws[0].transport.with(|f| {
+        f.push_chunk = Some(30);
+        f.after_chunk = Some(Box::new(move |answered| {
+            if answered >= 30 {
+                if let Some(server) = stopper.lock().unwrap().take() {
+                    server.stop().unwrap();
+                }
+                return false;
+            }
+            true
+        }));
+    });
+    assert!(ws[0].try_sync().is_err(), "the round fails when the server goes away");
+    assert!(server.lock().unwrap().is_none(), "the server was stopped mid-push");
+    let central = common::count_central_revisions(&lab, "North")?;
+    assert_eq!(central, 30, "what the first server answered is committed, and only that");
+    // A new server on the same database, on a new port.
+    let restarted = TestServer::start(&lab.db.url)?;
+    lab.server = Some(restarted);
+    for w in ws.iter_mut() {
+        w.transport.retarget(&lab.url(), &w.who.token)?;
+        w.transport.with(|f| f.after_chunk = None);
+    }
+    let report = ws[0].sync()?;
+    assert_eq!(report.rejected, 0);
+    sync_all(&mut ws)?;
+    let ids = common::central_revision_ids(&lab, "North")?;
+    assert_eq!(ids.len(), made.len(), "every change once, none lost");
+    assert!(made.iter().all(|id| ids.get(id) == Some(&1)), "each change exactly once centrally");
+    converged(&lab, &observer, &ws)?;
+    Ok(())
+}
+
+#[test]
+fn a_workstation_killed_mid_pull_resumes_from_its_last_applied_page_after_reopening() -> Result<()> {
+    let lab = Lab::start()?;
+    let url = lab.url();
+    let author = lab.provision("North", "u1", "FD1")?;
+    let reader = lab.provision("North", "u2", "FD2")?;
+    let observer = lab.provision("North", "observer", "OBS")?;
+    let mut fd1 = Ws::new(&url, &author)?;
+    for i in 0..40 {
+        let number = fd1.store.create_case(fields(json!({"patient_name": format!("Patient {i}")})))?.record.case_number;
+        fd1.store.post_message(&number, NewMessage::text("hello"))?;
+    }
+    fd1.sync()?;
+    let mut fd2 = Ws::on_disk(&url, &reader)?;
+    fd2.transport.with(|f| {
+        f.page_limit = Some(10);
+        f.pages_before_failure = Some(3);
+    });
+    assert!(fd2.try_sync().is_err(), "the pull is cut after three pages");
+    let cursor = fd2.store.sync_cursor()?;
+    assert!(cursor > 0, "the pages applied before the cut are kept with their cursor");
+    fd2.reopen()?;
+    assert_eq!(fd2.store.sync_cursor()?, cursor, "the cursor survives the restart");
+    common::assert_sound(&fd2.store, "FD2 after the kill");
+    fd2.transport.with(|f| {
+        f.pages_before_failure = None;
+        f.pages_pulled = 0;
+    });
+    let resumed = fd2.sync()?;
+    let pages = fd2.transport.with(|f| f.pages_pulled);
+    assert_eq!(resumed.pulled, 50, "the resumed pull fetches only the 50 revisions after the cursor");
+    assert!(pages < 8, "fewer pages than a pull from the start (8 of 10): {pages}");
+    converged(&lab, &observer, &[fd1, fd2])?;
+    Ok(())
+}
+
+#[test]
+fn workstations_on_two_server_instances_over_one_database_converge() -> Result<()> {
+    let (lab, mut ws, observer) = lab_with(3)?;
+    let second = TestServer::start(&lab.db.url)?;
+    ws[1].transport.retarget(&second.url, &ws[1].who.token.clone())?;
+    let number = ws[0].store.create_case(fields(json!({"patient_name": "Jane Roe"})))?.record.case_number;
+    sync_all(&mut ws)?;
+    for (i, w) in ws.iter_mut().enumerate() {
+        w.store.post_message(&number, NewMessage::text(&format!("from {i}")))?;
+        w.store.edit_case(&number, None, fields(json!({"priority": (["low", "high", "rush"][i])})))?;
+        w.store.create_case(fields(json!({"patient_name": format!("Patient {i}")})))?;
+    }
+    sync_all(&mut ws)?;
+    sync_all(&mut ws)?;
+    for w in &ws {
+        assert_eq!(w.store.messages(&number)?.len(), 3, "every message, whichever server took it, on {}", w.name());
+    }
+    converged(&lab, &observer, &ws)?;
+    drop(second);
+    Ok(())
+}
