@@ -201,7 +201,8 @@ fn a_refused_creation_takes_the_row_and_what_hangs_on_it_and_keeps_them_all_as_r
         rejected.iter().filter(|r| r.record_kind != RecordKind::Case).all(|r| r.reason.contains("case")),
         "what was attached says why it went: {rejected:?}"
     );
-    let later_edit = rejected.iter().find(|r| r.fields.contains_key("priority")).unwrap();
+    // The creation carries a priority too ("medium"): the later edit is the one that set "rush".
+    let later_edit = rejected.iter().find(|r| r.fields.get("priority") == Some(&json!("rush"))).unwrap();
     assert!(
         later_edit.reason.contains("creation of this case was refused: this lab takes no orders for Mallory"),
         "a later change to the refused case goes with it, saying why: {}",
