@@ -17,4 +17,10 @@ say "lints (cargo clippy -D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 say "tests"
-cargo test --workspace --locked
+log=$(mktemp)
+status=0
+cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
+# cargo's own last lines are the (empty) doc-test summaries: close with the whole run's totals.
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d passed, %d failed\n", passed, failed }' "$log"
+rm -f "$log"
+exit "$status"
