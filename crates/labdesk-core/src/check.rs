@@ -9,7 +9,8 @@
 //!   (`accepted_version`) nor pulled back from it (`central_seq`).
 //! - Every unresolved conflict names a revision that exists, and every resolved one the revision
 //!   that resolved it.
-//! - The search index holds exactly the live searchable records.
+//! - The search index holds exactly the live searchable records, and the assignee index exactly
+//!   each case's assignees with the case's due date and liveness.
 
 use std::collections::HashMap;
 
@@ -178,6 +179,23 @@ impl Store {
         if unsettled > 0 {
             report.problems.push(format!("{unsettled} conflicts are marked resolved by a change that does not exist"));
         }
+        let stale = count(
+            self,
+            "SELECT (SELECT count(*) FROM case_assignees) - (SELECT count(*) FROM cases c, json_each(c.assignees) a \
+             JOIN case_assignees x ON x.assignee = a.value AND x.case_id = c.id AND x.case_seq = c.seq \
+             AND x.due_date IS c.due_date AND x.live = (c.deleted_at IS NULL))",
+        )?;
+        let unlisted = count(
+            self,
+            "SELECT count(*) FROM cases c, json_each(c.assignees) a WHERE NOT EXISTS (SELECT 1 FROM case_assignees x \
+             WHERE x.assignee = a.value AND x.case_id = c.id AND x.case_seq = c.seq AND x.due_date IS c.due_date \
+             AND x.live = (c.deleted_at IS NULL))",
+        )?;
+        if stale != 0 || unlisted != 0 {
+            report.problems.push(format!(
+                "the assignee index has {stale} entries too many and misses {unlisted} (case, assignee) pairs"
+            ));
+        }
         let indexed = count(self, "SELECT count(*) FROM search_index")?;
         let searchable = count(
             self,
@@ -220,6 +238,16 @@ mod tests {
             "{:?}",
             report.problems
         );
+    }
+
+    #[test]
+    fn an_assignee_entry_out_of_step_with_its_case_is_reported() {
+        let mut s = store();
+        s.create_case(fields(json!({"patient_name": "P", "assignees": ["bob"], "due_date": "2026-05-01"}))).unwrap();
+        assert!(s.check(false).unwrap().is_ok());
+        s.conn.execute("UPDATE case_assignees SET due_date = '2026-06-01'", []).unwrap();
+        let report = s.check(false).unwrap();
+        assert!(report.problems.iter().any(|p| p.contains("assignee index")), "{:?}", report.problems);
     }
 
     #[test]

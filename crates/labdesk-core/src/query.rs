@@ -160,6 +160,9 @@ impl Store {
     pub fn list_cases(&self, query: &CaseQuery) -> Result<CasePage> {
         let limit = query.limit.clamp(1, 500);
         let now = Timestamp::now().to_string();
+        if let Some(page) = self.assignee_page(query, limit, &now)? {
+            return Ok(page);
+        }
         let mut params: Vec<SqlValue> = Vec::new();
         let mut clauses: Vec<String> = Vec::new();
         if !query.include_deleted {
@@ -218,6 +221,42 @@ impl Store {
             cases.push(summary(row, &now)?);
         }
         Ok(CasePage { total: u64::try_from(total).unwrap_or(0), offset: query.offset, limit, cases })
+    }
+
+    /// A technician's own list — one assignee's live cases by due date, the list benches open
+    /// most — straight from the assignee index, which keeps that order (migration V5). Any other
+    /// combination of filters goes through the general query.
+    fn assignee_page(&self, query: &CaseQuery, limit: u32, now: &str) -> Result<Option<CasePage>> {
+        let only_assignee = query.status.is_empty()
+            && query.priority.is_empty()
+            && query.due_from.is_none()
+            && query.due_to.is_none()
+            && query.parent.is_none()
+            && !query.overdue_only
+            && !query.include_deleted
+            && query.sort == CaseSort::DueDate;
+        let Some(assignee) = query.assignee.as_deref().filter(|_| only_assignee) else {
+            return Ok(None);
+        };
+        let assignee = assignee.trim();
+        let total: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM case_assignees WHERE assignee = ?1 AND live = 1")?
+            .query_row([assignee], |r| r.get(0))?;
+        let dir = if query.descending { "DESC" } else { "ASC" };
+        let columns: Vec<String> = SUMMARY_COLUMNS.split(',').map(|c| format!("c.{}", c.trim())).collect();
+        let sql = format!(
+            "SELECT {} FROM case_assignees a JOIN cases c ON c.id = a.case_id WHERE a.assignee = ?1 AND a.live = 1 \
+             ORDER BY a.due_date IS NULL, a.due_date {dir}, a.case_seq {dir} LIMIT ?2 OFFSET ?3",
+            columns.join(", ")
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(rusqlite::params![assignee, limit, query.offset])?;
+        let mut cases = Vec::with_capacity(limit as usize);
+        while let Some(row) = rows.next()? {
+            cases.push(summary(row, now)?);
+        }
+        Ok(Some(CasePage { total: u64::try_from(total).unwrap_or(0), offset: query.offset, limit, cases }))
     }
 
     /// Full-text search over case numbers, patients, notes, services, meta and chat. Every word
@@ -396,6 +435,33 @@ mod tests {
         assert_eq!(numbers(&due), ["FD1-000001", "FD1-000003"]);
         let bob = q(CaseQuery { assignee: Some("bob".into()), ..Default::default() });
         assert_eq!(numbers(&bob), ["FD1-000001", "FD1-000003"]);
+    }
+
+    #[test]
+    fn an_assignees_list_follows_due_dates_deletes_and_reassignment() {
+        let mut s = seeded();
+        let bob = |s: &Store, descending: bool| {
+            let page = s.list_cases(&CaseQuery { assignee: Some("bob".into()), descending, ..Default::default() });
+            let page = page.unwrap();
+            (page.total, numbers(&page).into_iter().map(str::to_owned).collect::<Vec<_>>())
+        };
+        assert_eq!(bob(&s, false), (2, vec!["FD1-000001".to_owned(), "FD1-000003".to_owned()]));
+        s.edit_case("FD1-000001", None, fields(json!({"due_date": "2020-01-05"}))).unwrap();
+        assert_eq!(bob(&s, false).1, ["FD1-000003", "FD1-000001"], "a new due date moves the case in bob's list");
+        assert_eq!(bob(&s, true).1, ["FD1-000001", "FD1-000003"]);
+        s.edit_case("FD1-000004", None, fields(json!({"assignees": ["bob"]}))).unwrap();
+        assert_eq!(bob(&s, false).1, ["FD1-000003", "FD1-000001", "FD1-000004"], "undated cases come last");
+        s.delete_case("FD1-000003", None).unwrap();
+        s.edit_case("FD1-000001", None, fields(json!({"assignees": ["carol"]}))).unwrap();
+        assert_eq!(bob(&s, false), (1, vec!["FD1-000004".to_owned()]), "deleted and reassigned cases leave it");
+        let general = s
+            .list_cases(&CaseQuery {
+                assignee: Some("bob".into()),
+                status: vec!["milling".into()],
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(numbers(&general), ["FD1-000004"], "with other filters the general query agrees");
     }
 
     #[test]
