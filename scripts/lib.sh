@@ -18,9 +18,9 @@ apt_install() {
     local sudo=""
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
     export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get update -qq
+    $sudo apt-get -o DPkg::Lock::Timeout=300 update -qq
     for attempt in 1 2 3; do
-        if $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"; then
+        if $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}"; then
             return 0
         fi
         say "apt-get install failed (attempt $attempt); repairing and retrying"
@@ -88,4 +88,27 @@ pg_bindir() {
     local dir
     dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
     [ -n "$dir" ] && [ -x "$dir/initdb" ] && echo "$dir"
+}
+
+# What the desktop app needs to build (Tauri 2 on WebKitGTK), to run in a window under test
+# (Xvfb), to be driven (WebKitWebDriver), and the browser for the UI tests (Chromium).
+# Package list: shared/design/desktop-facts.md.
+ensure_desktop_deps() {
+    apt_install libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev \
+        libsoup-3.0-dev libdbus-1-dev build-essential file libssl-dev pkg-config \
+        xvfb xauth webkit2gtk-driver chromium fonts-noto-color-emoji
+}
+
+# tauri-driver, the WebDriver front for the real app's window (a Rust tool: cargo install).
+ensure_tauri_driver() {
+    command -v tauri-driver >/dev/null 2>&1 && return 0
+    say "installing tauri-driver (cargo install, about a minute)"
+    cargo install tauri-driver --locked --version '^2' -q
+}
+
+# The web UI's packages (exactly the locked ones) and its production build (ui/dist), which the
+# desktop app embeds at compile time.
+build_ui() {
+    say "building the UI (npm ci, vite build)"
+    (cd ui && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; } && npm run -s build)
 }

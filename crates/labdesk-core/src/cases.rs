@@ -28,6 +28,7 @@ pub const DEFAULT_PRIORITY: &str = "medium";
 
 /// The share key of a case (the `/d` share path). Never shown in `Debug` output or logs.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(transparent)]
 pub struct SecretKey(String);
 
@@ -53,6 +54,7 @@ impl fmt::Debug for SecretKey {
 
 /// The case author's contact details (seed: `author_info`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(default)]
 pub struct AuthorInfo {
     /// First name and last name.
@@ -64,6 +66,7 @@ pub struct AuthorInfo {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct GeoLocation {
     pub lat: f64,
     pub lng: f64,
@@ -71,6 +74,7 @@ pub struct GeoLocation {
 
 /// A link on a case: a scan portal, a shared folder, a video (seed: `links`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(default)]
 pub struct Link {
     pub title: String,
@@ -80,6 +84,7 @@ pub struct Link {
 
 /// One service ordered (seed: `services`): a type, its sub-services, and extras.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(default)]
 pub struct Service {
     pub service_type: String,
@@ -105,6 +110,7 @@ fn list_or_commas<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Stri
 
 /// An aligner series on a case (seed: `aligners`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(default)]
 pub struct Aligner {
     /// How many aligners the series has.
@@ -123,6 +129,7 @@ pub struct Aligner {
 
 /// A case's content fields. Bookkeeping (id, version, times, soft delete) is in [`Stored`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Case {
     /// Human-readable, printed at intake: the workstation code and a sequence (`FD1-000042`).
     pub case_number: String,

@@ -17,6 +17,7 @@ use crate::validate::{live_case, max_len, LONG_TEXT};
 use crate::{RecordKind, Store, Timestamp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "snake_case")]
 pub enum MessageType {
     Text,
@@ -30,6 +31,7 @@ pub enum MessageType {
 /// Delivery state. `sending` until the central store has the message (the sync issue moves it
 /// on), `failed` if it was rejected, `read` once a reader marked it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "snake_case")]
 pub enum MessageStatus {
     Sending,
@@ -39,6 +41,7 @@ pub enum MessageStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ChatMessage {
     pub case_id: Uuid,
     pub message_type: MessageType,
@@ -139,6 +142,7 @@ impl Record for ChatMessage {
 
 /// A message to post. The sender is who is signed in; times and status are set by LabDesk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct NewMessage {
     #[serde(default = "text_type")]
     pub message_type: MessageType,

@@ -8,6 +8,7 @@ use crate::RecordKind;
 
 /// One problem with one field of a record being written.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct FieldError {
     /// The field, as the UI and the CLI name it (`due_date`, `aligners[0].from`, ...).
     pub field: String,

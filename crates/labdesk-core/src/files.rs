@@ -60,6 +60,7 @@ pub fn mime_allowed(mime: &str) -> bool {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct FileRecord {
     pub case_id: Uuid,
     /// The chat message the file was sent with, if any.

@@ -12,6 +12,7 @@ use crate::{Revision, Store, Timestamp};
 
 /// One field a revision changed, with its value before and after.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct FieldChange {
     pub field: String,
     pub before: Value,
@@ -20,6 +21,7 @@ pub struct FieldChange {
 
 /// A revision, with what it changed spelled out.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct HistoryEntry {
     #[serde(flatten)]
     pub revision: Revision,
@@ -51,6 +53,7 @@ fn entries(chain: Vec<Revision>) -> Vec<HistoryEntry> {
 
 /// A revision waiting in the outbox.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct OutboxEntry {
     pub seq: i64,
     /// Pushes tried without an answer.

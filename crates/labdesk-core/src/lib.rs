@@ -15,6 +15,7 @@
 //! appends the revision and enqueues it. Reads for the UI are in [`query`]; the store's
 //! invariants are checked by [`Store::check`]. Sync with the central store is [`sync`].
 
+mod blobs;
 mod cases;
 mod chat;
 mod check;
@@ -27,6 +28,7 @@ mod meta;
 mod notes;
 mod query;
 pub mod record;
+mod scanner;
 pub mod schema;
 pub mod sync;
 mod validate;
@@ -35,6 +37,7 @@ mod workflow;
 #[cfg(test)]
 mod test_support;
 
+pub use blobs::{mime_for_name, FileProgress, BLOB_DIR};
 pub use cases::{
     Aligner, AuthorInfo, Case, GeoLocation, Link, SecretKey, Service, DEFAULT_PRIORITY, DEFAULT_STATUS,
     SUGGESTED_PRIORITIES, SUGGESTED_STATUSES,
@@ -51,4 +54,5 @@ pub use meta::{CaseMeta, KNOWN_META_KEYS};
 pub use notes::CaseNote;
 pub use query::{CaseDetail, CasePage, CaseQuery, CaseSort, CaseSummary, SearchHit, CLOSED_STATUSES};
 pub use record::{Stored, Written};
+pub use scanner::{case_number_in_name, ScanOutcome};
 pub use workflow::{Stage, StageAction, StageStatus, StageView, WorkflowStage};

@@ -18,6 +18,7 @@ use crate::{RecordKind, Store, Timestamp};
 pub const KNOWN_META_KEYS: &[&str] = &["patient_age", "shipping_estimate_date", "customer_feedback"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct CaseMeta {
     pub case_id: Uuid,
     pub key: String,

@@ -11,6 +11,7 @@ use crate::validate::{live_case, required, LONG_TEXT};
 use crate::{RecordKind, Store};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct CaseNote {
     pub case_id: Uuid,
     pub author_id: String,

@@ -14,6 +14,7 @@ use crate::{Case, CaseMeta, CaseNote, ChatMessage, FileRecord, StageView, Store,
 pub const CLOSED_STATUSES: &[&str] = &["delivered", "cancelled"];
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "snake_case")]
 pub enum CaseSort {
     #[default]
@@ -42,6 +43,7 @@ impl CaseSort {
 
 /// Which cases to list, in what order, which page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(default)]
 pub struct CaseQuery {
     /// Any of these statuses (none: all).
@@ -84,6 +86,7 @@ impl Default for CaseQuery {
 
 /// A row of the case list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct CaseSummary {
     pub id: Uuid,
     pub case_number: String,
@@ -103,6 +106,7 @@ pub struct CaseSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct CasePage {
     /// How many cases match, over all pages.
     pub total: u64,
@@ -359,6 +363,7 @@ fn fts_query(text: &str) -> Option<String> {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct SearchHit {
     pub case: CaseSummary,
     /// Where the best match was: case, meta, chat or note.
@@ -369,6 +374,7 @@ pub struct SearchHit {
 
 /// A case and everything attached to it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct CaseDetail {
     pub case: Stored<Case>,
     pub parent: Option<CaseSummary>,

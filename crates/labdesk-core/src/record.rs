@@ -72,6 +72,7 @@ pub trait Record: Serialize + DeserializeOwned + Clone + PartialEq + Debug {
 
 /// A record as stored: its bookkeeping columns and its content.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Stored<R> {
     pub id: Uuid,
     pub version: u32,
@@ -92,6 +93,7 @@ impl<R> Stored<R> {
 /// The outcome of a write: the record as it now is, and the revision made (none when the change
 /// changed nothing, so that saving an untouched form does not grow the chain).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Written<R> {
     pub record: Stored<R>,
     pub revision: Option<Revision>,

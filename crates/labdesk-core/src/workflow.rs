@@ -18,6 +18,7 @@ use crate::validate::{live_case, max_len, LONG_TEXT, SHORT_TEXT};
 use crate::{RecordKind, Store, Timestamp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     Receiving,
@@ -74,6 +75,7 @@ impl FromStr for Stage {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "snake_case")]
 pub enum StageStatus {
     Pending,
@@ -84,6 +86,7 @@ pub enum StageStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct WorkflowStage {
     pub case_id: Uuid,
     pub stage: Stage,
@@ -153,6 +156,7 @@ impl Record for WorkflowStage {
 
 /// What a person does to a stage at the bench.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "snake_case", tag = "action", content = "value")]
 pub enum StageAction {
     /// Begin work: in progress, started now (kept if it was started before).
@@ -196,6 +200,7 @@ fn apply(action: &StageAction, stage: &mut WorkflowStage) {
 
 /// A stage as shown: its record if it has one, else pending with version 0.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct StageView {
     pub id: Uuid,
     pub version: u32,

@@ -23,6 +23,7 @@ pub use time::{Timestamp, TimestampError};
 
 /// The kinds of record that sync. The string forms are stable: they are stored and sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RecordKind {
@@ -164,6 +165,7 @@ pub fn immutable_fields(kind: RecordKind) -> &'static [&'static str] {
 
 /// Where a revision was made: here, or pulled from the central store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
@@ -182,6 +184,7 @@ impl Origin {
 
 /// One change to one record (sync-model.md, "Records, versions and superseded_by chains").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Revision {
     pub id: Uuid,

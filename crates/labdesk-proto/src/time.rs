@@ -12,7 +12,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A point in time, truncated to milliseconds, UTC.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Timestamp(DateTime<Utc>);
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct Timestamp(#[cfg_attr(feature = "ts", ts(type = "string"))] DateTime<Utc>);
 
 impl Timestamp {
     /// The current time, truncated to milliseconds.

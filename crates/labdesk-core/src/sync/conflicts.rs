@@ -21,6 +21,7 @@ use crate::{RecordKind, Revision, Store, Timestamp};
 
 /// A change the central store refused, kept to be shown to the person who made it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct RejectedChange {
     pub revision_id: Uuid,
     pub record_kind: RecordKind,
@@ -37,6 +38,7 @@ pub struct RejectedChange {
 
 /// One disputed field of a record.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct FieldDispute {
     pub field: String,
     /// The value that stayed (accepted first).
@@ -59,6 +61,7 @@ pub struct FieldDispute {
 
 /// A record that needs review, with its disputed fields.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct RecordConflicts {
     pub record_kind: RecordKind,
     pub record_id: Uuid,

@@ -22,6 +22,7 @@ pub const PULL_LIMIT: u32 = 1000;
 
 /// The stages of a round, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "snake_case")]
 pub enum SyncStage {
     /// Sending the outbox.
@@ -35,6 +36,7 @@ pub enum SyncStage {
 /// How far a stage is, for a progress bar. `records_total` grows during a pull as the server
 /// says how much remains; `bytes_total` is an estimate, `None` until there is one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Progress {
     pub stage: SyncStage,
     pub records_done: u64,
@@ -45,6 +47,7 @@ pub struct Progress {
 
 /// What a round did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct SyncReport {
     /// Revisions sent and answered.
     pub pushed: u64,

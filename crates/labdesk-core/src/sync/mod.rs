@@ -65,6 +65,7 @@ use crate::{Store, Timestamp};
 
 /// Where this workstation syncs and how it went, for the UI's status line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct SyncState {
     /// The server signed in to (`labdesk login`); `None` before.
     pub server_url: Option<String>,

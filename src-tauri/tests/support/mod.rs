@@ -1,0 +1,2 @@
+//! Support shared by the app tests and the benchmark.
+pub mod window;

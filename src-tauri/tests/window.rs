@@ -1,0 +1,130 @@
+//! The real app in a real window (Xvfb, tauri-driver, WebKitWebDriver), used as a front-desk
+//! person and a technician would: take in a case, find it in the list, open it, send a chat
+//! message, move a stage. A screenshot of each screen is saved; afterwards the store on disk
+//! must hold exactly what was done, and pass its own check.
+
+mod support;
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use labdesk_core::{OpenOptions, StageStatus, Store};
+use support::window::{prerequisites, AppSession, Display};
+
+/// Where the screenshots go: `LABDESK_SCREENSHOTS` (the README's are made with
+/// `LABDESK_SCREENSHOTS=docs/screenshots`), else the test's temp folder.
+fn screenshot_dir() -> PathBuf {
+    std::env::var_os("LABDESK_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_case_taken_in_at_the_front_desk_is_found_discussed_and_moved_on_in_the_window() -> Result<()> {
+    prerequisites()?;
+    let display = Display::start()?;
+    let root = tempfile::Builder::new().prefix("labdesk-window-").tempdir()?;
+    let (home, data) = (root.path().join("home"), root.path().join("data"));
+    std::fs::create_dir_all(&home)?;
+    let shots = screenshot_dir();
+    let app =
+        AppSession::start(&display, &home, &data, &[("LABDESK_WORKSTATION", "FD1"), ("LABDESK_USER", "maria")]).await?;
+    let run = async {
+        // Intake.
+        app.find("nav-intake").await?.click().await?;
+        app.find("intake-patient").await?.send_keys("Ada Lovelace").await?;
+        // A date input takes typed digits in the locale's order in WebKit; set it as a person's
+        // pick would, through the input's own setter so React sees the change.
+        let due = app.find("intake-due").await?;
+        app.client
+            .execute(
+                "const el = arguments[0]; \
+                 const set = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set; \
+                 set.call(el, '2030-03-14'); el.dispatchEvent(new Event('input', {bubbles: true})); \
+                 el.dispatchEvent(new Event('change', {bubbles: true}));",
+                vec![serde_json::to_value(&due)?],
+            )
+            .await?;
+        app.screenshot(&shots.join("intake.png")).await?;
+        app.find("intake-submit").await?.click().await?;
+        let number = app.find("intake-case-number").await?.text().await?;
+        let number = number.trim().trim_start_matches("Case ").to_owned();
+        assert!(number.contains("FD1-"), "the new case number is shown at once, minted offline: {number}");
+        app.screenshot(&shots.join("intake-done.png")).await?;
+
+        // The list, and search.
+        app.find("nav-cases").await?.click().await?;
+        app.find("case-list").await?;
+        app.find("case-row").await?;
+        app.screenshot(&shots.join("case-list.png")).await?;
+        app.find("search").await?.send_keys("Lovelace").await?;
+        app.until(
+            "the search finds the case",
+            "[...document.querySelectorAll('[data-testid=case-row]')].some(r => r.textContent.includes('Lovelace'))",
+        )
+        .await?;
+        app.until(
+            "the search has finished",
+            "!/Searching/.test(document.querySelector('[data-testid=case-count]').textContent)",
+        )
+        .await?;
+        app.screenshot(&shots.join("search.png")).await?;
+        app.find("case-row").await?.click().await?;
+
+        // Detail: chat.
+        app.find("chat-input").await?.send_keys("Shade A2, please check the margin").await?;
+        app.find("chat-send").await?.click().await?;
+        app.until(
+            "the message appears in the chat",
+            "[...document.querySelectorAll('[data-testid=chat-message]')].some(m => m.textContent.includes('Shade A2'))",
+        )
+        .await?;
+
+        // Detail: the receiving stage is started.
+        let stage = app.find("stage-receiving").await?;
+        stage.find(fantoccini::Locator::Css("[data-testid=stage-start]")).await?.click().await?;
+        app.until(
+            "the stage shows it is in progress",
+            "/in.progress/i.test(document.querySelector('[data-testid=stage-receiving]').textContent)",
+        )
+        .await?;
+        app.screenshot(&shots.join("case-detail.png")).await?;
+        // The status bar, always there, counts the changes waiting for the lab's server.
+        let bar = app.find("sync-status").await?.text().await?;
+        assert!(bar.contains("Not signed in"), "a workstation never signed in says so: {bar}");
+        app.until(
+            "the status bar counts the changes waiting to be sent",
+            "/\\d+ changes waiting/.test(document.querySelector('[data-testid=sync-pending]').textContent)",
+        )
+        .await?;
+
+        Ok::<_, anyhow::Error>(number)
+    };
+    // A step that hangs (a WebDriver call has no timeout of its own) fails the test instead.
+    let outcome = match tokio::time::timeout(std::time::Duration::from_secs(180), run).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(anyhow::anyhow!("the window session took over 3 minutes")),
+    };
+    if outcome.is_err() {
+        let _ = app.screenshot(&shots.join("failure.png")).await;
+        // Keep the app's and the drivers' logs for the failure.
+        let _ = root.keep();
+        eprintln!("logs: {}", home.display());
+    }
+    app.close().await?;
+    let number = outcome?;
+    eprintln!("screenshots in {}", shots.display());
+
+    // What the window did is in the store, whole.
+    let store = Store::open(&data, OpenOptions::default()).context("the app's store opens")?;
+    let case = store.case(&number)?;
+    assert_eq!(case.record.patient_name, "Ada Lovelace");
+    assert_eq!(case.updated_by, "maria", "changes are made as the app's user");
+    let chat = store.messages(&number)?;
+    assert!(chat.iter().any(|m| m.record.message_content.contains("Shade A2")), "the chat message was stored");
+    let stages = store.stages(&number)?;
+    assert_eq!(stages[0].stage.status, StageStatus::InProgress, "receiving was started");
+    let report = store.check(true)?;
+    assert!(report.is_ok(), "the store is consistent after the session: {report:?}");
+    Ok(())
+}

@@ -1,0 +1,120 @@
+// The sync status, always at the bottom of the window: whether this workstation reaches the lab,
+// what waits to be sent, when it last synced, what went wrong, and what needs a person.
+
+import { useEffect, useState } from 'react';
+
+import { syncNow, toApiError } from '../api';
+import type { SyncStatus } from '../bindings/SyncStatus';
+import { agoText, dateTimeText, humanize, valueText } from '../lib/format';
+import { navigate } from '../lib/route';
+
+function useNow(ms: number): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const t = setInterval(() => setNow(Date.now()), ms);
+    return () => clearInterval(t);
+  }, [ms]);
+  return now;
+}
+
+export function SyncBar({ status }: { status: SyncStatus | null }) {
+  const now = useNow(15000);
+  const [open, setOpen] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  if (!status) {
+    return (
+      <footer className="sync-bar" data-testid="sync-status" data-state="unknown">
+        <span className="muted">Sync status…</span>
+      </footer>
+    );
+  }
+  const state = !status.signed_in ? 'signed-out' : status.syncing ? 'syncing' : status.online ? 'online' : 'offline';
+  const label = { 'signed-out': 'Not signed in', syncing: 'Syncing', online: 'Online', offline: 'Offline' }[state];
+  const p = status.progress;
+  const rejected = status.rejected;
+
+  return (
+    <footer className={`sync-bar ${state}`} data-testid="sync-status" data-state={state}>
+      <span className="sync-state" data-testid="sync-state">
+        <span className="dot" aria-hidden="true" />
+        {label}
+      </span>
+      {p && (
+        <span className="sync-progress">
+          {humanize(p.stage)}
+          <progress max={p.records_total || 1} value={p.records_total ? p.records_done : undefined} />
+          {p.records_total ? `${p.records_done.toLocaleString('en')} / ${p.records_total.toLocaleString('en')}` : ''}
+        </span>
+      )}
+      <span data-testid="sync-pending" title="Changes stored here that the lab's server does not have yet">
+        {status.pending === 0 ? 'All changes sent' : `${status.pending.toLocaleString('en')} change${status.pending === 1 ? '' : 's'} waiting`}
+      </span>
+      <span className="muted" title={status.last_sync_at ? dateTimeText(status.last_sync_at) : undefined} data-testid="sync-last">
+        Last sync {agoText(status.last_sync_at, now)}
+      </span>
+      {status.last_error && (
+        <span className="sync-error" title={status.last_error} data-testid="sync-error">
+          ⚠ {status.last_error}
+        </span>
+      )}
+      {error && <span className="sync-error">⚠ {error}</span>}
+      <span className="spacer" />
+      {status.needs_review > 0 && (
+        <button type="button" className="badge review" onClick={() => navigate({ screen: 'review' })} data-testid="sync-review">
+          {status.needs_review} to review
+        </button>
+      )}
+      {rejected.length > 0 && (
+        <button
+          type="button"
+          className="badge refused"
+          aria-expanded={open}
+          onClick={() => setOpen((o) => !o)}
+          data-testid="sync-rejected"
+        >
+          {rejected.length} refused
+        </button>
+      )}
+      {status.signed_in ? (
+        <button
+          type="button"
+          disabled={status.syncing}
+          data-testid="sync-now"
+          onClick={() => {
+            setError(null);
+            syncNow().catch((e: unknown) => setError(toApiError(e).message));
+          }}
+        >
+          Sync now
+        </button>
+      ) : (
+        <button type="button" onClick={() => navigate({ screen: 'settings' })}>
+          Sign in…
+        </button>
+      )}
+      {open && rejected.length > 0 && (
+        <div className="rejected-popover" role="dialog" aria-label="Refused changes" data-testid="sync-rejected-list">
+          <strong>Changes the lab’s server refused</strong>
+          <ul>
+            {rejected.map((r) => (
+              <li key={r.revision_id}>
+                <span className="muted">
+                  {dateTimeText(r.made_at)} · {humanize(r.record_kind)} ·{' '}
+                  {Object.entries(r.fields)
+                    .map(([k, v]) => `${k} = ${valueText(v)}`)
+                    .join('; ')}
+                </span>
+                <br />
+                {r.reason}
+              </li>
+            ))}
+          </ul>
+          <button type="button" onClick={() => (setOpen(false), navigate({ screen: 'review' }))}>
+            Open Review
+          </button>
+        </div>
+      )}
+    </footer>
+  );
+}

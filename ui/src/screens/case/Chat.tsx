@@ -1,0 +1,297 @@
+// The case's chat: types, replies, reactions, edit, delete, and each message's delivery state.
+// A message is stored here at once and shows "sending" until the lab's server has it (the outbox
+// is the offline queue); "sent", "read" and "failed" come from the core.
+
+import { useEffect, useRef, useState } from 'react';
+
+import { deleteMessage, editMessage, markRead, postMessage, reactMessage, toApiError } from '../../api';
+import type { ChatMessage } from '../../bindings/ChatMessage';
+import type { MessageStatus } from '../../bindings/MessageStatus';
+import type { MessageType } from '../../bindings/MessageType';
+import type { Stored } from '../../bindings/Stored';
+import { dateTimeText, humanize } from '../../lib/format';
+
+type Message = Stored<ChatMessage>;
+
+const QUICK_REACTIONS = ['👍', '✅', '👀', '❗'];
+
+// Plain glyphs, not emoji: they must show on a workstation with no emoji font.
+const TICKS: Record<MessageStatus, { icon: string; label: string }> = {
+  sending: { icon: '…', label: 'Sending — waits for the lab server' },
+  sent: { icon: '✓', label: 'Sent' },
+  read: { icon: '✓✓', label: 'Read' },
+  failed: { icon: '!', label: 'Failed — the lab server refused it (see Sync)' },
+};
+
+function Tick({ status }: { status: MessageStatus }) {
+  const t = TICKS[status];
+  return (
+    <span className={`tick ${status}`} data-testid="chat-status" data-status={status} title={t.label} aria-label={t.label}>
+      {t.icon} {status === 'sending' || status === 'failed' ? humanize(status) : ''}
+    </span>
+  );
+}
+
+type Props = {
+  caseId: string;
+  messages: Message[];
+  me: string;
+  messageTypes: string[];
+  onChanged: () => void;
+  readOnly: boolean;
+};
+
+export function Chat({ caseId, messages, me, messageTypes, onChanged, readOnly }: Props) {
+  const [text, setText] = useState('');
+  const [type, setType] = useState<MessageType>('text');
+  const [replyTo, setReplyTo] = useState<Message | null>(null);
+  const [editing, setEditing] = useState<{ id: string; text: string } | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [sending, setSending] = useState(false);
+  const listRef = useRef<HTMLDivElement>(null);
+  const inputRef = useRef<HTMLTextAreaElement>(null);
+  const marked = useRef(new Set<string>());
+  const byId = new Map(messages.map((m) => [m.id, m]));
+
+  // Others' messages are read once shown here.
+  useEffect(() => {
+    const unread = messages.filter(
+      (m) => m.sender_id !== me && !m.deleted_at && m.message_status !== 'read' && !marked.current.has(m.id),
+    );
+    for (const m of unread) {
+      marked.current.add(m.id);
+      markRead(m.id).catch(() => marked.current.delete(m.id));
+    }
+  }, [messages, me]);
+
+  // Keep the newest message in view.
+  const count = messages.length;
+  useEffect(() => {
+    const el = listRef.current;
+    if (el) el.scrollTop = el.scrollHeight;
+  }, [count]);
+
+  const run = async (action: () => Promise<unknown>) => {
+    setError(null);
+    try {
+      await action();
+      onChanged();
+      return true;
+    } catch (e) {
+      setError(toApiError(e).message);
+      return false;
+    }
+  };
+
+  const send = async () => {
+    if (sending) return;
+    setSending(true);
+    const ok = await run(() =>
+      postMessage(caseId, {
+        message_type: type,
+        message_content: text,
+        attachments: [],
+        reply_to: replyTo?.id ?? null,
+        parent_message_id: null,
+        message_purpose: null,
+      }),
+    );
+    setSending(false);
+    if (ok) {
+      setText('');
+      setReplyTo(null);
+      inputRef.current?.focus();
+    }
+  };
+
+  const saveEdit = async (m: Message) => {
+    if (!editing) return;
+    if (await run(() => editMessage(m.id, m.version, editing.text))) setEditing(null);
+  };
+
+  const toggleReaction = (m: Message, emoji: string) => {
+    const on = !(m.reactions[emoji] ?? []).includes(me);
+    void run(() => reactMessage(m.id, emoji, on));
+  };
+
+  return (
+    <section className="panel chat" data-testid="chat" aria-label="Chat">
+      <h2>
+        Chat <span className="muted">{messages.filter((m) => !m.deleted_at).length}</span>
+      </h2>
+      <div className="chat-list" ref={listRef} aria-live="polite">
+        {messages.length === 0 && <p className="muted empty">No messages yet.</p>}
+        {messages.map((m) => {
+          const mine = m.sender_id === me;
+          const quoted = m.reply_to ? byId.get(m.reply_to) : undefined;
+          const reactions = Object.entries(m.reactions).filter(([, users]) => users.length > 0);
+          return (
+            <article
+              key={m.id}
+              className={`message ${mine ? 'mine' : 'theirs'} ${m.deleted_at ? 'deleted' : ''}`}
+              data-testid="chat-message"
+              data-status={m.message_status}
+              data-id={m.id}
+            >
+              <header>
+                <strong>{mine ? 'You' : m.sender_id}</strong>
+                <time dateTime={m.sent_at ?? m.created_at}>{dateTimeText(m.sent_at ?? m.created_at)}</time>
+                {m.message_type !== 'text' && <span className="badge">{humanize(m.message_type)}</span>}
+                {m.message_purpose && <span className="badge">{humanize(m.message_purpose)}</span>}
+                {m.edited_at && !m.deleted_at && <span className="muted">edited</span>}
+                {mine && <Tick status={m.message_status} />}
+              </header>
+              {quoted && (
+                <blockquote className="quote">
+                  ↪ {quoted.sender_id === me ? 'You' : quoted.sender_id}:{' '}
+                  {quoted.deleted_at ? 'deleted message' : quoted.message_content.slice(0, 80)}
+                </blockquote>
+              )}
+              {m.deleted_at ? (
+                <p className="body muted">Message deleted</p>
+              ) : editing?.id === m.id ? (
+                <div className="edit">
+                  <textarea
+                    aria-label="Edit message"
+                    data-testid="chat-edit-input"
+                    value={editing.text}
+                    autoFocus
+                    onChange={(e) => setEditing({ id: m.id, text: e.target.value })}
+                    onKeyDown={(e) => {
+                      if (e.key === 'Enter' && !e.shiftKey) {
+                        e.preventDefault();
+                        void saveEdit(m);
+                      }
+                      if (e.key === 'Escape') setEditing(null);
+                    }}
+                  />
+                  <button type="button" className="primary" data-testid="chat-edit-save" onClick={() => void saveEdit(m)}>
+                    Save
+                  </button>
+                  <button type="button" onClick={() => setEditing(null)}>
+                    Cancel
+                  </button>
+                </div>
+              ) : (
+                <p className="body" data-testid="chat-text">
+                  {m.message_content}
+                </p>
+              )}
+              {m.attachments.length > 0 && !m.deleted_at && (
+                <p className="muted">{m.attachments.length} file{m.attachments.length === 1 ? '' : 's'}</p>
+              )}
+              {reactions.length > 0 && (
+                <div className="reactions" data-testid="chat-reactions">
+                  {reactions.map(([emoji, users]) => (
+                    <button
+                      type="button"
+                      key={emoji}
+                      className={`reaction ${users.includes(me) ? 'on' : ''}`}
+                      aria-pressed={users.includes(me)}
+                      title={users.join(', ')}
+                      disabled={readOnly || !!m.deleted_at}
+                      onClick={() => toggleReaction(m, emoji)}
+                    >
+                      {emoji} {users.length}
+                    </button>
+                  ))}
+                </div>
+              )}
+              {!m.deleted_at && !readOnly && editing?.id !== m.id && (
+                <div className="message-actions">
+                  <button type="button" data-testid="chat-reply" onClick={() => {
+                    setReplyTo(m);
+                    inputRef.current?.focus();
+                  }}>
+                    Reply
+                  </button>
+                  {QUICK_REACTIONS.map((emoji) => (
+                    <button
+                      type="button"
+                      key={emoji}
+                      className="react-button"
+                      aria-label={`React ${emoji}`}
+                      data-testid="chat-react"
+                      onClick={() => toggleReaction(m, emoji)}
+                    >
+                      {emoji}
+                    </button>
+                  ))}
+                  {mine && (
+                    <>
+                      <button type="button" data-testid="chat-edit" onClick={() => setEditing({ id: m.id, text: m.message_content })}>
+                        Edit
+                      </button>
+                      <button
+                        type="button"
+                        data-testid="chat-delete"
+                        onClick={() => {
+                          if (window.confirm('Delete this message? Everyone will see it was deleted.')) {
+                            void run(() => deleteMessage(m.id, m.version));
+                          }
+                        }}
+                      >
+                        Delete
+                      </button>
+                    </>
+                  )}
+                </div>
+              )}
+            </article>
+          );
+        })}
+      </div>
+      {error && (
+        <div className="field-error" role="alert" data-testid="chat-error">
+          {error}
+        </div>
+      )}
+      {!readOnly && (
+        <form
+          className="composer"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void send();
+          }}
+        >
+          {replyTo && (
+            <div className="replying" data-testid="chat-replying">
+              Replying to {replyTo.sender_id === me ? 'yourself' : replyTo.sender_id}: “{replyTo.message_content.slice(0, 60)}”
+              <button type="button" className="icon-button" aria-label="Cancel reply" onClick={() => setReplyTo(null)}>
+                ×
+              </button>
+            </div>
+          )}
+          <div className="composer-row">
+            <select aria-label="Message type" value={type} onChange={(e) => setType(e.target.value as MessageType)} data-testid="chat-type">
+              {messageTypes.map((t) => (
+                <option key={t} value={t}>
+                  {humanize(t)}
+                </option>
+              ))}
+            </select>
+            <textarea
+              ref={inputRef}
+              data-testid="chat-input"
+              aria-label="Message"
+              placeholder="Message… (Enter to send, Shift+Enter for a new line)"
+              rows={2}
+              value={text}
+              onChange={(e) => setText(e.target.value)}
+              onKeyDown={(e) => {
+                if (e.key === 'Enter' && !e.shiftKey) {
+                  e.preventDefault();
+                  void send();
+                }
+                if (e.key === 'Escape') setReplyTo(null);
+              }}
+            />
+            <button type="submit" className="primary" data-testid="chat-send" disabled={sending}>
+              Send
+            </button>
+          </div>
+        </form>
+      )}
+    </section>
+  );
+}
