@@ -187,10 +187,13 @@ impl AppSession {
 
     /// Ends the session (the app exits) and stops tauri-driver.
     pub async fn close(mut self) -> Result<()> {
-        let closed = self.client.clone().close().await;
+        // A wedged WebKit never answers; the driver is killed either way, so a test cannot hang.
+        let closed = tokio::time::timeout(Duration::from_secs(20), self.client.clone().close()).await;
         let _ = self.driver.kill();
         let _ = self.driver.wait();
-        closed.context("the WebDriver session did not close cleanly")
+        closed
+            .context("the WebDriver session did not close within 20 s")?
+            .context("the WebDriver session did not close cleanly")
     }
 }
 
