@@ -6,13 +6,14 @@
 //! 2. push throughput: W workstations (threads, each its own `Store` and `HttpTransport`) pushing
 //!    their outboxes through the server at once → revisions/s;
 //! 3. propagation: a change made on workstation A and synced at once, until workstation B — online,
-//!    long-polling (`Transport::wait`, then `sync_round`) — has applied it → p50 / p99 latency.
+//!    long-polling as `watch` does (`Transport::wait_with_page`, then `sync_round_after_news`, which
+//!    applies the page the news came with) — has applied it → p50 / p99 latency.
 //!
 //! Every figure is printed beside a baseline measured in the same run, on the same PostgreSQL:
 //! 1. `COPY (SELECT …) TO STDOUT` of the very same revisions, streamed into a plain SQLite table
 //!    (WAL + synchronous=FULL, one transaction per 1,000 rows, as a pull page);
 //! 2. plain INSERTs of the very same revisions into a plain PostgreSQL table from W connections,
-//!    one transaction each (the server too commits once per revision);
+//!    one transaction each (what the server did before it committed once per pushed batch);
 //! 3. a PostgreSQL `NOTIFY` → `LISTEN` round trip (what wakes a long poll).
 //!
 //! The central store is loaded apart (and timed apart): one case and one message are pushed through
@@ -21,6 +22,8 @@
 //! then `VACUUM (ANALYZE)` as autovacuum would leave a store in service.
 //!
 //! Run:   cargo bench -p labdesk-sync --bench sync [-- --cases N --messages N --workstations N]
+//! The clones get random ids (`gen_random_uuid()`); `LABDESK_BENCH_IDS=v7` gives them time-ordered
+//! ones instead, as LabDesk mints its records' and revisions' ids (UUIDv7).
 //! Uses DATABASE_URL when set (a server where it may create a database), else a throwaway cluster.
 
 use std::fmt::Write as _;
@@ -32,7 +35,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use futures_util::StreamExt;
 use labdesk_core::sync::{
-    parse_server_url, sync_round, HttpTransport, SyncError, SyncReport, Token, Transport, PUSH_BATCH,
+    parse_server_url, sync_round, sync_round_after_news, HttpTransport, News, SyncError, SyncReport, Token, Transport,
+    PULL_LIMIT, PUSH_BATCH,
 };
 use labdesk_core::{NewMessage, OpenOptions, Store, SUGGESTED_STATUSES};
 use labdesk_proto::sync::PushRequest;
@@ -276,7 +280,10 @@ fn run_bootstrap(config: &Config, db: &TestPostgres, server: &TestServer) -> Res
         rate(records, loading)
     );
 
-    println!("      a fresh workstation (on-disk store) runs sync_round over HTTP until caught up …");
+    println!(
+        "      a fresh workstation (on-disk store) runs sync_round over HTTP until caught up ({} ids) …",
+        if std::env::var("LABDESK_BENCH_IDS").as_deref() == Ok("v7") { "time-ordered" } else { "random" }
+    );
     let boot = provision_blocking(&db.url, "North", "boot", Role::Technician, "BS1")?;
     let dir = tempfile::Builder::new().prefix("labdesk-sync-bench-").tempdir()?;
     let mut ws = Workstation::on_disk(server, &boot, dir.path())?;
@@ -334,12 +341,31 @@ fn load_central(url: &str, config: &Config, case_id: uuid::Uuid, message_id: uui
     block_on(async move {
         let mut client = connect(&url).await?;
         let tx = client.transaction().await?;
+        // The clones' ids: random (gen_random_uuid()), or with LABDESK_BENCH_IDS=v7 time-ordered as
+        // LabDesk mints its records' and revisions' ids (UUIDv7: milliseconds first), clone after
+        // clone. Random ids land all over the workstation's indexes; LabDesk's own, at their end.
+        let v7 = std::env::var("LABDESK_BENCH_IDS").as_deref() == Ok("v7");
+        let id = |k: &str, salt: u8| {
+            if v7 {
+                format!(
+                    "(lpad(to_hex(1700000000000 + ({k}) * 2 + {salt}), 12, '0') || '7' \
+                     || substr(md5(({k})::text || '.{salt}'), 1, 3) || '8' || substr(md5(({k})::text || '.{salt}'), 4, 15))::uuid"
+                )
+            } else {
+                "gen_random_uuid()".to_owned()
+            }
+        };
+        let (case_k, msg_k) = ("n".to_owned(), format!("{cases} + n"));
         tx.batch_execute(&format!(
             "CREATE TEMP TABLE gen_case ON COMMIT DROP AS
-               SELECT n, gen_random_uuid() AS rid, gen_random_uuid() AS rev FROM generate_series(1, {cases}) n;
+               SELECT n, {} AS rid, {} AS rev FROM generate_series(1, {cases}) n;
              CREATE TEMP TABLE gen_msg ON COMMIT DROP AS
-               SELECT n, gen_random_uuid() AS rid, gen_random_uuid() AS rev, 1 + (n % {cases}) AS case_n
-                 FROM generate_series(1, {messages}) n;"
+               SELECT n, {} AS rid, {} AS rev, 1 + (n % {cases}) AS case_n
+                 FROM generate_series(1, {messages}) n;",
+            id(&case_k, 0),
+            id(&case_k, 1),
+            id(&msg_k, 0),
+            id(&msg_k, 1),
         ))
         .await?;
         let base: i64 = tx.query_one("SELECT coalesce(max(seq), 0) FROM revisions", &[]).await?.get(0);
@@ -719,9 +745,12 @@ fn run_propagation(db: &TestPostgres, server: &TestServer) -> Result<Propagation
             let mut cursor = b.sync()?.cursor;
             let _ = ready_tx.send(());
             while !stop.load(Ordering::Relaxed) {
-                let answer = b.transport.wait(cursor, Duration::from_secs(2))?;
+                // As `watch` waits: the news comes with its first page, which the round applies
+                // rather than asking for it again.
+                let answer = b.transport.wait_with_page(cursor, Duration::from_secs(2), PULL_LIMIT)?;
                 if answer.head > cursor {
-                    let report = b.sync()?;
+                    let news = News { after: cursor, answer };
+                    let report = sync_round_after_news(&mut b.store, &b.transport, &mut |_| {}, news)?;
                     cursor = report.cursor;
                     if report.pulled > 0 {
                         let status = b.store.case(&number)?.record.status;

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use labdesk_proto::sync::{
-    ErrorBody, PullPage, PushRequest, PushResponse, WaitResponse, MAX_PULL_LIMIT, MAX_PUSH_REVISIONS,
+    ErrorBody, PullPage, PushRequest, PushResponse, WaitPageResponse, MAX_PULL_LIMIT, MAX_PUSH_REVISIONS,
     MIN_PROTOCOL_VERSION, PROTOCOL_HEADER, PROTOCOL_VERSION,
 };
 use labdesk_server_database::{permit_sync, Identity};
@@ -204,15 +204,19 @@ pub struct WaitParams {
     pub after: i64,
     /// Wait at most this long (at most 30000; default 25000).
     pub timeout_ms: Option<u64>,
+    /// When given, an answer to news carries the first page after `after` too, of at most this
+    /// many revisions (1 to 5000), as `/v1/pull` gives it: the workstation then needs no pull.
+    pub limit: Option<u32>,
 }
 
 /// Long poll: answers as soon as the caller's lab has a revision after the cursor, or at the
-/// timeout (then `head` is not greater than `after`).
+/// timeout (then `head` is not greater than `after`). Asked with `limit`, the answer to news
+/// brings the first page of it along: a change reaches an online workstation in one request.
 #[utoipa::path(
     get, path = "/v1/wait", tag = "sync",
     params(("LabDesk-Protocol" = u32, Header, description = "The protocol the workstation speaks (1)."), WaitParams),
     responses(
-        (status = 200, description = "The lab's head now.", body = WaitResponse),
+        (status = 200, description = "The lab's head now, and the first page after the cursor when asked for (limit) and there is news.", body = WaitPageResponse),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 426, body = ErrorBody), (status = 503, body = ErrorBody),
     ),
@@ -222,7 +226,7 @@ pub async fn wait(
     State(state): State<AppState>,
     Caller(who): Caller,
     Params(params): Params<WaitParams>,
-) -> Result<Json<WaitResponse>, ApiError> {
+) -> Result<Json<WaitPageResponse>, ApiError> {
     let timeout = Duration::from_millis(params.timeout_ms.unwrap_or(DEFAULT_WAIT_MS)).min(MAX_WAIT);
     let store = state.store();
     let head = tokio::select! {
@@ -230,7 +234,15 @@ pub async fn wait(
         // Shutting down: answer now rather than hold the shutdown for up to 30 s.
         () = state.shutdown().cancelled() => store.head(&who).await?,
     };
-    Ok(Json(WaitResponse { head }))
+    let page = match params.limit {
+        Some(limit) if head > params.after && params.after >= 0 => {
+            let page = store.pull(&who, params.after, limit.clamp(1, MAX_PULL_LIMIT)).await?;
+            state.metrics().pull_lag(page.head - params.after);
+            Some(page)
+        }
+        _ => None,
+    };
+    Ok(Json(WaitPageResponse { head, page }))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -5,7 +5,8 @@
 //! listen = "0.0.0.0:7400"
 //! database_url = "postgres://labdesk@db.example/labdesk"
 //! max_body_bytes = 16777216   # the largest request body taken
-//! max_connections = 16        # pooled database connections per instance
+//! max_connections = 16        # pooled database connections per instance; more requests than
+//!                             # that wait in line for one (up to 30 s) rather than fail
 //! ```
 
 use std::fmt;

@@ -2,7 +2,8 @@
 //! from the handlers' annotations and the `labdesk_proto` types themselves, so it cannot drift.
 
 use labdesk_proto::sync::{
-    CentralRevision, ErrorBody, FieldConflict, Outcome, PullPage, PushRequest, PushResponse, PushResult, WaitResponse,
+    CentralRevision, ErrorBody, FieldConflict, Outcome, PullPage, PushRequest, PushResponse, PushResult,
+    WaitPageResponse, WaitResponse,
 };
 use labdesk_proto::{Origin, RecordKind, Revision, Timestamp};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -20,7 +21,7 @@ use crate::api;
     paths(api::push, api::pull, api::wait, api::healthz, api::metrics, api::openapi_json),
     components(schemas(
         PushRequest, PushResponse, PushResult, Outcome, FieldConflict, CentralRevision, PullPage, WaitResponse,
-        ErrorBody, Revision, RecordKind, Origin, Timestamp, api::Health
+        WaitPageResponse, ErrorBody, Revision, RecordKind, Origin, Timestamp, api::Health
     )),
     modifiers(&BearerAuth),
     tags(

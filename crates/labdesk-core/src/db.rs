@@ -61,6 +61,9 @@ impl Store {
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.set_prepared_statement_cache_capacity(64);
         schema::migrate(&mut conn)?;
+        // A bootstrap killed half-way left its search and assignee indexes to be built: an open
+        // store always has them complete.
+        crate::sync::build_pending_indexes(&mut conn)?;
         let workstation = ensure_workstation(&mut conn, options.workstation.as_deref())?;
         let user = match options.user {
             Some(user) if !user.trim().is_empty() => user.trim().to_owned(),

@@ -137,17 +137,17 @@ fn plain_serde_message(message: &str) -> String {
     }
 }
 
-fn to_sql(value: &Value, ty: ColumnType) -> SqlValue {
+fn to_sql(value: Value, ty: ColumnType) -> SqlValue {
     match (value, ty) {
         (Value::Null, _) => SqlValue::Null,
         (v, ColumnType::Json) => SqlValue::Text(v.to_string()),
-        (Value::Bool(b), _) => SqlValue::Integer(i64::from(*b)),
+        (Value::Bool(b), _) => SqlValue::Integer(i64::from(b)),
         (Value::Number(n), ColumnType::Real) => SqlValue::Real(n.as_f64().unwrap_or(f64::NAN)),
         (Value::Number(n), _) => match n.as_i64() {
             Some(i) => SqlValue::Integer(i),
             None => SqlValue::Real(n.as_f64().unwrap_or(f64::NAN)),
         },
-        (Value::String(s), _) => SqlValue::Text(s.clone()),
+        (Value::String(s), _) => SqlValue::Text(s),
         (other, _) => SqlValue::Text(other.to_string()),
     }
 }
@@ -290,18 +290,37 @@ pub(crate) fn upsert_raw(
         placeholders.join(", "),
         updates.join(", ")
     );
-    let mut values: Vec<SqlValue> = Vec::with_capacity(6 + names.len());
+    tx.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(row_values(kind, row, content)))?;
+    Ok(())
+}
+
+/// A row's values in the column order `id, version, created_at, updated_at, updated_by,
+/// deleted_at`, then the kind's content columns: what [`upsert_raw`] writes, and what sync's bulk
+/// path inserts, so that both store the very same values.
+pub(crate) fn row_values(kind: RecordKind, row: &Bookkeeping, content: &Map<String, Value>) -> Vec<SqlValue> {
+    let (_, columns) = shape(kind);
+    row_values_from(row, columns.iter().map(|c| (content.get(c.name).cloned().unwrap_or(Value::Null), c.ty)))
+}
+
+/// [`row_values`], taking the values out of `content` rather than copying them.
+pub(crate) fn row_values_owned(kind: RecordKind, row: &Bookkeeping, mut content: Map<String, Value>) -> Vec<SqlValue> {
+    let (_, columns) = shape(kind);
+    row_values_from(
+        row,
+        columns.iter().map(|c| (content.get_mut(c.name).map(Value::take).unwrap_or(Value::Null), c.ty)),
+    )
+}
+
+fn row_values_from(row: &Bookkeeping, content: impl ExactSizeIterator<Item = (Value, ColumnType)>) -> Vec<SqlValue> {
+    let mut values: Vec<SqlValue> = Vec::with_capacity(6 + content.len());
     values.push(SqlValue::Text(row.id.to_string()));
     values.push(SqlValue::Integer(i64::from(row.version)));
     values.push(SqlValue::Text(row.created_at.to_string()));
     values.push(SqlValue::Text(row.updated_at.to_string()));
     values.push(SqlValue::Text(row.updated_by.clone()));
     values.push(row.deleted_at.map_or(SqlValue::Null, |t| SqlValue::Text(t.to_string())));
-    for column in columns {
-        values.push(to_sql(content.get(column.name).unwrap_or(&Value::Null), column.ty));
-    }
-    tx.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(values))?;
-    Ok(())
+    values.extend(content.map(|(value, ty)| to_sql(value, ty)));
+    values
 }
 
 /// A row of any kind as the form rows and revisions share (content plus `deleted_at`), with its

@@ -9,7 +9,10 @@
 //! - `GET /v1/pull?after=CURSOR&limit=N` — [`PullPage`]: accepted revisions in the order the
 //!   central store made them visible. `next` is the cursor to ask with next time.
 //! - `GET /v1/wait?after=CURSOR&timeout_ms=N` — [`WaitResponse`]: returns as soon as anything
-//!   newer than `after` exists (long poll), or at the timeout.
+//!   newer than `after` exists (long poll), or at the timeout. With `&limit=N` as well (added
+//!   within version 1: a server that does not know it ignores it) — [`WaitPageResponse`]: the
+//!   answer to news carries the first page after `after` too, as `GET /v1/pull` would give it,
+//!   which spares the workstation that request.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -119,6 +122,20 @@ pub struct PullPage {
 pub struct WaitResponse {
     /// The newest cursor; greater than `after` when there is something to pull.
     pub head: i64,
+}
+
+/// The answer to a long poll that asked for a page (`limit`): [`WaitResponse`]'s `head`, and —
+/// when `head` is past `after` — the page a pull after `after` with that limit gives. A workstation
+/// older than the field reads this as a [`WaitResponse`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WaitPageResponse {
+    /// The newest cursor; greater than `after` when there is something to pull.
+    pub head: i64,
+    /// The first page after `after`, when there is news (none from a server that does not know
+    /// `limit`: then pull as usual).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<PullPage>,
 }
 
 /// The body of every error answer.

@@ -3,28 +3,52 @@
 //!
 //! Vocabulary (with [`labdesk_server_database`]'s):
 //! - **record row**: `records`, one per record of every kind, its state as JSONB; locked
-//!   (`FOR UPDATE`) while a revision of it is decided, so one record's revisions are decided one
-//!   at a time, in the order they arrive.
+//!   (`FOR UPDATE`) by the push batch that has revisions of it until that batch commits, so one
+//!   record's revisions are decided one at a time, in the order they arrive.
 //! - **arrival**: a number from the `revision_arrival` sequence, taken when a revision row is
 //!   inserted, after the record row lock.
 //! - **seq**: the pull position, `NULL` until the sequencer numbers the revision.
 //! - **sequencer**: the short transaction that gives committed revisions their seq.
 //!
-//! # Push: one transaction per revision
+//! # Push: one transaction per batch
 //!
-//! For each revision of a batch, in order (`push.rs`): a revision already answered (in
-//! `revisions` or `rejections`) gets the stored answer again. Otherwise, in one transaction:
-//! lock the record row; ask [`permit`](labdesk_server_database::permit()); then
+//! A batch is decided in one transaction (`push.rs`), each revision in order and with the same
+//! answer one transaction per revision would give it. First, pipelined in one round trip: lock
+//! the record rows of the whole batch (`FOR UPDATE`, in id order, so batches sharing records
+//! cannot deadlock on them), then — a later statement, a later snapshot — read the answers given
+//! before to any revision of the batch (a resend racing with its first send finds them here), and
+//! the cases its records belong to. Then, per revision: a revision already answered (before, or
+//! earlier in this batch) gets that answer again; otherwise ask
+//! [`permit`](labdesk_server_database::permit()), and
 //! - record unknown, no `parent` → create it, version 1: *applied*;
 //! - `parent` is the record's head → *applied* as version head + 1;
-//! - otherwise base = the chain folded up to the parent's version (no parent: an empty record,
-//!   for a record two workstations both created), and `labdesk_proto::merge::merge(kind, base,
-//!   head, proposed)` decides: *merged*, or *conflicted* (the record then needs review until a
-//!   revision `resolves` the conflicted one);
-//! - a `parent` the central store never accepted → *rejected*.
+//! - otherwise base = what the author saw (the chain folded up to the parent, or through the
+//!   author's unconfirmed parents; no parent: an empty record, for a record two workstations both
+//!   created), and `labdesk_proto::merge::merge(kind, base, head, proposed)` decides: *merged*,
+//!   or *conflicted* (the record then needs review until a revision `resolves` the conflicted
+//!   one);
+//! - a `parent` the central store never accepted → *rejected*: only a rejection row is written,
+//!   which lets a resend get the same answer. The other revisions of the batch go on.
 //!
-//! A rejection rolls the transaction back, so nothing of the revision stays but the rejection
-//! row that lets a resend get the same answer. The other revisions of the batch go on.
+//! The batch decides against its own view of the records it holds (locked, or created by it),
+//! kept as its revisions change them, and writes what it decided with a few array statements
+//! (`unnest`), pipelined: the new records (in id order), the new revisions (in decision order, so
+//! that `arrival` follows it), the heads they supersede, the changed records. What must be read
+//! from the revisions table (a merge base, the revisions a resolution names) makes it write first
+//! what it holds of that record. One commit, then the sequencer (below), once per batch.
+//!
+//! The guarantees of one transaction per revision stay:
+//! - *none half-applied, and a bad revision alone*: if the database refuses anything, the whole
+//!   transaction rolls back and the batch runs again revision by revision, each in a savepoint; the
+//!   revision the database refuses is rolled back alone, those before it commit, and the push
+//!   fails at it (as it did: the workstation sends it again; what comes after it may be made on
+//!   it, so nothing after it is decided);
+//! - *idempotent by revision id*, even against a concurrent resend: existing records are locked
+//!   before answers are read; a record the batch creates that another push created meanwhile
+//!   (`ON CONFLICT DO NOTHING` inserts fewer rows than decided), or a deadlock, rolls the batch
+//!   back and runs it again, up to five times, then answers "unavailable" (503, retried);
+//! - *arrival follows version per record*: revisions are inserted under their record's lock, in
+//!   order.
 //!
 //! # Pull: no revision skipped, even with out-of-order commits
 //!
@@ -52,7 +76,11 @@
 //!
 //! The sequencer runs after every push that stored something, and before every pull and head
 //! when anything is unnumbered, on whichever instance serves the request: a revision whose push
-//! died between commit and sequencing is numbered by the next request anywhere.
+//! died between commit and sequencing is numbered by the next request anywhere. A push answers
+//! only once its revisions are numbered. An instance's pushes share their runs
+//! (`pull::Sequencer`): each waits, on no pooled connection, for a run that began after its
+//! commit, so pushes that commit together are numbered by one run rather than queueing one run
+//! each on the lock.
 //!
 //! A pull page is `seq > cursor` for the caller's lab, in seq order, read in one statement (one
 //! snapshot) together with the lab's head and how many remain.
@@ -94,13 +122,22 @@ pub const MIGRATION_LOCK: i64 = 0x004c_444d_4947;
 /// The channel the sequencer notifies after numbering revisions.
 pub const CHANNEL: &str = "labdesk_revisions";
 
+/// How long a request waits in line for a pooled connection when all are in use before it is
+/// answered "unavailable" (503). A queue, not a refusal: a push holds its connection for one
+/// transaction per batch (tens of milliseconds), so fifty workstations pushing at once through
+/// 16 connections wait a few batches' time; the line is fair (first come, first served). Well
+/// below a workstation's request timeout (60 s), so a request that waits this long still gets an
+/// answer, and the workstation retries later.
+pub const POOL_WAIT: Duration = Duration::from_secs(30);
+
 /// How a [`PgStore`] uses the database.
 #[derive(Debug, Clone)]
 pub struct PgOptions {
-    /// Pooled connections at most (the LISTEN connection comes on top).
+    /// Pooled connections at most (the LISTEN connection and the sequencer's come on top).
     pub max_connections: usize,
-    /// How long to wait for a connection (a new one, or a free one from the pool) before the
-    /// database counts as unavailable.
+    /// How long to wait for a new connection to the database (and for a pooled one to be checked)
+    /// before the database counts as unavailable. Waiting for a free pooled connection is
+    /// [`POOL_WAIT`]: a busy server queues requests, an unreachable database is reported at once.
     pub connect_timeout: Duration,
 }
 
@@ -115,6 +152,7 @@ impl Default for PgOptions {
 pub struct PgStore {
     pool: Pool,
     listener: Arc<listen::Listener>,
+    sequencer: pull::Sequencer,
 }
 
 impl fmt::Debug for PgStore {
@@ -143,12 +181,16 @@ impl PgStore {
         let pool = Pool::builder(manager)
             .max_size(options.max_connections.max(1))
             .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(options.connect_timeout))
+            .wait_timeout(Some(POOL_WAIT.max(options.connect_timeout)))
             .create_timeout(Some(options.connect_timeout))
             .recycle_timeout(Some(options.connect_timeout))
             .build()
             .map_err(|e| StoreError::Internal(format!("cannot build the connection pool: {e}")))?;
-        Ok(Self { pool, listener: Arc::new(listen::Listener::new(config)) })
+        Ok(Self {
+            pool,
+            listener: Arc::new(listen::Listener::new(config.clone())),
+            sequencer: pull::Sequencer::new(config),
+        })
     }
 
     /// The connection pool, for tests and tools that look at the tables directly.
@@ -184,7 +226,7 @@ impl SyncStore for PgStore {
 
     #[tracing::instrument(skip_all, fields(user = %who.user_name, workstation = %who.workstation_code, revisions = revisions.len()))]
     async fn push(&self, who: &Identity, revisions: Vec<Revision>) -> Result<Vec<PushResult>> {
-        push::push(&self.pool, who, revisions).await
+        push::push(&self.pool, &self.sequencer, who, revisions).await
     }
 
     #[tracing::instrument(skip_all, fields(user = %who.user_name, workstation = %who.workstation_code, after, limit))]

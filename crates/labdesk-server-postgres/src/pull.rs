@@ -1,5 +1,6 @@
 //! The sequencer, pull pages and a lab's head (crate docs, "Pull: no revision skipped").
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::LazyLock;
 
 use deadpool_postgres::{GenericClient, Object, Pool};
@@ -7,7 +8,7 @@ use labdesk_proto::sync::{CentralRevision, PullPage};
 use labdesk_proto::{Origin, RecordKind, Revision, Timestamp};
 use labdesk_server_database::{Identity, Result};
 use serde_json::Value;
-use tokio_postgres::SimpleQueryMessage;
+use tokio_postgres::{NoTls, SimpleQueryMessage};
 use uuid::Uuid;
 
 use crate::error::{corrupt, db, pool as pool_error};
@@ -24,9 +25,17 @@ use crate::{CHANNEL, SEQUENCER_LOCK};
 ///   exactly rather than the order in which an UPDATE happens to visit rows (MATERIALIZED: the
 ///   sequence calls run once, however the join is planned; no rows, no numbers taken);
 /// - the UPDATE gives each its number, and `pg_notify` (delivered at COMMIT) wakes long polls.
+///
+/// Hash and merge joins are off for the run (`SET LOCAL`: this transaction only), so the UPDATE
+/// finds each revision of `todo` by its primary key. Left to itself, the planner joined a run of a
+/// few thousand revisions (combined pushes, see [`Sequencer`]) by hashing a sequential scan of the
+/// whole table — a cost that grows with the store, every run. (A `seq IS NULL` filter on the
+/// updated side instead gave a nested loop over the unnumbered rows per row: worse, quadratic.)
 static SEQUENCER: LazyLock<String> = LazyLock::new(|| {
     format!(
         "BEGIN;
+SET LOCAL enable_hashjoin = off;
+SET LOCAL enable_mergejoin = off;
 SELECT pg_advisory_xact_lock({SEQUENCER_LOCK});
 WITH todo AS MATERIALIZED (
     SELECT id, row_number() OVER (ORDER BY arrival) AS n FROM revisions WHERE seq IS NULL
@@ -43,7 +52,7 @@ COMMIT;"
 });
 
 /// Runs the sequencer; returns how many revisions it numbered.
-pub(crate) async fn sequence(client: &Object) -> Result<u64> {
+pub(crate) async fn sequence(client: &tokio_postgres::Client) -> Result<u64> {
     let messages = match client.simple_query(&SEQUENCER).await {
         Ok(messages) => messages,
         Err(e) => {
@@ -66,6 +75,78 @@ pub(crate) async fn sequence(client: &Object) -> Result<u64> {
         tracing::debug!(numbered, "sequencer numbered revisions");
     }
     Ok(numbered)
+}
+
+/// The sequencer runs of one store (server instance) after its pushes, combined: a push that
+/// committed waits until *a* run that began after its commit has finished, whoever ran it. Pushes
+/// that commit while a run is under way are all numbered by the next one, so under load there is
+/// about one run per batch of pushes instead of one per push, each push waiting for at most the
+/// run under way and the next, not for a queue of runs on the advisory lock. The runs themselves
+/// are the same sequencer (the advisory lock still orders them with other instances' runs and
+/// with those before pulls), on a connection of their own: a push gives its pooled connection
+/// back before it waits.
+#[derive(Debug)]
+pub(crate) struct Sequencer {
+    config: tokio_postgres::Config,
+    /// Commits reported so far (a counter; each push takes the next number as its ticket).
+    committed: AtomicU64,
+    /// Every ticket up to this was numbered by a finished run.
+    numbered: AtomicU64,
+    /// The runs' connection; holding the lock is being the one that runs.
+    connection: tokio::sync::Mutex<Option<tokio_postgres::Client>>,
+}
+
+impl Sequencer {
+    pub(crate) fn new(config: tokio_postgres::Config) -> Self {
+        Self {
+            config,
+            committed: AtomicU64::new(0),
+            numbered: AtomicU64::new(0),
+            connection: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Returns once what the caller committed before calling has its pull positions.
+    pub(crate) async fn after_commit(&self) -> Result<()> {
+        // Taken after the commit: a run that reads `committed` at or past this ticket read it
+        // after the commit, and its numbering statement (later still) sees the commit.
+        let ticket = self.committed.fetch_add(1, Ordering::SeqCst) + 1;
+        // Waiters queue here in order; each finds out in turn whether a run covered it already.
+        let mut connection = self.connection.lock().await;
+        if self.numbered.load(Ordering::SeqCst) >= ticket {
+            return Ok(());
+        }
+        let covers = self.committed.load(Ordering::SeqCst);
+        // Once more if the run fails: a run can be chosen as a deadlock's victim (it updates rows
+        // a push may hold, waiting for rows it numbered), or find its connection gone.
+        let mut ran = self.run(&mut connection).await;
+        if let Err(e) = &ran {
+            tracing::debug!(error = %e, "a sequencer run failed; running it again");
+            ran = self.run(&mut connection).await;
+        }
+        ran?;
+        self.numbered.fetch_max(covers, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// One run on the sequencer's connection, (re)connected when needed.
+    async fn run(&self, connection: &mut Option<tokio_postgres::Client>) -> Result<u64> {
+        let client = match connection.take() {
+            Some(client) if !client.is_closed() => client,
+            _ => {
+                let (client, link) = self.config.connect(NoTls).await.map_err(db)?;
+                tokio::spawn(async move {
+                    if let Err(e) = link.await {
+                        tracing::debug!(error = %e, "the sequencer's connection ended");
+                    }
+                });
+                client
+            }
+        };
+        let ran = sequence(&client).await;
+        *connection = Some(client);
+        ran
+    }
 }
 
 /// Runs the sequencer when some committed revision still waits for its number (a push that

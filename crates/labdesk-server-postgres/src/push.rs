@@ -1,203 +1,925 @@
-//! Push: one transaction per revision, decided under the record's row lock (crate docs, "Push").
+//! Push: one transaction per batch, each revision decided in order under its record's row lock
+//! (crate docs, "Push").
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
-use deadpool_postgres::{GenericClient, Object, Pool};
+use deadpool_postgres::{GenericClient, Object, Pool, Transaction};
+use futures_util::future::{try_join, try_join3, try_join4};
 use labdesk_proto::merge::{apply, merge};
 use labdesk_proto::sync::{FieldConflict, Outcome, PushResult};
 use labdesk_proto::{RecordKind, Revision};
 use labdesk_server_database::permit::case_id;
-use labdesk_server_database::{permit, Identity, RecordHead, Result};
+use labdesk_server_database::{permit, Identity, RecordHead, Result, StoreError};
 use serde_json::{Map, Value};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Json;
 use uuid::Uuid;
 
 use crate::error::{corrupt, db, pool as pool_error};
-use crate::pull;
+use crate::pull::Sequencer;
 
-/// Takes a batch in order; numbers what was stored (the sequencer) before answering.
-pub(crate) async fn push(pool: &Pool, who: &Identity, revisions: Vec<Revision>) -> Result<Vec<PushResult>> {
+/// How many times a batch is run again after it lost a race with another push (a deadlock, or a
+/// record that another push created while this one decided to create it) before the push is
+/// answered "busy, try again" (503).
+const ATTEMPTS: u32 = 5;
+
+/// Takes a batch in order, in one transaction; has what was stored numbered (the sequencer)
+/// before answering.
+pub(crate) async fn push(
+    pool: &Pool,
+    sequencer: &Sequencer,
+    who: &Identity,
+    revisions: Vec<Revision>,
+) -> Result<Vec<PushResult>> {
     let mut client = pool.get().await.map_err(pool_error)?;
-    let mut results = Vec::with_capacity(revisions.len());
-    let mut stored_any = false;
-    for revision in &revisions {
-        match push_one(&mut client, who, revision).await {
-            Ok((result, stored)) => {
-                stored_any |= stored;
-                results.push(result);
+    let (answer, stored) = run(&mut client, who, &revisions).await;
+    // Back to the pool before waiting for the sequencer, which runs on a connection of its own.
+    drop(client);
+    if stored {
+        match answer {
+            // What committed stays (a resend gets the same answers); number it now if the
+            // database lets us, else the next request anywhere will.
+            Err(_) => {
+                let _ = sequencer.after_commit().await;
             }
-            Err(e) => {
-                // What committed so far stays (a resend gets the same answers); number it now if
-                // the database lets us, else the next request anywhere will.
-                if stored_any {
-                    let _ = pull::sequence(&client).await;
-                }
-                return Err(e);
+            Ok(_) => {
+                sequencer.after_commit().await?;
             }
         }
     }
-    if stored_any {
-        pull::sequence(&client).await?;
-    }
-    Ok(results)
+    answer
 }
 
-/// The record row as a revision is decided against it.
-struct Locked {
-    head: RecordHead,
-    head_revision: Uuid,
-    unresolved: Vec<Uuid>,
+/// How a run of the batch goes about its writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Decide every revision against the batch's own view of its records, write the rows of the
+    /// whole batch with a few array statements, commit once. A database error anywhere rolls
+    /// back everything and the batch runs again in `Careful` mode.
+    Fast,
+    /// Write each revision as it is decided, inside a savepoint: a revision the database refuses
+    /// is rolled back alone, those before it commit, and the push fails at it, as it would have
+    /// with one transaction per revision (the workstation sends it again; a revision after it may
+    /// be made on it, so none after it is decided).
+    Careful,
+}
+
+/// Why a run of the batch did not answer every revision.
+#[derive(Debug)]
+enum Stop {
+    /// Rolled back, nothing stored: run the batch again (a race with another push).
+    Retry(String),
+    /// Rolled back, nothing stored (`Fast` mode): run again in `Careful` mode to find the revision.
+    Fallback(StoreError),
+    /// The push fails; `stored` says whether revisions were committed before it failed.
+    Failed { error: StoreError, stored: bool },
+}
+
+/// Runs the batch until it is answered; returns the answer and whether something was stored.
+async fn run(client: &mut Object, who: &Identity, revisions: &[Revision]) -> (Result<Vec<PushResult>>, bool) {
+    let mut mode = Mode::Fast;
+    let mut retries = 0;
+    loop {
+        match run_once(client, who, revisions, mode).await {
+            Ok(done) => return (Ok(done.results), done.stored),
+            Err(Stop::Retry(why)) => {
+                retries += 1;
+                if retries >= ATTEMPTS {
+                    tracing::warn!(%why, retries, "push batch lost every race; answered busy");
+                    return (
+                        Err(StoreError::Unavailable(format!(
+                            "the central store is busy with other changes to the same records ({why}): try again"
+                        ))),
+                        false,
+                    );
+                }
+                tracing::debug!(%why, retries, "push batch lost a race with another push; running it again");
+            }
+            Err(Stop::Fallback(error)) => {
+                tracing::warn!(%error, "push batch failed as a whole; running it again revision by revision");
+                mode = Mode::Careful;
+            }
+            Err(Stop::Failed { error, stored }) => return (Err(error), stored),
+        }
+    }
+}
+
+/// Something that stopped a step of the batch.
+#[derive(Debug)]
+enum Fault {
+    /// Lost a race with another push: the whole batch runs again.
+    Race(String),
+    Store(StoreError),
+}
+
+impl From<StoreError> for Fault {
+    fn from(e: StoreError) -> Self {
+        Fault::Store(e)
+    }
+}
+
+/// A database error: a deadlock or serialization failure is a race (the transaction is lost
+/// but nothing was wrong with the batch), anything else is the store's error.
+fn pg(e: tokio_postgres::Error) -> Fault {
+    match e.code() {
+        Some(code) if *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE => {
+            Fault::Race(e.to_string())
+        }
+        _ => Fault::Store(db(e)),
+    }
+}
+
+type Step<T> = std::result::Result<T, Fault>;
+
+/// A batch answered and committed.
+struct Done {
+    results: Vec<PushResult>,
+    stored: bool,
 }
 
 /// What one revision came to.
 enum Decided {
-    /// Answered before (a resend that raced with the first send).
+    /// Answered before (a resend, or the same revision twice in the batch).
     Answered(PushResult),
     /// Stored as a new revision.
     Stored(PushResult),
     Rejected(String),
 }
 
-/// Returns the answer and whether a new revision was stored.
-async fn push_one(client: &mut Object, who: &Identity, revision: &Revision) -> Result<(PushResult, bool)> {
-    if let Some(answer) = stored_answer(&*client, revision.id).await? {
-        return Ok((answer, false));
-    }
-    let tx = client.transaction().await.map_err(db)?;
-    let decided = decide(&tx, who, revision).await?;
-    let (answer, stored) = match decided {
-        Decided::Answered(answer) => (answer, false),
-        Decided::Stored(answer) => {
-            tracing::debug!(revision = %revision.id, record = %revision.record_id, outcome = ?answer.outcome, version = ?answer.version, "revision stored");
-            (answer, true)
-        }
-        Decided::Rejected(reason) => {
-            tracing::info!(revision = %revision.id, record = %revision.record_id, %reason, "revision rejected");
-            (reject(&tx, who, revision, reason).await?, false)
-        }
+/// One run of the batch in one transaction.
+async fn run_once(
+    client: &mut Object,
+    who: &Identity,
+    revisions: &[Revision],
+    mode: Mode,
+) -> std::result::Result<Done, Stop> {
+    // Before the transaction, outside any failure of it: statements prepared once per connection.
+    let statements = Statements::prepare(&*client).await.map_err(|e| stop_whole(e, mode))?;
+    let tx = client.transaction().await.map_err(|e| stop_whole(pg(e), mode))?;
+    let mut batch = match Batch::open(&tx, &statements, who, revisions).await {
+        Ok(batch) => batch,
+        Err(e) => return Err(abandon(tx, e, mode).await),
     };
-    tx.commit().await.map_err(db)?;
-    Ok((answer, stored))
+    let mut results = Vec::with_capacity(revisions.len());
+    let mut fresh = Vec::with_capacity(revisions.len());
+    let mut stored = false;
+    for revision in revisions {
+        if mode == Mode::Careful {
+            if let Err(e) = tx.batch_execute("SAVEPOINT revision").await {
+                return Err(abandon(tx, pg(e), mode).await);
+            }
+        }
+        let step = async {
+            let decided = batch.decide(&tx, revision).await?;
+            // (answer, stored a new revision, decided now rather than answered before)
+            let answer = match decided {
+                Decided::Answered(answer) => (answer, false, false),
+                Decided::Stored(answer) => (answer, true, true),
+                Decided::Rejected(reason) => (reject(&tx, who, revision, reason).await?, false, true),
+            };
+            batch.answered.insert(revision.id, answer.0.clone());
+            if mode == Mode::Careful {
+                batch.flush(&tx).await?;
+                tx.batch_execute("RELEASE SAVEPOINT revision").await.map_err(pg)?;
+            }
+            Ok::<_, Fault>(answer)
+        }
+        .await;
+        match step {
+            Ok((answer, new, decided_now)) => {
+                fresh.push(decided_now);
+                stored |= new;
+                results.push(answer);
+            }
+            Err(Fault::Store(error)) if mode == Mode::Careful => {
+                // This revision alone is undone; those before it commit, as they would have, each
+                // in its own transaction.
+                let kept = async {
+                    tx.batch_execute("ROLLBACK TO SAVEPOINT revision").await?;
+                    tx.commit().await
+                }
+                .await;
+                log_decisions(revisions, &results, &fresh);
+                return Err(Stop::Failed { error, stored: stored && kept.is_ok() });
+            }
+            Err(e) => return Err(abandon(tx, e, mode).await),
+        }
+    }
+    if let Err(e) = batch.flush(&tx).await {
+        return Err(abandon(tx, e, mode).await);
+    }
+    if let Err(e) = tx.commit().await {
+        return Err(stop_whole(pg(e), mode));
+    }
+    log_decisions(revisions, &results, &fresh);
+    Ok(Done { results, stored })
 }
 
-async fn decide(tx: &deadpool_postgres::Transaction<'_>, who: &Identity, revision: &Revision) -> Result<Decided> {
-    let kind = revision.record_kind;
-    let mut current = lock_record(tx, revision.record_id).await?;
-    if current.is_none() {
-        if let Some(parent) = revision.parent {
-            return Ok(Decided::Rejected(unknown_parent(kind, revision.record_id, parent)));
+/// Rolls the whole transaction back and says how to go on.
+async fn abandon(tx: Transaction<'_>, fault: Fault, mode: Mode) -> Stop {
+    let _ = tx.rollback().await;
+    stop_whole(fault, mode)
+}
+
+fn stop_whole(fault: Fault, mode: Mode) -> Stop {
+    match (fault, mode) {
+        (Fault::Race(why), _) => Stop::Retry(why),
+        // A database out of reach: going revision by revision would not find anything.
+        (Fault::Store(error @ StoreError::Unavailable(_)), _) => Stop::Failed { error, stored: false },
+        (Fault::Store(error), Mode::Fast) => Stop::Fallback(error),
+        (Fault::Store(error), Mode::Careful) => Stop::Failed { error, stored: false },
+    }
+}
+
+/// Logs what was decided anew, once it has committed.
+fn log_decisions(revisions: &[Revision], results: &[PushResult], fresh: &[bool]) {
+    for ((revision, answer), _) in revisions.iter().zip(results).zip(fresh).filter(|(_, fresh)| **fresh) {
+        match &answer.reason {
+            Some(reason) => {
+                tracing::info!(revision = %revision.id, record = %revision.record_id, %reason, "revision rejected");
+            }
+            None => {
+                tracing::debug!(revision = %revision.id, record = %revision.record_id, outcome = ?answer.outcome, version = ?answer.version, "revision stored");
+            }
         }
-        let case = owning_case(tx, kind, None, revision).await?;
-        if let Err(reason) = permit(who, kind, None, case.as_ref(), revision) {
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The statements
+
+/// The batch's statements, prepared once per connection (`prepare_cached`), all at once.
+struct Statements {
+    lock: tokio_postgres::Statement,
+    answers: tokio_postgres::Statement,
+    heads: tokio_postgres::Statement,
+    insert_records: tokio_postgres::Statement,
+    update_records: tokio_postgres::Statement,
+    insert_revisions: tokio_postgres::Statement,
+    supersede: tokio_postgres::Statement,
+}
+
+/// The records of the batch, locked in id order: two batches that share records lock them in the
+/// same order and so cannot deadlock on them.
+const LOCK: &str = "SELECT id, kind, lab_id, version, head_revision, state, unresolved FROM records \
+                    WHERE id = ANY($1) ORDER BY id FOR UPDATE";
+
+/// The answers given before to revisions of the batch. Read after LOCK (a later statement, so a
+/// later snapshot): a resend racing with its first send finds the first one's answer here.
+const ANSWERS: &str = "SELECT id, outcome, version, conflicts, NULL::jsonb AS answered FROM revisions WHERE id = ANY($1) \
+                       UNION ALL SELECT revision_id, NULL, NULL, NULL, answered FROM rejections WHERE revision_id = ANY($1)";
+
+/// Records as they are, unlocked: the cases that records of the batch belong to.
+const HEADS: &str = "SELECT id, kind, lab_id, version, state FROM records WHERE id = ANY($1)";
+
+/// The records the batch created, as the batch left them, in id order (two batches creating the
+/// same derived-id records wait for each other in one order). A record that is there already was
+/// created by another push since this one looked: the batch lost a race (RETURNING tells).
+const INSERT_RECORDS: &str = "INSERT INTO records (id, kind, lab_id, version, head_revision, state, needs_review, \
+         unresolved, created_at, updated_at, updated_by) \
+     SELECT x.id, x.kind, $3, x.version, x.head_revision, x.state, x.needs_review, x.unresolved::uuid[], x.created_at, \
+            x.updated_at, x.updated_by \
+       FROM unnest($1::uuid[], $2::text[], $4::int4[], $5::uuid[], $6::jsonb[], $7::bool[], $8::text[], \
+                   $9::timestamptz[], $10::timestamptz[], $11::text[]) \
+            AS x(id, kind, version, head_revision, state, needs_review, unresolved, created_at, updated_at, updated_by) \
+      ORDER BY x.id \
+     ON CONFLICT (id) DO NOTHING RETURNING id";
+
+/// The locked records the batch changed, as the batch left them.
+const UPDATE_RECORDS: &str = "UPDATE records r SET version = x.version, head_revision = x.head_revision, \
+         state = x.state, needs_review = x.needs_review, unresolved = x.unresolved::uuid[], \
+         updated_at = x.updated_at, updated_by = x.updated_by \
+       FROM unnest($1::uuid[], $2::int4[], $3::uuid[], $4::jsonb[], $5::bool[], $6::text[], $7::timestamptz[], \
+                   $8::text[]) AS x(id, version, head_revision, state, needs_review, unresolved, updated_at, updated_by) \
+      WHERE r.id = x.id";
+
+/// The batch's new revisions in the order they were decided, so that `arrival` (taken per row as
+/// it is inserted) follows it: per record, arrival then follows version. A revision superseded
+/// within the batch is inserted with its `superseded_by` (the foreign key is checked at the end
+/// of the statement).
+const INSERT_REVISIONS: &str = "INSERT INTO revisions (id, record_id, kind, lab_id, version, base_version, parent, \
+         previous, fields, proposed, conflicts, resolves, outcome, author, workstation, made_at, pushed_by, \
+         parent_unconfirmed, superseded_by) \
+     SELECT x.id, x.record_id, x.kind, $17, x.version, x.base_version, x.parent, x.previous, x.fields, x.proposed, \
+            x.conflicts, x.resolves::uuid[], x.outcome, x.author, x.workstation, x.made_at, $18, \
+            x.parent_unconfirmed, x.superseded_by \
+       FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int4[], $5::int4[], $6::uuid[], $7::uuid[], \
+                   $8::jsonb[], $9::jsonb[], $10::jsonb[], $11::text[], $12::text[], $13::text[], $14::text[], \
+                   $15::timestamptz[], $16::bool[], $19::uuid[]) WITH ORDINALITY \
+            AS x(id, record_id, kind, version, base_version, parent, previous, fields, proposed, conflicts, \
+                 resolves, outcome, author, workstation, made_at, parent_unconfirmed, superseded_by, n) \
+      ORDER BY x.n";
+
+/// The heads that were written before and are superseded now.
+const SUPERSEDE: &str = "UPDATE revisions r SET superseded_by = x.next \
+       FROM unnest($1::uuid[], $2::uuid[]) AS x(id, next) WHERE r.id = x.id AND r.superseded_by IS NULL";
+
+impl Statements {
+    async fn prepare(client: &impl GenericClient) -> Step<Statements> {
+        // Polled together: one round trip on a connection's first push, none after.
+        let ((lock, answers, heads), (insert_records, update_records, insert_revisions, supersede)) = try_join(
+            try_join3(client.prepare_cached(LOCK), client.prepare_cached(ANSWERS), client.prepare_cached(HEADS)),
+            try_join4(
+                client.prepare_cached(INSERT_RECORDS),
+                client.prepare_cached(UPDATE_RECORDS),
+                client.prepare_cached(INSERT_REVISIONS),
+                client.prepare_cached(SUPERSEDE),
+            ),
+        )
+        .await
+        .map_err(pg)?;
+        Ok(Statements { lock, answers, heads, insert_records, update_records, insert_revisions, supersede })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The batch's view of its records
+
+/// A record the batch holds: locked, or created by the batch. The batch's own view of the record
+/// row, which the batch writes back at its flushes.
+struct Held<'a> {
+    head: RecordHead,
+    head_revision: Uuid,
+    unresolved: Vec<Uuid>,
+    updated_at: DateTime<Utc>,
+    updated_by: &'a str,
+    /// `Some(created_at)` while the record's row is not in the database yet (created by the batch).
+    unwritten_row: Option<DateTime<Utc>>,
+    /// The row differs from what the database has.
+    changed: bool,
+    /// Some revision of the record is not in the database yet.
+    unwritten_revisions: bool,
+}
+
+/// A revision decided but not written yet: the revision as pushed, and what the central store
+/// made of it.
+struct NewRevision<'a> {
+    pushed: &'a Revision,
+    version: i32,
+    base_version: i32,
+    previous: Option<Uuid>,
+    /// What took effect (often exactly what was pushed: then borrowed, not copied).
+    fields: Cow<'a, Map<String, Value>>,
+    /// What was pushed is kept as proposed (a merge changed it).
+    proposed: bool,
+    conflicts: Value,
+    outcome: Outcome,
+    made_at: DateTime<Utc>,
+    superseded_by: Option<Uuid>,
+}
+
+struct Batch<'a> {
+    who: &'a Identity,
+    statements: &'a Statements,
+    /// The records of the batch that exist: locked ones and those the batch created.
+    held: HashMap<Uuid, Held<'a>>,
+    /// Other records, unlocked, as read (cases that records of the batch belong to); `None`: not
+    /// found.
+    others: HashMap<Uuid, Option<RecordHead>>,
+    /// Answers given before the batch, and in it.
+    answered: HashMap<Uuid, PushResult>,
+    /// Revisions decided and not written yet, in order.
+    revisions: Vec<NewRevision<'a>>,
+    /// Where each of them is in `revisions`.
+    positions: HashMap<Uuid, usize>,
+    /// (a head already written, the revision that supersedes it).
+    superseded: Vec<(Uuid, Uuid)>,
+}
+
+impl<'a> Batch<'a> {
+    /// Locks the records of the batch and reads, pipelined in one round trip: the records, the
+    /// answers given before, and the cases named by the revisions; then the cases named by the
+    /// locked records, if others.
+    async fn open(
+        tx: &Transaction<'_>,
+        statements: &'a Statements,
+        who: &'a Identity,
+        revisions: &'a [Revision],
+    ) -> Step<Batch<'a>> {
+        let ids: Vec<Uuid> = revisions.iter().map(|r| r.id).collect();
+        let mut records: Vec<Uuid> = revisions.iter().map(|r| r.record_id).collect();
+        records.sort_unstable();
+        records.dedup();
+        let mut cases: Vec<Uuid> = revisions.iter().filter_map(|r| named_case(r.record_kind, None, r)).collect();
+        cases.sort_unstable();
+        cases.dedup();
+        let (locked, answers, case_rows) = try_join3(
+            tx.query(&statements.lock, &[&records]),
+            tx.query(&statements.answers, &[&ids]),
+            tx.query(&statements.heads, &[&cases]),
+        )
+        .await
+        .map_err(pg)?;
+
+        let mut batch = Batch {
+            who,
+            statements,
+            held: HashMap::with_capacity(records.len()),
+            others: HashMap::with_capacity(cases.len()),
+            answered: HashMap::with_capacity(revisions.len()),
+            revisions: Vec::with_capacity(revisions.len()),
+            positions: HashMap::with_capacity(revisions.len()),
+            superseded: Vec::new(),
+        };
+        for row in &answers {
+            let answer = answer_from_row(row)?;
+            batch.answered.insert(answer.revision_id, answer);
+        }
+        for row in &locked {
+            let id: Uuid = row.get(0);
+            let head = record_head(id, row.get(1), row.get(2), row.get(3), row.get(5))?;
+            batch.held.insert(
+                id,
+                Held {
+                    head,
+                    head_revision: row.get(4),
+                    unresolved: row.get(6),
+                    // Not read: written back only when the batch changes the record, and then set.
+                    updated_at: DateTime::<Utc>::UNIX_EPOCH,
+                    updated_by: "",
+                    unwritten_row: None,
+                    changed: false,
+                    unwritten_revisions: false,
+                },
+            );
+        }
+        for id in &cases {
+            batch.others.insert(*id, None);
+        }
+        batch.remember_others(&case_rows)?;
+        // The cases of locked records that their revisions do not name (an edit carries only what
+        // it changes).
+        let mut more: Vec<Uuid> = revisions
+            .iter()
+            .filter_map(|r| named_case(r.record_kind, batch.held.get(&r.record_id).map(|h| &h.head), r))
+            .filter(|id| !batch.others.contains_key(id) && !batch.held.contains_key(id))
+            .collect();
+        more.sort_unstable();
+        more.dedup();
+        if !more.is_empty() {
+            let rows = tx.query(&statements.heads, &[&more]).await.map_err(pg)?;
+            for id in &more {
+                batch.others.insert(*id, None);
+            }
+            batch.remember_others(&rows)?;
+        }
+        Ok(batch)
+    }
+
+    fn remember_others(&mut self, rows: &[tokio_postgres::Row]) -> Step<()> {
+        for row in rows {
+            let id: Uuid = row.get(0);
+            let head = record_head(id, row.get(1), row.get(2), row.get(3), row.get(4))?;
+            self.others.insert(id, Some(head));
+        }
+        Ok(())
+    }
+
+    /// The record a revision is decided against, as the central store has it now (in this
+    /// transaction): the batch's own view if the batch holds it.
+    fn record(&self, id: Uuid) -> Option<&RecordHead> {
+        match self.held.get(&id) {
+            Some(held) => Some(&held.head),
+            None => self.others.get(&id).and_then(Option::as_ref),
+        }
+    }
+
+    /// Makes sure `record` can answer for `id`: a record read as missing is read again now (it
+    /// may have been created since, as one revision per transaction would have seen).
+    async fn look_up(&mut self, tx: &Transaction<'_>, id: Option<Uuid>) -> Step<()> {
+        let Some(id) = id else { return Ok(()) };
+        if self.record(id).is_some() {
+            return Ok(());
+        }
+        let rows = tx.query(&self.statements.heads, &[&vec![id]]).await.map_err(pg)?;
+        self.remember_others(&rows)
+    }
+
+    /// Decides one revision as one transaction per revision would have, in the same order of
+    /// checks, so that a revision gets the same answer and the same reason.
+    async fn decide(&mut self, tx: &Transaction<'_>, revision: &'a Revision) -> Step<Decided> {
+        if let Some(answer) = self.answered.get(&revision.id) {
+            return Ok(Decided::Answered(answer.clone()));
+        }
+        let kind = revision.record_kind;
+        let record = revision.record_id;
+        if !self.held.contains_key(&record) {
+            if let Some(parent) = revision.parent {
+                return Ok(Decided::Rejected(unknown_parent(kind, record, parent)));
+            }
+            let case = named_case(kind, None, revision);
+            self.look_up(tx, case).await?;
+            if let Err(reason) = permit(self.who, kind, None, case.and_then(|id| self.record(id)), revision) {
+                return Ok(Decided::Rejected(reason));
+            }
+            if !revision.resolves.is_empty() {
+                return Ok(Decided::Rejected(not_in_history(kind, &revision.resolves)));
+            }
+            return Ok(Decided::Stored(self.create(revision)?));
+        }
+
+        let case = named_case(kind, self.held.get(&record).map(|h| &h.head), revision);
+        self.look_up(tx, case).await?;
+        let current = self.held.get(&record).map(|h| &h.head);
+        if let Err(reason) = permit(self.who, kind, current, case.and_then(|id| self.record(id)), revision) {
             return Ok(Decided::Rejected(reason));
         }
         if !revision.resolves.is_empty() {
-            return Ok(Decided::Rejected(not_in_history(kind, &revision.resolves)));
+            self.flush_for(tx, record).await?;
+            let known = known_revisions(tx, record, &revision.resolves).await?;
+            let strangers: Vec<Uuid> = revision.resolves.iter().copied().filter(|id| !known.contains(id)).collect();
+            if !strangers.is_empty() {
+                return Ok(Decided::Rejected(not_in_history(kind, &strangers)));
+            }
         }
-        if create_record(tx, who, revision).await? {
-            let effective = revision.fields.clone();
-            let outcome = Outcome::Applied;
-            insert_revision(tx, who, revision, 1, None, &effective, None, &[], outcome).await?;
-            return Ok(Decided::Stored(PushResult {
-                revision_id: revision.id,
-                outcome,
-                version: Some(1),
-                reason: None,
-                conflicts: Vec::new(),
-            }));
-        }
-        // Another workstation created the same record (a derived id) a moment ago: this
-        // creating revision now merges into it, below.
-        current = lock_record(tx, revision.record_id).await?;
-    }
-    let Some(current) = current else {
-        return Err(corrupt(format!("record {} could not be created nor found", revision.record_id)));
-    };
-    // Under the lock: a resend racing with its first send finds the first one's answer here.
-    if let Some(answer) = stored_answer(tx, revision.id).await? {
-        return Ok(Decided::Answered(answer));
-    }
-    let case = owning_case(tx, kind, Some(&current.head), revision).await?;
-    if let Err(reason) = permit(who, kind, Some(&current.head), case.as_ref(), revision) {
-        return Ok(Decided::Rejected(reason));
-    }
-    if !revision.resolves.is_empty() {
-        let known = known_revisions(tx, revision.record_id, &revision.resolves).await?;
-        let strangers: Vec<Uuid> = revision.resolves.iter().copied().filter(|id| !known.contains(id)).collect();
-        if !strangers.is_empty() {
-            return Ok(Decided::Rejected(not_in_history(kind, &strangers)));
-        }
+
+        let head_revision = self.held[&record].head_revision;
+        // Made on the head, which its author had pulled: applied as it is, no merge base needed.
+        let on_pulled_head = revision.parent == Some(head_revision) && !revision.parent_unconfirmed;
+        let base = match revision.parent {
+            _ if on_pulled_head => None,
+            None => Some(Map::new()),
+            Some(parent) => {
+                self.flush_for(tx, record).await?;
+                let Some(base) = author_view(tx, record, parent, revision.parent_unconfirmed).await? else {
+                    return Ok(Decided::Rejected(unknown_parent(kind, record, parent)));
+                };
+                Some(base)
+            }
+        };
+        let held = &self.held[&record];
+        // Applied only when the author saw exactly the head: made on the head revision, and that
+        // head is what the author's workstation showed (not a merge that mixed in others' changes).
+        let applied = on_pulled_head
+            || (revision.parent == Some(head_revision)
+                && base.as_ref().is_some_and(|b| same_state(b, &held.head.state)));
+        let (effective, proposed, conflicts, outcome) = if applied {
+            (Cow::Borrowed(&revision.fields), false, Vec::new(), Outcome::Applied)
+        } else {
+            let base = base.unwrap_or_default();
+            let merged = merge(kind, &base, &held.head.state, &revision.fields);
+            let outcome = if merged.conflicts.is_empty() { Outcome::Merged } else { Outcome::Conflicted };
+            let proposed = merged.effective != revision.fields;
+            (Cow::Owned(merged.effective), proposed, merged.conflicts, outcome)
+        };
+        Ok(Decided::Stored(self.append(revision, effective, proposed, conflicts, outcome)?))
     }
 
-    let version = current.head.version + 1;
-    let base = match revision.parent {
-        None => Some(Map::new()),
-        Some(parent) => author_view(tx, revision.record_id, parent, revision.parent_unconfirmed).await?,
-    };
-    let Some(base) = base else {
-        let parent = revision.parent.unwrap_or_default();
-        return Ok(Decided::Rejected(unknown_parent(kind, revision.record_id, parent)));
-    };
-    // Applied only when the author saw exactly the head: made on the head revision, and that
-    // head is what the author's workstation showed (not a merge that mixed in others' changes).
-    let (effective, proposed, conflicts, outcome) = if revision.parent == Some(current.head_revision)
-        && (!revision.parent_unconfirmed || same_state(&base, &current.head.state))
-    {
-        (revision.fields.clone(), None, Vec::new(), Outcome::Applied)
-    } else {
-        let merged = merge(kind, &base, &current.head.state, &revision.fields);
-        let outcome = if merged.conflicts.is_empty() { Outcome::Merged } else { Outcome::Conflicted };
-        let proposed = (merged.effective != revision.fields).then(|| revision.fields.clone());
-        (merged.effective, proposed, merged.conflicts, outcome)
-    };
-
-    let mut state = current.head.state;
-    apply(&mut state, &effective);
-    let mut unresolved: Vec<Uuid> =
-        current.unresolved.into_iter().filter(|id| !revision.resolves.contains(id)).collect();
-    if outcome == Outcome::Conflicted {
-        unresolved.push(revision.id);
+    /// A creating revision: the record at version 1.
+    fn create(&mut self, revision: &'a Revision) -> Step<PushResult> {
+        let mut state = revision.fields.clone();
+        state.entry("deleted_at").or_insert(Value::Null);
+        let made_at: DateTime<Utc> = revision.made_at.as_datetime();
+        self.held.insert(
+            revision.record_id,
+            Held {
+                head: RecordHead { kind: revision.record_kind, lab_id: self.who.lab_id, version: 1, state },
+                head_revision: revision.id,
+                unresolved: Vec::new(),
+                updated_at: made_at,
+                updated_by: &revision.author,
+                unwritten_row: Some(made_at),
+                changed: true,
+                unwritten_revisions: true,
+            },
+        );
+        self.queue(NewRevision {
+            pushed: revision,
+            version: 1,
+            base_version: to_i32(revision.base_version)?,
+            previous: None,
+            fields: Cow::Borrowed(&revision.fields),
+            proposed: false,
+            conflicts: Value::Array(Vec::new()),
+            outcome: Outcome::Applied,
+            made_at,
+            superseded_by: None,
+        });
+        Ok(PushResult {
+            revision_id: revision.id,
+            outcome: Outcome::Applied,
+            version: Some(1),
+            reason: None,
+            conflicts: Vec::new(),
+        })
     }
-    insert_revision(
-        tx,
-        who,
-        revision,
-        version,
-        Some(current.head_revision),
-        &effective,
-        proposed.as_ref(),
-        &conflicts,
-        outcome,
-    )
-    .await?;
-    tx.execute(
-        "UPDATE revisions SET superseded_by = $1 WHERE id = $2 AND superseded_by IS NULL",
-        &[&revision.id, &current.head_revision],
-    )
-    .await
-    .map_err(db)?;
-    let made_at: DateTime<Utc> = revision.made_at.as_datetime();
-    tx.execute(
-        "UPDATE records SET version = $2, head_revision = $3, state = $4, needs_review = $5, unresolved = $6, \
-         updated_at = $7, updated_by = $8 WHERE id = $1",
-        &[
-            &revision.record_id,
-            &to_i32(version)?,
-            &revision.id,
-            &Value::Object(state),
-            &!unresolved.is_empty(),
-            &unresolved,
-            &made_at,
-            &revision.author,
-        ],
-    )
-    .await
-    .map_err(db)?;
-    Ok(Decided::Stored(PushResult {
-        revision_id: revision.id,
-        outcome,
-        version: Some(version),
-        reason: None,
-        conflicts,
-    }))
+
+    /// A revision of a held record: the record's next version.
+    fn append(
+        &mut self,
+        revision: &'a Revision,
+        effective: Cow<'a, Map<String, Value>>,
+        proposed: bool,
+        conflicts: Vec<FieldConflict>,
+        outcome: Outcome,
+    ) -> Step<PushResult> {
+        let made_at: DateTime<Utc> = revision.made_at.as_datetime();
+        let held = self
+            .held
+            .get_mut(&revision.record_id)
+            .ok_or_else(|| corrupt(format!("record {} is not held by its batch", revision.record_id)))?;
+        let previous = held.head_revision;
+        let version = held.head.version + 1;
+        apply(&mut held.head.state, &effective);
+        held.head.version = version;
+        held.head_revision = revision.id;
+        held.unresolved.retain(|id| !revision.resolves.contains(id));
+        if outcome == Outcome::Conflicted {
+            held.unresolved.push(revision.id);
+        }
+        held.updated_at = made_at;
+        held.updated_by = &revision.author;
+        held.changed = true;
+        held.unwritten_revisions = true;
+        let answer = PushResult { revision_id: revision.id, outcome, version: Some(version), reason: None, conflicts };
+        let conflicts = serde_json::to_value(&answer.conflicts).map_err(|e| corrupt(e.to_string()))?;
+        match self.positions.get(&previous) {
+            Some(&at) => self.revisions[at].superseded_by = Some(revision.id),
+            None => self.superseded.push((previous, revision.id)),
+        }
+        self.queue(NewRevision {
+            pushed: revision,
+            version: to_i32(version)?,
+            base_version: to_i32(revision.base_version)?,
+            previous: Some(previous),
+            fields: effective,
+            proposed,
+            conflicts,
+            outcome,
+            made_at,
+            superseded_by: None,
+        });
+        Ok(answer)
+    }
+
+    fn queue(&mut self, revision: NewRevision<'a>) {
+        self.positions.insert(revision.pushed.id, self.revisions.len());
+        self.revisions.push(revision);
+    }
+
+    /// Writes what the batch decided so far, if `record` has some of it: what is read from the
+    /// revisions table about it must then see it.
+    async fn flush_for(&mut self, tx: &Transaction<'_>, record: Uuid) -> Step<()> {
+        if self.held.get(&record).is_some_and(|h| h.unwritten_revisions || h.unwritten_row.is_some()) {
+            self.flush(tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes what the batch decided and did not write yet: four array statements, pipelined
+    /// (one round trip). New records go in first (revisions name them), superseded heads after
+    /// the revisions that supersede them.
+    async fn flush(&mut self, tx: &Transaction<'_>) -> Step<()> {
+        let mut new = RecordRows::default();
+        let mut changed = RecordRows::default();
+        for (id, held) in &self.held {
+            if !held.changed {
+                continue;
+            }
+            let rows = if held.unwritten_row.is_some() { &mut new } else { &mut changed };
+            rows.push(*id, held)?;
+        }
+        let revisions = RevisionRows::from(&self.revisions)?;
+        let (old, next): (Vec<Uuid>, Vec<Uuid>) = self.superseded.iter().copied().unzip();
+        if new.ids.is_empty() && changed.ids.is_empty() && revisions.ids.is_empty() && old.is_empty() {
+            return Ok(());
+        }
+        let s = self.statements;
+        let insert_records = async {
+            if new.ids.is_empty() {
+                return Ok(0);
+            }
+            let rows = tx
+                .query(
+                    &s.insert_records,
+                    &[
+                        &new.ids,
+                        &new.kinds,
+                        &self.who.lab_id,
+                        &new.versions,
+                        &new.heads,
+                        &new.states,
+                        &new.needs_review,
+                        &new.unresolved,
+                        &new.created_at,
+                        &new.updated_at,
+                        &new.updated_by,
+                    ],
+                )
+                .await?;
+            Ok(rows.len())
+        };
+        let insert_revisions = async {
+            if revisions.ids.is_empty() {
+                return Ok(0);
+            }
+            let r = &revisions;
+            tx.execute(
+                &s.insert_revisions,
+                &[
+                    &r.ids,
+                    &r.records,
+                    &r.kinds,
+                    &r.versions,
+                    &r.base_versions,
+                    &r.parents,
+                    &r.previous,
+                    &r.fields,
+                    &r.proposed,
+                    &r.conflicts,
+                    &r.resolves,
+                    &r.outcomes,
+                    &r.authors,
+                    &r.workstations,
+                    &r.made_at,
+                    &r.parent_unconfirmed,
+                    &self.who.lab_id,
+                    &self.who.user_id,
+                    &r.superseded_by,
+                ],
+            )
+            .await
+        };
+        let supersede = async {
+            if old.is_empty() {
+                return Ok(0);
+            }
+            tx.execute(&s.supersede, &[&old, &next]).await
+        };
+        let update_records = async {
+            if changed.ids.is_empty() {
+                return Ok(0);
+            }
+            tx.execute(
+                &s.update_records,
+                &[
+                    &changed.ids,
+                    &changed.versions,
+                    &changed.heads,
+                    &changed.states,
+                    &changed.needs_review,
+                    &changed.unresolved,
+                    &changed.updated_at,
+                    &changed.updated_by,
+                ],
+            )
+            .await
+        };
+        // Polled together: sent one after the other without waiting, executed in this order.
+        let (inserted, _, _, _) =
+            try_join4(insert_records, insert_revisions, supersede, update_records).await.map_err(pg)?;
+        if inserted != new.ids.len() {
+            return Err(Fault::Race(format!(
+                "{} of the records this batch creates were created meanwhile by another push",
+                new.ids.len() - inserted
+            )));
+        }
+        drop(new);
+        drop(changed);
+        for held in self.held.values_mut() {
+            held.unwritten_row = None;
+            held.changed = false;
+            held.unwritten_revisions = false;
+        }
+        self.revisions.clear();
+        self.positions.clear();
+        self.superseded.clear();
+        Ok(())
+    }
+}
+
+/// The rows of records to write, column by column (for `unnest`).
+#[derive(Default)]
+struct RecordRows<'b> {
+    ids: Vec<Uuid>,
+    kinds: Vec<&'static str>,
+    versions: Vec<i32>,
+    heads: Vec<Uuid>,
+    states: Vec<Json<&'b Map<String, Value>>>,
+    needs_review: Vec<bool>,
+    unresolved: Vec<String>,
+    created_at: Vec<DateTime<Utc>>,
+    updated_at: Vec<DateTime<Utc>>,
+    updated_by: Vec<&'b str>,
+}
+
+impl<'b> RecordRows<'b> {
+    fn push(&mut self, id: Uuid, held: &'b Held<'_>) -> Step<()> {
+        self.ids.push(id);
+        self.kinds.push(held.head.kind.as_str());
+        self.versions.push(to_i32(held.head.version)?);
+        self.heads.push(held.head_revision);
+        self.states.push(Json(&held.head.state));
+        self.needs_review.push(!held.unresolved.is_empty());
+        self.unresolved.push(uuid_array(&held.unresolved));
+        self.created_at.push(held.unwritten_row.unwrap_or(held.updated_at));
+        self.updated_at.push(held.updated_at);
+        self.updated_by.push(held.updated_by);
+        Ok(())
+    }
+}
+
+/// The revisions to insert, column by column (for `unnest`).
+struct RevisionRows<'b> {
+    ids: Vec<Uuid>,
+    records: Vec<Uuid>,
+    kinds: Vec<&'static str>,
+    versions: Vec<i32>,
+    base_versions: Vec<i32>,
+    parents: Vec<Option<Uuid>>,
+    previous: Vec<Option<Uuid>>,
+    fields: Vec<Json<&'b Map<String, Value>>>,
+    proposed: Vec<Option<Json<&'b Map<String, Value>>>>,
+    conflicts: Vec<&'b Value>,
+    resolves: Vec<String>,
+    outcomes: Vec<&'static str>,
+    authors: Vec<&'b str>,
+    workstations: Vec<&'b str>,
+    made_at: Vec<DateTime<Utc>>,
+    parent_unconfirmed: Vec<bool>,
+    superseded_by: Vec<Option<Uuid>>,
+}
+
+impl<'b> RevisionRows<'b> {
+    fn from(revisions: &'b [NewRevision<'_>]) -> Step<Self> {
+        let n = revisions.len();
+        let mut rows = RevisionRows {
+            ids: Vec::with_capacity(n),
+            records: Vec::with_capacity(n),
+            kinds: Vec::with_capacity(n),
+            versions: Vec::with_capacity(n),
+            base_versions: Vec::with_capacity(n),
+            parents: Vec::with_capacity(n),
+            previous: Vec::with_capacity(n),
+            fields: Vec::with_capacity(n),
+            proposed: Vec::with_capacity(n),
+            conflicts: Vec::with_capacity(n),
+            resolves: Vec::with_capacity(n),
+            outcomes: Vec::with_capacity(n),
+            authors: Vec::with_capacity(n),
+            workstations: Vec::with_capacity(n),
+            made_at: Vec::with_capacity(n),
+            parent_unconfirmed: Vec::with_capacity(n),
+            superseded_by: Vec::with_capacity(n),
+        };
+        for r in revisions {
+            let pushed = r.pushed;
+            rows.ids.push(pushed.id);
+            rows.records.push(pushed.record_id);
+            rows.kinds.push(pushed.record_kind.as_str());
+            rows.versions.push(r.version);
+            rows.base_versions.push(r.base_version);
+            rows.parents.push(pushed.parent);
+            rows.previous.push(r.previous);
+            rows.fields.push(Json(&r.fields));
+            rows.proposed.push(r.proposed.then_some(Json(&pushed.fields)));
+            rows.conflicts.push(&r.conflicts);
+            rows.resolves.push(uuid_array(&pushed.resolves));
+            rows.outcomes.push(outcome_str(r.outcome));
+            rows.authors.push(&pushed.author);
+            rows.workstations.push(&pushed.workstation);
+            rows.made_at.push(r.made_at);
+            rows.parent_unconfirmed.push(pushed.parent_unconfirmed);
+            rows.superseded_by.push(r.superseded_by);
+        }
+        Ok(rows)
+    }
+}
+
+/// A uuid[] as PostgreSQL's text form (`{a,b}`): arrays of arrays do not go through `unnest`, so
+/// each row's array travels as text and is cast back.
+fn uuid_array(ids: &[Uuid]) -> String {
+    let mut text = String::with_capacity(2 + ids.len() * 37);
+    text.push('{');
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        let _ = write!(text, "{id}");
+    }
+    text.push('}');
+    text
+}
+
+/// The case a record of `kind` belongs to, if it names one by a valid id.
+fn named_case(kind: RecordKind, current: Option<&RecordHead>, revision: &Revision) -> Option<Uuid> {
+    case_id(kind, current, revision).and_then(Value::as_str).and_then(|t| Uuid::parse_str(t).ok())
+}
+
+fn record_head(id: Uuid, kind: String, lab_id: Uuid, version: i32, state: Value) -> Step<RecordHead> {
+    let state = match state {
+        Value::Object(map) => map,
+        other => return Err(corrupt(format!("record {id} has a state that is not an object: {other}")).into()),
+    };
+    Ok(RecordHead {
+        kind: kind.parse().map_err(|e| corrupt(format!("record {id}: {e}")))?,
+        lab_id,
+        version: to_u32(version)?,
+        state,
+    })
 }
 
 fn unknown_parent(kind: RecordKind, record: Uuid, parent: Uuid) -> String {
@@ -219,180 +941,35 @@ fn not_in_history(kind: RecordKind, ids: &[Uuid]) -> String {
     )
 }
 
-/// The answer given before to a revision with this id, if any.
-async fn stored_answer(client: &impl GenericClient, id: Uuid) -> Result<Option<PushResult>> {
-    let statement = client
-        .prepare_cached(
-            "SELECT outcome, version, conflicts, NULL::jsonb AS answered FROM revisions WHERE id = $1 \
-             UNION ALL SELECT NULL, NULL, NULL, answered FROM rejections WHERE revision_id = $1",
-        )
-        .await
-        .map_err(db)?;
-    let Some(row) = client.query_opt(&statement, &[&id]).await.map_err(db)? else {
-        return Ok(None);
-    };
-    if let Some(answered) = row.get::<_, Option<Value>>(3) {
+/// An answer as stored: a row of ANSWERS (id, outcome, version, conflicts, answered).
+fn answer_from_row(row: &tokio_postgres::Row) -> Result<PushResult> {
+    let id: Uuid = row.get(0);
+    if let Some(answered) = row.get::<_, Option<Value>>(4) {
         return serde_json::from_value(answered)
-            .map(Some)
             .map_err(|e| corrupt(format!("the stored answer to revision {id} does not read back: {e}")));
     }
-    let outcome: String = row.get(0);
-    let version: i32 = row.get(1);
-    let conflicts: Value = row.get(2);
-    Ok(Some(PushResult {
+    let outcome: String = row.get(1);
+    let version: i32 = row.get(2);
+    let conflicts: Value = row.get(3);
+    Ok(PushResult {
         revision_id: id,
         outcome: outcome_from_str(&outcome)?,
         version: Some(to_u32(version)?),
         reason: None,
         conflicts: conflicts_from_value(conflicts)?,
-    }))
+    })
 }
 
-async fn lock_record(client: &impl GenericClient, id: Uuid) -> Result<Option<Locked>> {
-    let statement = client
-        .prepare_cached(
-            "SELECT kind, lab_id, version, head_revision, state, unresolved FROM records WHERE id = $1 FOR UPDATE",
-        )
-        .await
-        .map_err(db)?;
-    let Some(row) = client.query_opt(&statement, &[&id]).await.map_err(db)? else {
-        return Ok(None);
-    };
-    let kind: String = row.get(0);
-    let state = match row.get::<_, Value>(4) {
-        Value::Object(map) => map,
-        other => return Err(corrupt(format!("record {id} has a state that is not an object: {other}"))),
-    };
-    Ok(Some(Locked {
-        head: RecordHead {
-            kind: kind.parse().map_err(|e| corrupt(format!("record {id}: {e}")))?,
-            lab_id: row.get(1),
-            version: to_u32(row.get(2))?,
-            state,
-        },
-        head_revision: row.get(3),
-        unresolved: row.get(5),
-    }))
+/// The answer given before to a revision with this id, if any.
+async fn stored_answer(client: &impl GenericClient, id: Uuid) -> Step<Option<PushResult>> {
+    let statement = client.prepare_cached(ANSWERS).await.map_err(pg)?;
+    let rows = client.query(&statement, &[&vec![id]]).await.map_err(pg)?;
+    Ok(rows.first().map(answer_from_row).transpose()?)
 }
 
-/// The central record a record's `case_id` names, if it has one and it exists.
-async fn owning_case(
-    client: &impl GenericClient,
-    kind: RecordKind,
-    current: Option<&RecordHead>,
-    revision: &Revision,
-) -> Result<Option<RecordHead>> {
-    let Some(id) = case_id(kind, current, revision).and_then(Value::as_str).and_then(|t| Uuid::parse_str(t).ok())
-    else {
-        return Ok(None);
-    };
-    let statement =
-        client.prepare_cached("SELECT kind, lab_id, version, state FROM records WHERE id = $1").await.map_err(db)?;
-    let Some(row) = client.query_opt(&statement, &[&id]).await.map_err(db)? else {
-        return Ok(None);
-    };
-    let kind: String = row.get(0);
-    Ok(Some(RecordHead {
-        kind: kind.parse().map_err(|e| corrupt(format!("record {id}: {e}")))?,
-        lab_id: row.get(1),
-        version: to_u32(row.get(2))?,
-        state: match row.get::<_, Value>(3) {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        },
-    }))
-}
-
-/// Inserts the record row of a creating revision; false if the record exists already (another
-/// workstation created it meanwhile).
-async fn create_record(client: &impl GenericClient, who: &Identity, revision: &Revision) -> Result<bool> {
-    let mut state = revision.fields.clone();
-    state.entry("deleted_at").or_insert(Value::Null);
-    let made_at: DateTime<Utc> = revision.made_at.as_datetime();
-    let statement = client
-        .prepare_cached(
-            "INSERT INTO records (id, kind, lab_id, version, head_revision, state, created_at, updated_at, updated_by) \
-             VALUES ($1, $2, $3, 1, $4, $5, $6, $6, $7) ON CONFLICT (id) DO NOTHING",
-        )
-        .await
-        .map_err(db)?;
-    let inserted = client
-        .execute(
-            &statement,
-            &[
-                &revision.record_id,
-                &revision.record_kind.as_str(),
-                &who.lab_id,
-                &revision.id,
-                &Value::Object(state),
-                &made_at,
-                &revision.author,
-            ],
-        )
-        .await
-        .map_err(db)?;
-    Ok(inserted == 1)
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn insert_revision(
-    client: &impl GenericClient,
-    who: &Identity,
-    revision: &Revision,
-    version: u32,
-    previous: Option<Uuid>,
-    effective: &Map<String, Value>,
-    proposed: Option<&Map<String, Value>>,
-    conflicts: &[FieldConflict],
-    outcome: Outcome,
-) -> Result<()> {
-    let made_at: DateTime<Utc> = revision.made_at.as_datetime();
-    let conflicts = serde_json::to_value(conflicts).map_err(|e| corrupt(e.to_string()))?;
-    let statement = client
-        .prepare_cached(
-            "INSERT INTO revisions (id, record_id, kind, lab_id, version, base_version, parent, previous, fields, \
-             proposed, conflicts, resolves, outcome, author, workstation, made_at, pushed_by, parent_unconfirmed) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-        )
-        .await
-        .map_err(db)?;
-    client
-        .execute(
-            &statement,
-            &[
-                &revision.id,
-                &revision.record_id,
-                &revision.record_kind.as_str(),
-                &who.lab_id,
-                &to_i32(version)?,
-                &to_i32(revision.base_version)?,
-                &revision.parent,
-                &previous,
-                &Value::Object(effective.clone()),
-                &proposed.map(|p| Value::Object(p.clone())),
-                &conflicts,
-                &revision.resolves,
-                &outcome_str(outcome),
-                &revision.author,
-                &revision.workstation,
-                &made_at,
-                &who.user_id,
-                &revision.parent_unconfirmed,
-            ],
-        )
-        .await
-        .map_err(db)?;
-    Ok(())
-}
-
-/// Stores a rejection (under the record lock, so a racing resend cannot be accepted meanwhile)
-/// and returns the answer stored first.
-async fn reject(
-    client: &impl GenericClient,
-    who: &Identity,
-    revision: &Revision,
-    reason: String,
-) -> Result<PushResult> {
+/// Stores a rejection (with the batch's records locked, so a racing resend cannot be accepted
+/// meanwhile) and returns the answer stored first.
+async fn reject(client: &impl GenericClient, who: &Identity, revision: &Revision, reason: String) -> Step<PushResult> {
     let answer = PushResult {
         revision_id: revision.id,
         outcome: Outcome::Rejected,
@@ -408,7 +985,7 @@ async fn reject(
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (revision_id) DO NOTHING",
         )
         .await
-        .map_err(db)?;
+        .map_err(pg)?;
     let inserted = client
         .execute(
             &statement,
@@ -424,13 +1001,13 @@ async fn reject(
             ],
         )
         .await
-        .map_err(db)?;
+        .map_err(pg)?;
     if inserted == 1 {
         return Ok(answer);
     }
     stored_answer(client, revision.id)
         .await?
-        .ok_or_else(|| corrupt(format!("revision {} was rejected but its answer is gone", revision.id)))
+        .ok_or_else(|| corrupt(format!("revision {} was rejected but its answer is gone", revision.id)).into())
 }
 
 /// Two states are the same when every field has the same value, a missing field counting as null.
@@ -450,19 +1027,19 @@ async fn author_view(
     record: Uuid,
     parent: Uuid,
     unconfirmed: bool,
-) -> Result<Option<Map<String, Value>>> {
+) -> Step<Option<Map<String, Value>>> {
     let statement = client
         .prepare_cached(
             "SELECT version, parent, parent_unconfirmed, coalesce(proposed, fields) FROM revisions \
              WHERE id = $1 AND record_id = $2",
         )
         .await
-        .map_err(db)?;
+        .map_err(pg)?;
     let mut proposals: Vec<Map<String, Value>> = Vec::new();
     let (mut at, mut walk) = (Some(parent), unconfirmed);
     let mut start = Map::new();
     while let Some(id) = at {
-        let Some(row) = client.query_opt(&statement, &[&id, &record]).await.map_err(db)? else {
+        let Some(row) = client.query_opt(&statement, &[&id, &record]).await.map_err(pg)? else {
             return Ok(None);
         };
         if !walk {
@@ -471,7 +1048,9 @@ async fn author_view(
         }
         match row.get::<_, Value>(3) {
             Value::Object(fields) => proposals.push(fields),
-            other => return Err(corrupt(format!("a revision of record {record} proposed {other}, not an object"))),
+            other => {
+                return Err(corrupt(format!("a revision of record {record} proposed {other}, not an object")).into())
+            }
         }
         at = row.get(1);
         walk = row.get(2);
@@ -483,29 +1062,30 @@ async fn author_view(
 }
 
 /// The record as it was at `version`: its chain folded up to there.
-async fn chain_folded(client: &impl GenericClient, record: Uuid, version: i32) -> Result<Map<String, Value>> {
+async fn chain_folded(client: &impl GenericClient, record: Uuid, version: i32) -> Step<Map<String, Value>> {
     let statement = client
         .prepare_cached("SELECT fields FROM revisions WHERE record_id = $1 AND version <= $2 ORDER BY version")
         .await
-        .map_err(db)?;
+        .map_err(pg)?;
     let mut state = Map::new();
-    for row in client.query(&statement, &[&record, &version]).await.map_err(db)? {
+    for row in client.query(&statement, &[&record, &version]).await.map_err(pg)? {
         match row.get::<_, Value>(0) {
             Value::Object(fields) => apply(&mut state, &fields),
             other => {
                 return Err(corrupt(format!(
                     "a revision of record {record} has fields that are not an object: {other}"
-                )))
+                ))
+                .into())
             }
         }
     }
     Ok(state)
 }
 
-async fn known_revisions(client: &impl GenericClient, record: Uuid, ids: &[Uuid]) -> Result<Vec<Uuid>> {
+async fn known_revisions(client: &impl GenericClient, record: Uuid, ids: &[Uuid]) -> Step<Vec<Uuid>> {
     let statement =
-        client.prepare_cached("SELECT id FROM revisions WHERE record_id = $1 AND id = ANY($2)").await.map_err(db)?;
-    Ok(client.query(&statement, &[&record, &ids]).await.map_err(db)?.iter().map(|row| row.get(0)).collect())
+        client.prepare_cached("SELECT id FROM revisions WHERE record_id = $1 AND id = ANY($2)").await.map_err(pg)?;
+    Ok(client.query(&statement, &[&record, &ids]).await.map_err(pg)?.iter().map(|row| row.get(0)).collect())
 }
 
 pub(crate) fn outcome_str(outcome: Outcome) -> &'static str {
@@ -538,3 +1118,6 @@ pub(crate) fn to_u32(version: i32) -> Result<u32> {
 fn to_i32(version: u32) -> Result<i32> {
     i32::try_from(version).map_err(|_| corrupt(format!("version {version} is too large")))
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,13 +5,15 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use labdesk_proto::sync::PushRequest;
+use labdesk_proto::sync::{PullPage, PushRequest, WaitPageResponse};
 use rand::Rng;
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::bootstrap;
 use super::conflicts::RejectedChange;
 use super::error::SyncError;
+use super::pull::{Apply, ApplyReport};
 use super::transport::Transport;
 use crate::Store;
 
@@ -90,11 +92,44 @@ pub fn sync_round(
     transport: &dyn Transport,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<SyncReport, SyncError> {
+    round(store, transport, progress, None)
+}
+
+/// What a long poll brought ([`Transport::wait_with_page`]): the cursor it waited after, and its
+/// answer.
+#[derive(Debug, Clone)]
+pub struct News {
+    pub after: i64,
+    pub answer: WaitPageResponse,
+}
+
+/// [`sync_round`], woken by a long poll's news: the page the news brought is applied instead of
+/// asked for, which spares the round a request. Unless the round pushed something first, or the
+/// store's cursor moved since the poll: then the page may not be what a pull would give now, and
+/// the round pulls as usual.
+#[tracing::instrument(name = "sync.round", skip_all, fields(news = news.answer.head))]
+pub fn sync_round_after_news(
+    store: &mut Store,
+    transport: &dyn Transport,
+    progress: &mut dyn FnMut(&Progress),
+    news: News,
+) -> Result<SyncReport, SyncError> {
+    round(store, transport, progress, Some(news))
+}
+
+fn round(
+    store: &mut Store,
+    transport: &dyn Transport,
+    progress: &mut dyn FnMut(&Progress),
+    news: Option<News>,
+) -> Result<SyncReport, SyncError> {
     let mut report = SyncReport::default();
     let outcome = push_stage(store, transport, progress, &mut report)
-        .and_then(|()| pull_stage(store, transport, progress, &mut report));
+        .and_then(|()| news_page(store, news, &report))
+        .and_then(|first| pull_stage(store, transport, progress, &mut report, first));
     match outcome {
         Ok(()) => {
+            // The round was noted as completed in the transaction of its last page.
             progress(&Progress {
                 stage: SyncStage::Finish,
                 records_done: 0,
@@ -102,7 +137,6 @@ pub fn sync_round(
                 bytes_done: 0,
                 bytes_total: None,
             });
-            store.note_round(None)?;
             let state = store.sync_state()?;
             report.pending = state.pending;
             report.needs_review = state.needs_review;
@@ -125,6 +159,20 @@ pub fn sync_round(
             }
             Err(error)
         }
+    }
+}
+
+/// The page a long poll's news brought, when it is still what a pull would start with: the round
+/// pushed nothing (what it pushed would come after the page, which then would not say whether more
+/// waits), and the cursor is where the poll left it.
+fn news_page(store: &Store, news: Option<News>, report: &SyncReport) -> Result<Option<PullPage>, SyncError> {
+    match news {
+        Some(News { after, answer: WaitPageResponse { page: Some(page), .. } })
+            if report.pushed == 0 && report.unanswered == 0 && store.sync_cursor()? == after =>
+        {
+            Ok(Some(page))
+        }
+        _ => Ok(None),
     }
 }
 
@@ -187,35 +235,78 @@ fn pull_stage(
     transport: &dyn Transport,
     progress: &mut dyn FnMut(&Progress),
     report: &mut SyncReport,
+    first: Option<PullPage>,
 ) -> Result<(), SyncError> {
-    let mut cursor = store.sync_cursor()?;
     let mut p =
         Progress { stage: SyncStage::Pull, records_done: 0, records_total: 0, bytes_done: 0, bytes_total: None };
     progress(&p);
+    if store.bootstrapping()? {
+        // A fresh workstation's first pull (or one cut short): in bulk, pages fetched ahead.
+        let outcome = match bootstrap::pull(store, transport, progress, &mut p, report) {
+            Ok(bootstrap::Pulled::Done) => Ok(()),
+            Ok(bootstrap::Pulled::NotBulk) => page_by_page(store, transport, progress, &mut p, report, None, true),
+            Err(error) => Err(error),
+        };
+        if outcome.is_err() {
+            // The round ends here: leave the store complete until the next one carries on.
+            if let Err(e) = store.settle_pending_indexes() {
+                tracing::warn!(error = %e, "could not build the indexes the bootstrap left pending");
+            }
+        }
+        return outcome;
+    }
+    page_by_page(store, transport, progress, &mut p, report, first, false)
+}
+
+/// Pulls and applies pages one after the other, each in its transaction, the last one noting the
+/// round as completed. `first`: the first page, when a long poll brought it.
+fn page_by_page(
+    store: &mut Store,
+    transport: &dyn Transport,
+    progress: &mut dyn FnMut(&Progress),
+    p: &mut Progress,
+    report: &mut SyncReport,
+    mut first: Option<PullPage>,
+    bootstrap: bool,
+) -> Result<(), SyncError> {
+    let mut cursor = store.sync_cursor()?;
     loop {
-        let page = transport.pull(cursor, PULL_LIMIT)?;
-        let down = json_size(&page);
-        report.bytes_down += down;
-        let applied = store.apply_page(&page)?;
-        report.pulled += applied.revisions;
-        report.confirmed += applied.confirmed;
-        report.fast += applied.fast;
-        report.rebuilt += applied.rebuilt;
-        let moved = applied.cursor > cursor;
+        let (page, down) = match first.take() {
+            Some(page) => {
+                let down = json_size(&page);
+                (page, down)
+            }
+            None => transport.pull_sized(cursor, PULL_LIMIT)?,
+        };
+        let last = is_last(&page, cursor);
+        let applied = store.apply_pages(std::slice::from_ref(&page), Apply { bootstrap, last })?;
         cursor = applied.cursor;
-        p.records_done += applied.revisions;
-        p.records_total = p.records_done + page.remaining;
-        p.bytes_done += down;
-        // What remains is estimated at the size of what came so far.
-        p.bytes_total = (p.records_done > 0).then(|| p.bytes_done * p.records_total / p.records_done);
-        progress(&p);
-        // A page that moves nothing on cannot be followed by a different one: stop rather than
-        // ask for it again forever.
-        if !page.more || (!moved && page.revisions.is_empty()) {
-            break;
+        tally(report, p, &applied, page.remaining, down);
+        progress(p);
+        if last {
+            return Ok(());
         }
     }
-    Ok(())
+}
+
+/// Whether `page`, asked for after `cursor`, is the round's last: nothing more waits, or it moves
+/// nothing on (then the next page would be the same: stop rather than ask for it forever).
+pub(super) fn is_last(page: &PullPage, cursor: i64) -> bool {
+    !page.more || (page.revisions.is_empty() && page.next <= cursor)
+}
+
+/// Counts an applied page (or batch) in the round's report and its progress.
+pub(super) fn tally(report: &mut SyncReport, p: &mut Progress, applied: &ApplyReport, remaining: u64, down: u64) {
+    report.pulled += applied.revisions;
+    report.confirmed += applied.confirmed;
+    report.fast += applied.fast;
+    report.rebuilt += applied.rebuilt;
+    report.bytes_down += down;
+    p.records_done += applied.revisions;
+    p.records_total = p.records_done + remaining;
+    p.bytes_done += down;
+    // What remains is estimated at the size of what came so far.
+    p.bytes_total = (p.records_done > 0).then(|| p.bytes_done * p.records_total / p.records_done);
 }
 
 /// How [`watch`] paces itself.
@@ -305,23 +396,25 @@ pub fn watch(
     on_event: &mut dyn FnMut(&WatchEvent),
 ) -> Result<(), crate::Error> {
     let cursor = Arc::new(AtomicI64::new(store.sync_cursor()?));
-    let (news_tx, news) = mpsc::channel::<i64>();
+    let (news_tx, news) = mpsc::channel::<News>();
     {
         let (transport, stop, cursor, options) = (transport.clone(), stop.clone(), cursor.clone(), options.clone());
         let spawned = std::thread::Builder::new().name("labdesk-sync-wait".into()).spawn(move || {
             let mut backoff = Backoff::new(options.backoff_min, options.backoff_max);
             while !stop.load(Ordering::Relaxed) {
                 let after = cursor.load(Ordering::Relaxed);
-                match transport.wait(after, options.long_poll) {
+                // News comes with its first page: the round it wakes then need not ask for it.
+                match transport.wait_with_page(after, options.long_poll, PULL_LIMIT) {
                     Ok(answer) => {
                         backoff.reset();
-                        if answer.head > after {
-                            if news_tx.send(answer.head).is_err() {
+                        let head = answer.head;
+                        if head > after {
+                            if news_tx.send(News { after, answer }).is_err() {
                                 break;
                             }
                             // Give the round time to pull it, rather than hear the same news again.
                             let until = Instant::now() + Duration::from_secs(5);
-                            while cursor.load(Ordering::Relaxed) < answer.head
+                            while cursor.load(Ordering::Relaxed) < head
                                 && Instant::now() < until
                                 && !stop.load(Ordering::Relaxed)
                             {
@@ -345,9 +438,14 @@ pub fn watch(
     let mut due: Option<Instant> = Some(Instant::now());
     let mut online = false;
     let mut last_pending = store.pending_count()?;
+    let mut heard: Option<News> = None;
     while !stop.load(Ordering::Relaxed) {
         if due.is_some_and(|d| Instant::now() >= d) {
-            let result = sync_round(store, &*transport, &mut |p| on_event(&WatchEvent::Progress(p.clone())));
+            let mut on_progress = |p: &Progress| on_event(&WatchEvent::Progress(p.clone()));
+            let result = match heard.take() {
+                Some(news) => sync_round_after_news(store, &*transport, &mut on_progress, news),
+                None => sync_round(store, &*transport, &mut on_progress),
+            };
             match result {
                 Ok(report) => {
                     cursor.store(report.cursor, Ordering::Relaxed);
@@ -379,11 +477,14 @@ pub fn watch(
             wait = wait.min(d.saturating_duration_since(Instant::now()));
         }
         match news.recv_timeout(wait) {
-            Ok(head) => {
-                while news.try_recv().is_ok() {}
+            Ok(mut latest) => {
+                while let Ok(newer) = news.try_recv() {
+                    latest = newer;
+                }
                 // News means the server is there: no reason to sit out a backoff.
-                if head > cursor.load(Ordering::Relaxed) {
+                if latest.answer.head > cursor.load(Ordering::Relaxed) {
                     due = Some(Instant::now());
+                    heard = Some(latest);
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}

@@ -29,12 +29,20 @@
 //!   [resolves](crate::Store::resolve) it.
 //! - **rejected change**: one the central store refused, with its reason. It leaves the outbox and
 //!   its record's chain and is kept in `rejected_changes` to be shown, never silently undone.
+//! - **bootstrap**: a fresh workstation's first pull (or the rest of one cut short), applied by the
+//!   **bulk path**: the same rows and revisions as the fast path, written set-based many pages to a
+//!   transaction, the search and assignee indexes built once at its end.
 //!
 //! Files, one concern each: [`transport`] (the wire: the [`Transport`] trait and
-//! [`HttpTransport`]), `push` (the push stage), `pull` (applying pages), `rebuild` (a record's
-//! chain and row from its revisions), `conflicts` (review and resolution, rejected changes),
+//! [`HttpTransport`]), `push` (the push stage), `pull` (applying pages), `bootstrap` (a bootstrap's
+//! pull stage: its threads and transactions), `bulk` (the bulk path), `rebuild` (a record's chain
+//! and row from its revisions), `conflicts` (review and resolution, rejected changes),
 //! [`credentials`] (the token), `engine` ([`sync_round`] and [`watch`]), `error` ([`SyncError`]).
 
+mod bootstrap;
+mod bulk;
+#[cfg(test)]
+mod bulk_tests;
 mod conflicts;
 pub mod credentials;
 mod engine;
@@ -48,11 +56,13 @@ use rusqlite::params;
 use serde::Serialize;
 use url::Url;
 
+pub(crate) use bulk::build_pending_indexes;
 pub(crate) use conflicts::case_conflicts as conflicts_of_case;
 pub use conflicts::{FieldDispute, RecordConflicts, RejectedChange};
 pub use credentials::Token;
 pub use engine::{
-    sync_round, watch, Progress, SyncReport, SyncStage, WatchEvent, WatchOptions, PULL_LIMIT, PUSH_BATCH,
+    sync_round, sync_round_after_news, watch, News, Progress, SyncReport, SyncStage, WatchEvent, WatchOptions,
+    PULL_LIMIT, PUSH_BATCH,
 };
 pub use error::SyncError;
 pub use pull::ApplyReport;

@@ -1,28 +1,33 @@
-//! The pull stage's local half: applying one page of central revisions, in one SQLite
+//! The pull stage's local half: applying pulled pages of central revisions, in one SQLite
 //! transaction together with the new cursor, so that a pull cut short resumes at the last page
-//! applied and never skips or doubles one.
+//! applied and never skips or doubles one. The round's last page also notes the round as
+//! completed, in the same transaction: one commit (one fsync) where a round used to make two.
 //!
 //! Each pulled revision takes one of three paths:
 //! - **confirm**: our own change comes back as we have it (same version, same effect, nothing of
 //!   ours before it still unpulled): it only becomes the central copy;
 //! - **fast**: a record with no tail receives its next version (or is created at version 1): the
-//!   revision is appended and the row updated from the row itself, with no rebuild. Bootstrapping
-//!   a new workstation is all fast path;
+//!   revision is appended and the row updated from the row itself, with no rebuild;
 //! - otherwise the revision joins the record's chain at its central version, and the record is
 //!   rebuilt once at the end of the page (see [`super::rebuild`]).
+//!
+//! A fresh workstation's first pull (its bootstrap), which would be all fast path, takes the bulk
+//! path instead ([`super::bulk`], [`super::bootstrap`]): the same rows and revisions, written
+//! set-based, many pages to a transaction, the search and assignee indexes built once at its end.
 
 use std::collections::BTreeSet;
 
 use labdesk_proto::sync::{CentralRevision, PullPage};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::bulk;
 use super::rebuild::{apply_canonical, rebuild, set_conflicts, settle_conflicts, unlock_chain, Rebuilt};
 use crate::error::Result;
 use crate::record::{self, parse_time, Bookkeeping};
-use crate::{Origin, RecordKind, Store};
+use crate::{Origin, RecordKind, Store, Timestamp};
 
 /// What applying a page did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -41,30 +46,120 @@ pub struct ApplyReport {
     pub cursor: i64,
 }
 
+/// How [`Store::apply_pages`] applies a batch of pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Apply {
+    /// The store is bootstrapping (see [`super::bulk`]): try the bulk path first.
+    pub bootstrap: bool,
+    /// The round's last batch: the round is noted as completed in the same transaction, and a
+    /// bootstrap that has caught up (the last page says no more) ends there, its indexes built.
+    pub last: bool,
+}
+
 impl Store {
     /// Applies one pulled page and advances the cursor to `page.next`, all in one transaction.
     #[tracing::instrument(name = "sync.apply", skip_all, fields(revisions = page.revisions.len(), next = page.next))]
     pub fn apply_page(&mut self, page: &PullPage) -> Result<ApplyReport> {
         self.write(|tx, _| {
-            let mut report = ApplyReport { revisions: page.revisions.len() as u64, ..ApplyReport::default() };
-            let mut dirty: BTreeSet<(RecordKind, Uuid)> = BTreeSet::new();
-            for central in &page.revisions {
-                apply_one(tx, central, &mut dirty, &mut report)?;
-            }
-            for (kind, id) in &dirty {
-                if rebuild(tx, *kind, *id)? == Rebuilt::Removed {
-                    tracing::warn!(%kind, %id, "a pulled page left a record with no revisions");
-                }
-                report.rebuilt += 1;
-            }
-            // Never backwards: a page answered with an older cursor must not make us pull again
-            // what is here.
-            tx.prepare_cached("UPDATE sync_state SET cursor = max(cursor, ?1) WHERE only_row = 1")?
-                .execute(params![page.next])?;
-            report.cursor = tx.query_row("SELECT cursor FROM sync_state WHERE only_row = 1", [], |r| r.get(0))?;
+            let mut report = ApplyReport::default();
+            apply_revisions(tx, page, &mut report)?;
+            advance(tx, page.next, &mut report)?;
             Ok(report)
         })
     }
+
+    /// Applies pages that follow each other, in one transaction together with the cursor after the
+    /// last of them (see [`Apply`]). A bootstrap's pages take the bulk path when they can; when
+    /// they cannot, that attempt is rolled back whole and the same pages are applied revision by
+    /// revision.
+    #[tracing::instrument(name = "sync.apply_pages", skip_all, fields(pages = pages.len(), bootstrap = how.bootstrap))]
+    pub(crate) fn apply_pages(&mut self, pages: &[PullPage], how: Apply) -> Result<ApplyReport> {
+        let Some(next) = pages.iter().map(|p| p.next).max() else {
+            return Ok(ApplyReport::default());
+        };
+        let caught_up = pages.last().is_some_and(|p| !p.more);
+        if how.bootstrap && pages.iter().any(|p| !p.revisions.is_empty()) {
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if !bulk::has_tail(&tx)? {
+                bulk::begin(&tx)?;
+                let triggers = bulk::suspend_index_triggers(&tx)?;
+                let mut report = Some(ApplyReport::default());
+                for page in pages {
+                    let mut prepared = bulk::prepare(page.clone())?;
+                    match (bulk::apply(&tx, &mut prepared)?, &mut report) {
+                        (Some(did), Some(report)) => {
+                            report.revisions += did.revisions;
+                            report.fast += did.fast;
+                        }
+                        _ => {
+                            report = None;
+                            break;
+                        }
+                    }
+                }
+                if let Some(mut report) = report {
+                    bulk::restore_triggers(&tx, &triggers)?;
+                    finish(&tx, next, how, caught_up, &mut report)?;
+                    tx.commit()?;
+                    return Ok(report);
+                }
+            }
+            // Dropped: rolled back.
+        }
+        self.write(|tx, _| {
+            // Revision by revision the triggers keep the indexes: nothing more is left pending.
+            let mut report = ApplyReport::default();
+            for page in pages {
+                apply_revisions(tx, page, &mut report)?;
+            }
+            finish(tx, next, how, caught_up, &mut report)?;
+            Ok(report)
+        })
+    }
+
+    /// Builds the indexes a bootstrap left pending, when a round ends early (a failure): the store
+    /// is then complete between rounds, and the next round carries on in bulk.
+    pub(crate) fn settle_pending_indexes(&mut self) -> Result<bool> {
+        bulk::build_pending_indexes(&mut self.conn)
+    }
+}
+
+/// The per-revision path for one page (module docs).
+fn apply_revisions(tx: &Connection, page: &PullPage, report: &mut ApplyReport) -> Result<()> {
+    report.revisions += page.revisions.len() as u64;
+    let mut dirty: BTreeSet<(RecordKind, Uuid)> = BTreeSet::new();
+    for central in &page.revisions {
+        apply_one(tx, central, &mut dirty, report)?;
+    }
+    for (kind, id) in &dirty {
+        if rebuild(tx, *kind, *id)? == Rebuilt::Removed {
+            tracing::warn!(%kind, %id, "a pulled page left a record with no revisions");
+        }
+        report.rebuilt += 1;
+    }
+    Ok(())
+}
+
+/// Moves the cursor to `next`; never backwards: a page answered with an older cursor must not
+/// make us pull again what is here.
+fn advance(tx: &Connection, next: i64, report: &mut ApplyReport) -> Result<()> {
+    report.cursor = tx
+        .prepare_cached("UPDATE sync_state SET cursor = max(cursor, ?1) WHERE only_row = 1 RETURNING cursor")?
+        .query_row(params![next], |r| r.get(0))?;
+    Ok(())
+}
+
+/// The end of a batch: the cursor, and at the round's end what the round leaves (indexes built,
+/// the bootstrap over when caught up, the round noted as completed) — in the batch's transaction,
+/// which spares a round a commit (an fsync) of its own.
+pub(super) fn finish(tx: &Connection, next: i64, how: Apply, caught_up: bool, report: &mut ApplyReport) -> Result<()> {
+    advance(tx, next, report)?;
+    if how.last {
+        bulk::end(tx, caught_up)?;
+        tx.prepare_cached("UPDATE sync_state SET last_sync_at = ?1, last_error = NULL WHERE only_row = 1")?
+            .execute(params![Timestamp::now().to_string()])?;
+    }
+    Ok(())
 }
 
 /// What is known here about a revision id.

@@ -149,6 +149,28 @@ pub(crate) fn canonical(kind: RecordKind, state: &Map<String, Value>) -> Map<Str
     })
 }
 
+/// [`canonical`], in place and without copying the state first: the typed value is read from the
+/// state as it is (the record kinds ignore the `deleted_at` key they do not have). Whenever that
+/// read fails, [`canonical`] itself decides, so the outcome is always exactly its.
+fn canonicalize(kind: RecordKind, state: &mut Map<String, Value>) {
+    with_record_type!(kind, R => {
+        let deleted_at = match state.get("deleted_at") {
+            Some(Value::String(t)) => Timestamp::parse(t).ok(),
+            _ => None,
+        };
+        let parseable = !matches!(state.get("deleted_at"), Some(Value::String(_))) || deleted_at.is_some();
+        let value = Value::Object(std::mem::take(state));
+        let typed = if parseable { <R as serde::Deserialize>::deserialize(&value).ok() } else { None };
+        if let Value::Object(original) = value {
+            *state = original;
+        }
+        match typed.map(|r| full_map(&r, deleted_at)) {
+            Some(Ok(map)) => *state = map,
+            _ => *state = canonical(kind, state),
+        }
+    })
+}
+
 /// Applies `fields` to `state` and returns the fields in their stored form.
 pub(crate) fn apply_canonical(
     kind: RecordKind,
@@ -156,10 +178,60 @@ pub(crate) fn apply_canonical(
     fields: &Map<String, Value>,
 ) -> Map<String, Value> {
     merge::apply(state, fields);
-    let canon = canonical(kind, state);
-    let out = fields.iter().map(|(k, v)| (k.clone(), canon.get(k).cloned().unwrap_or_else(|| v.clone()))).collect();
-    *state = canon;
-    out
+    canonicalize(kind, state);
+    fields.iter().map(|(k, v)| (k.clone(), state.get(k).cloned().unwrap_or_else(|| v.clone()))).collect()
+}
+
+/// [`apply_canonical`], returning the fields in their stored form as the JSON text a revision
+/// keeps (what `Value::Object(apply_canonical(..)).to_string()` gives, without the map between).
+pub(crate) fn apply_canonical_json(
+    kind: RecordKind,
+    state: &mut Map<String, Value>,
+    fields: &Map<String, Value>,
+) -> String {
+    merge::apply(state, fields);
+    canonicalize(kind, state);
+    stored_fields_json(fields, state)
+}
+
+/// `fields` with the values `state` has for them, as JSON text.
+fn stored_fields_json(fields: &Map<String, Value>, state: &Map<String, Value>) -> String {
+    struct Stored<'a>(&'a Map<String, Value>, &'a Map<String, Value>);
+    impl serde::Serialize for Stored<'_> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+            serializer.collect_map(self.0.iter().map(|(k, v)| (k, self.1.get(k).unwrap_or(v))))
+        }
+    }
+    serde_json::to_string(&Stored(fields, state)).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// [`apply_canonical_json`] for a record's first revision (applied to nothing, the state is its
+/// fields): the typed value is read from the fields themselves, with no copy of them first.
+/// Returns the fields' JSON text and the record's state.
+pub(crate) fn create_canonical_json(kind: RecordKind, fields: &mut Map<String, Value>) -> (String, Map<String, Value>) {
+    let state = with_record_type!(kind, R => {
+        let deleted_at = match fields.get("deleted_at") {
+            Some(Value::String(t)) => Timestamp::parse(t).map(Some).map_err(|_| ()),
+            _ => Ok(None),
+        };
+        let value = Value::Object(std::mem::take(fields));
+        let typed = match deleted_at {
+            Ok(deleted_at) => <R as serde::Deserialize>::deserialize(&value).ok().map(|r| (r, deleted_at)),
+            Err(()) => None,
+        };
+        if let Value::Object(original) = value {
+            *fields = original;
+        }
+        typed.and_then(|(r, deleted_at)| full_map(&r, deleted_at).ok())
+    });
+    match state {
+        Some(state) => (stored_fields_json(fields, &state), state),
+        None => {
+            let mut state = Map::new();
+            let json = apply_canonical_json(kind, &mut state, fields);
+            (json, state)
+        }
+    }
 }
 
 /// Makes a record's chain headless and parks its tail's versions, so that revisions can be

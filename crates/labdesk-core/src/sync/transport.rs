@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use labdesk_proto::sync::{
-    ErrorBody, PullPage, PushRequest, PushResponse, WaitResponse, PROTOCOL_HEADER, PROTOCOL_VERSION,
+    ErrorBody, PullPage, PushRequest, PushResponse, WaitPageResponse, WaitResponse, PROTOCOL_HEADER, PROTOCOL_VERSION,
 };
 use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
@@ -27,6 +27,23 @@ pub trait Transport: Send + Sync {
     fn pull(&self, after: i64, limit: u32) -> Result<PullPage, SyncError>;
     /// Returns as soon as the central store has something after `after`, or at `timeout`.
     fn wait(&self, after: i64, timeout: Duration) -> Result<WaitResponse, SyncError>;
+
+    /// [`pull`](Self::pull), with the size of the answer in bytes, for progress and the round's
+    /// report. This default measures the page as JSON (a serialisation of the whole page);
+    /// [`HttpTransport`] counts the bytes that came.
+    fn pull_sized(&self, after: i64, limit: u32) -> Result<(PullPage, u64), SyncError> {
+        let page = self.pull(after, limit)?;
+        let size = serde_json::to_vec(&page).map_or(0, |b| b.len() as u64);
+        Ok((page, size))
+    }
+
+    /// [`wait`](Self::wait), asking for news to come with its first page (at most `limit`
+    /// revisions after `after`), which spares the round that follows its pull request. This
+    /// default answers without a page: the round then pulls as usual.
+    fn wait_with_page(&self, after: i64, timeout: Duration, limit: u32) -> Result<WaitPageResponse, SyncError> {
+        let _ = limit;
+        self.wait(after, timeout).map(|w| WaitPageResponse { head: w.head, page: None })
+    }
 }
 
 /// The sync protocol over HTTP(S). Every request carries the protocol version and the bearer
@@ -84,8 +101,17 @@ impl HttpTransport {
     }
 
     /// Sends a request and reads its JSON answer, turning every failure into what a person can act
-    /// on. Returns the answer and the size of its body.
+    /// on.
     fn exchange<T: DeserializeOwned>(&self, request: RequestBuilder, timeout: Duration) -> Result<T, SyncError> {
+        self.exchange_sized(request, timeout).map(|(answer, _)| answer)
+    }
+
+    /// [`exchange`](Self::exchange), with the size of the answer's body.
+    fn exchange_sized<T: DeserializeOwned>(
+        &self,
+        request: RequestBuilder,
+        timeout: Duration,
+    ) -> Result<(T, u64), SyncError> {
         let url = self.base.to_string();
         let response = request.send().map_err(|e| {
             if e.is_timeout() {
@@ -104,7 +130,9 @@ impl HttpTransport {
         })?;
         tracing::debug!(status = status.as_u16(), bytes = body.len(), "answer");
         if status.is_success() {
-            return serde_json::from_slice(&body).map_err(|e| SyncError::BadAnswer { url, detail: e.to_string() });
+            return serde_json::from_slice(&body)
+                .map(|answer| (answer, body.len() as u64))
+                .map_err(|e| SyncError::BadAnswer { url, detail: e.to_string() });
         }
         let said: Option<ErrorBody> = serde_json::from_slice(&body).ok();
         let code = said.as_ref().map(|b| b.code.clone()).unwrap_or_default();
@@ -131,11 +159,15 @@ impl Transport for HttpTransport {
         self.exchange(http, self.request_timeout)
     }
 
-    #[tracing::instrument(name = "sync.pull", skip_all, fields(server = %self.base, after, limit))]
     fn pull(&self, after: i64, limit: u32) -> Result<PullPage, SyncError> {
+        self.pull_sized(after, limit).map(|(page, _)| page)
+    }
+
+    #[tracing::instrument(name = "sync.pull", skip_all, fields(server = %self.base, after, limit))]
+    fn pull_sized(&self, after: i64, limit: u32) -> Result<(PullPage, u64), SyncError> {
         let mut url = self.url("v1/pull")?;
         url.query_pairs_mut().append_pair("after", &after.to_string()).append_pair("limit", &limit.to_string());
-        self.exchange(self.client.get(url), self.request_timeout)
+        self.exchange_sized(self.client.get(url), self.request_timeout)
     }
 
     #[tracing::instrument(name = "sync.wait", skip_all, fields(server = %self.base, after))]
@@ -146,6 +178,17 @@ impl Transport for HttpTransport {
             .append_pair("timeout_ms", &timeout.as_millis().to_string());
         let limit = timeout + Self::WAIT_GRACE;
         self.exchange(self.client.get(url).timeout(limit), limit)
+    }
+
+    #[tracing::instrument(name = "sync.wait", skip_all, fields(server = %self.base, after, limit))]
+    fn wait_with_page(&self, after: i64, timeout: Duration, limit: u32) -> Result<WaitPageResponse, SyncError> {
+        let mut url = self.url("v1/wait")?;
+        url.query_pairs_mut()
+            .append_pair("after", &after.to_string())
+            .append_pair("timeout_ms", &timeout.as_millis().to_string())
+            .append_pair("limit", &limit.to_string());
+        let allowed = timeout + Self::WAIT_GRACE;
+        self.exchange(self.client.get(url).timeout(allowed), allowed)
     }
 }
 

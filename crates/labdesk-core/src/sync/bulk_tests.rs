@@ -1,0 +1,612 @@
+//! The bulk path (a bootstrap) against the per-revision path: the same central history applied
+//! both ways must give the same store, byte for byte, table by table; a bootstrap cut short — by
+//! the network, or by the process dying — must resume to that same, checked store.
+#![allow(clippy::unwrap_used)]
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use labdesk_proto::merge::{apply, merge};
+use labdesk_proto::sync::{CentralRevision, Outcome, PullPage, PushRequest, PushResponse, PushResult, WaitResponse};
+use rusqlite::types::Value as SqlValue;
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use super::{sync_round, SyncError, Transport};
+use crate::record::object;
+use crate::{NewFile, NewMessage, OpenOptions, Origin, Revision, Stage, StageAction, Store};
+
+thread_local! {
+    /// Pages applied by the bulk path on this thread (the tests' way to know it was taken).
+    pub(crate) static BULK_PAGES: Cell<u64> = const { Cell::new(0) };
+    /// Revisions per bootstrap transaction, when a test wants many transactions.
+    pub(crate) static BATCH: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// A central store in memory: the push rules of the real one (its three-way merge), and pages
+// as it serves them. Accepted fields are kept with their objects' keys in PostgreSQL's JSONB order
+// (shorter keys first), as the real central store gives them back: the bulk path must put them in
+// their stored form exactly as the per-revision path does.
+
+#[derive(Default)]
+struct Central {
+    accepted: Vec<CentralRevision>,
+    chains: HashMap<Uuid, Vec<usize>>,
+}
+
+/// Object keys in JSONB's order, all the way down.
+fn jsonb(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|(a, _), (b, _)| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+            Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), jsonb(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(jsonb).collect()),
+        other => other.clone(),
+    }
+}
+
+fn jsonb_map(map: &Map<String, Value>) -> Map<String, Value> {
+    match jsonb(&Value::Object(map.clone())) {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+impl Central {
+    fn fold(&self, indexes: &[usize]) -> Map<String, Value> {
+        let mut state = Map::new();
+        for &i in indexes {
+            apply(&mut state, &self.accepted[i].revision.fields);
+        }
+        state
+    }
+
+    fn take(&mut self, sent: &Revision) -> PushResult {
+        if let Some(c) = self.accepted.iter().find(|c| c.revision.id == sent.id) {
+            return PushResult {
+                revision_id: sent.id,
+                outcome: c.outcome,
+                version: Some(c.revision.version),
+                reason: None,
+                conflicts: c.conflicts.clone(),
+            };
+        }
+        let chain = self.chains.get(&sent.record_id).cloned().unwrap_or_default();
+        let head = chain.last().map(|&i| self.accepted[i].revision.id);
+        let fast_forward =
+            (chain.is_empty() && sent.parent.is_none()) || (sent.parent.is_some() && sent.parent == head);
+        let (outcome, fields, conflicts) = if fast_forward {
+            (Outcome::Applied, sent.fields.clone(), vec![])
+        } else {
+            let upto = sent
+                .parent
+                .and_then(|p| chain.iter().position(|&i| self.accepted[i].revision.id == p))
+                .map_or(0, |p| p + 1);
+            let merged = merge(sent.record_kind, &self.fold(&chain[..upto]), &self.fold(&chain), &sent.fields);
+            let outcome = if merged.conflicts.is_empty() { Outcome::Merged } else { Outcome::Conflicted };
+            (outcome, merged.effective, merged.conflicts)
+        };
+        let proposed = (fields != sent.fields).then(|| jsonb_map(&sent.fields));
+        let revision = Revision {
+            version: chain.len() as u32 + 1,
+            fields: jsonb_map(&fields),
+            superseded_by: None,
+            origin: Origin::Central,
+            ..sent.clone()
+        };
+        let version = revision.version;
+        let seq = self.accepted.len() as i64 + 1;
+        self.accepted.push(CentralRevision { seq, revision, outcome, conflicts: conflicts.clone(), proposed });
+        self.chains.entry(sent.record_id).or_default().push(self.accepted.len() - 1);
+        PushResult { revision_id: sent.id, outcome, version: Some(version), reason: None, conflicts }
+    }
+
+    fn head(&self) -> i64 {
+        self.accepted.len() as i64
+    }
+}
+
+/// A workstation's way to the central store, with faults to inject.
+#[derive(Clone, Default)]
+struct Link {
+    central: Arc<Mutex<Central>>,
+    /// Pages of at most this many revisions (the engine asks for 1000).
+    page_limit: Option<u32>,
+    /// Pulls served before pulls fail (the network), or before the puller dies (a panic, as a
+    /// killed process: what it committed stays, nothing else).
+    fail_after: Arc<Mutex<Option<usize>>>,
+    die_after: Arc<Mutex<Option<usize>>>,
+}
+
+impl Link {
+    fn with_pages(&self, limit: u32) -> Self {
+        Self { page_limit: Some(limit), fail_after: Arc::default(), die_after: Arc::default(), ..self.clone() }
+    }
+}
+
+impl Transport for Link {
+    fn push(&self, request: &PushRequest) -> Result<PushResponse, SyncError> {
+        let mut central = self.central.lock().unwrap();
+        Ok(PushResponse { results: request.revisions.iter().map(|r| central.take(r)).collect() })
+    }
+
+    fn pull(&self, after: i64, limit: u32) -> Result<PullPage, SyncError> {
+        for (countdown, dies) in [(&self.fail_after, false), (&self.die_after, true)] {
+            let mut left = countdown.lock().unwrap();
+            match *left {
+                Some(0) if dies => {
+                    drop(left);
+                    panic!("the workstation's process died");
+                }
+                Some(0) => {
+                    return Err(SyncError::Unreachable { url: "http://test-central/".into(), detail: "cut".into() })
+                }
+                Some(n) => *left = Some(n - 1),
+                None => {}
+            }
+        }
+        let central = self.central.lock().unwrap();
+        let limit = self.page_limit.map_or(limit, |l| l.min(limit)) as usize;
+        let after = usize::try_from(after.max(0)).unwrap();
+        let revisions: Vec<CentralRevision> = central.accepted.iter().skip(after).take(limit).cloned().collect();
+        let next = (after + revisions.len()) as i64;
+        let head = central.head();
+        Ok(PullPage { revisions, next, more: next < head, head, remaining: (head - next) as u64 })
+    }
+
+    fn wait(&self, _: i64, _: Duration) -> Result<WaitResponse, SyncError> {
+        Ok(WaitResponse { head: self.central.lock().unwrap().head() })
+    }
+}
+
+fn workstation(code: &str, user: &str) -> Store {
+    Store::open_in_memory(OpenOptions { workstation: Some(code.into()), user: Some(user.into()) }).unwrap()
+}
+
+fn sync(store: &mut Store, link: &Link) {
+    sync_round(store, link, &mut |_| {}).unwrap();
+}
+
+/// A lab's history with every kind of record and of revision: chains many versions long,
+/// deletions and restorations, sets, merged changes (what took effect differs from what was
+/// proposed), conflicts and their resolution.
+fn lab_history() -> Link {
+    let link = Link::default();
+    let (mut a, mut b) = (workstation("FD1", "ann"), workstation("FD2", "bob"));
+    for i in 0..12 {
+        let case = a
+            .create_case(object(json!({
+                "patient_name": format!("Patient {i}"),
+                "status": "received",
+                "assignees": if i % 3 == 0 { json!(["bob", "ann"]) } else { json!(["carol"]) },
+                "due_date": format!("2026-0{}-1{}", 1 + i % 9, i % 10),
+                "author_info": {"name": format!("Dr Who {i}"), "phone": "555", "address": "1 Road"},
+                "services": [{"service_type": "crown", "sub_services": ["zirconia", "emax"], "extras": ["shade"]}],
+                "order_note": "match the shade of 11",
+            })))
+            .unwrap();
+        let number = case.record.case_number.clone();
+        for status in ["design", "milling", "qc"] {
+            a.edit_case(&number, None, object(json!({ "status": status }))).unwrap();
+        }
+        a.set_meta(&number, "shade", "A2").unwrap();
+        let message = a.post_message(&number, NewMessage::text(&format!("first look at case {i}"))).unwrap();
+        a.react(message.id, "👍", true).unwrap();
+        a.post_message(&number, NewMessage::text("margin on 36 looks short")).unwrap();
+        a.move_stage(&number, Stage::Design, StageAction::Start, None).unwrap();
+        a.move_stage(&number, Stage::Design, StageAction::Assign(Some("bob".into())), None).unwrap();
+        let note = a.add_note(&number, "call the dentist").unwrap();
+        a.edit_note(note.id, None, "called the dentist: wants it Friday").unwrap();
+        if i % 4 == 0 {
+            let file = NewFile {
+                original_name: format!("scan-{i}.stl"),
+                file_size: 1000 + i,
+                mime_type: "application/sla".into(),
+                hash: format!("{:064x}", i),
+                message_id: None,
+            };
+            a.attach_files(&number, vec![file]).unwrap();
+        }
+        if i % 5 == 1 {
+            a.delete_case(&number, None).unwrap();
+            a.restore_case(&number, None).unwrap();
+        }
+        if i == 7 {
+            a.delete_case(&number, None).unwrap();
+            let _ = a.unset_meta(&number, "shade");
+        }
+    }
+    sync(&mut a, &link);
+    sync(&mut b, &link);
+    // Offline on both: the same field two ways (a conflict), other fields (a merge), sets.
+    for i in [1, 2, 4] {
+        let number = format!("FD1-{:06}", i + 1);
+        a.edit_case(&number, None, object(json!({"priority": "rush", "assignees": ["ann", "dave"]}))).unwrap();
+        b.edit_case(&number, None, object(json!({"priority": "low", "order_note": "from bob", "assignees": ["erin"]})))
+            .unwrap();
+        let first = b.messages(&number).unwrap()[0].id;
+        b.react(first, "❤", true).unwrap();
+    }
+    sync(&mut a, &link);
+    sync(&mut b, &link);
+    let disputed = b.conflicts().unwrap();
+    assert!(!disputed.is_empty(), "the history has conflicts");
+    for record in disputed.iter().take(2) {
+        let picks: Map<String, Value> = record.disputes.iter().map(|d| (d.field.clone(), d.proposed.clone())).collect();
+        b.resolve(record.record_id, picks).unwrap();
+    }
+    sync(&mut b, &link);
+    sync(&mut a, &link);
+    let central = link.central.lock().unwrap();
+    assert!(central.accepted.iter().any(|c| c.proposed.is_some()), "some change took effect otherwise than proposed");
+    assert!(central.accepted.iter().any(|c| !c.revision.resolves.is_empty()), "some change resolves a conflict");
+    drop(central);
+    link
+}
+
+/// Every synced table of a store, row by row, every column but a conflict's `found_at` (the
+/// time it was found here).
+fn contents(store: &Store) -> Vec<(String, Vec<Vec<SqlValue>>)> {
+    let tables = [
+        ("cases", "SELECT * FROM cases ORDER BY seq"),
+        ("case_meta", "SELECT * FROM case_meta ORDER BY seq"),
+        ("chat_messages", "SELECT * FROM chat_messages ORDER BY seq"),
+        ("files", "SELECT * FROM files ORDER BY seq"),
+        ("workflow_stages", "SELECT * FROM workflow_stages ORDER BY seq"),
+        ("case_notes", "SELECT * FROM case_notes ORDER BY seq"),
+        ("revisions", "SELECT * FROM revisions ORDER BY seq"),
+        ("outbox", "SELECT * FROM outbox ORDER BY seq"),
+        (
+            "conflicts",
+            "SELECT seq, revision_id, record_kind, record_id, field, kept, proposed, resolved_by FROM conflicts \
+             ORDER BY seq",
+        ),
+        ("rejected_changes", "SELECT * FROM rejected_changes ORDER BY revision_id"),
+        ("search_index", "SELECT rowid, case_id, body FROM search_index ORDER BY rowid"),
+        ("case_assignees", "SELECT * FROM case_assignees ORDER BY assignee, case_id"),
+        ("sync_state", "SELECT cursor, bootstrap, indexes_pending FROM sync_state"),
+    ];
+    tables
+        .iter()
+        .map(|(name, sql)| {
+            let mut stmt = store.conn.prepare(sql).unwrap();
+            let n = stmt.column_count();
+            let rows = stmt
+                .query_map([], |r| (0..n).map(|i| r.get::<_, SqlValue>(i)).collect::<rusqlite::Result<Vec<_>>>())
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            ((*name).to_owned(), rows)
+        })
+        .collect()
+}
+
+fn assert_same(bulk: &Store, slow: &Store) {
+    for ((table, a), (_, b)) in contents(bulk).into_iter().zip(contents(slow)) {
+        assert_eq!(a.len(), b.len(), "{table}: as many rows both ways");
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x, y, "{table}: the bulk path's row (left) differs from the per-revision path's (right)");
+        }
+    }
+}
+
+fn assert_sound(store: &Store, who: &str) {
+    let report = store.check(true).unwrap();
+    assert!(report.is_ok(), "{who}: {:?} {:?}", report.integrity, report.problems);
+}
+
+/// The per-revision path, page by page as the engine applied pages before the bulk path.
+fn per_revision(link: &Link, code: &str) -> Store {
+    let mut store = workstation(code, "slow");
+    loop {
+        let page = link.pull(store.sync_cursor().unwrap(), 1000).unwrap();
+        store.apply_page(&page).unwrap();
+        if !page.more {
+            return store;
+        }
+    }
+}
+
+fn bulk_pages() -> u64 {
+    BULK_PAGES.with(Cell::get)
+}
+
+#[test]
+fn a_bootstrap_in_bulk_gives_the_store_the_per_revision_path_gives_byte_for_byte() {
+    let central = lab_history();
+    let slow = per_revision(&central, "FD8");
+    assert_sound(&slow, "per revision");
+    // Pages of 7 and transactions of about 20 revisions: chains cut across pages and
+    // transactions, records continued from the store as well as created in the page.
+    for (pages, batch) in [(1000, None), (7, Some(20)), (1, Some(1))] {
+        BATCH.with(|b| b.set(batch));
+        let before = bulk_pages();
+        let mut bulk = workstation("FD9", "fresh");
+        let report = sync_round(&mut bulk, &central.with_pages(pages), &mut |_| {}).unwrap();
+        BATCH.with(|b| b.set(None));
+        assert!(bulk_pages() > before, "pages of {pages}: the bulk path was taken");
+        assert_eq!((report.pulled, report.fast, report.rebuilt), (slow_count(&slow), report.pulled, 0));
+        assert_sound(&bulk, "bulk");
+        assert_same(&bulk, &slow);
+        assert_eq!(bulk.sync_state().unwrap().cursor, central.central.lock().unwrap().head());
+        let bootstrap: (i64, i64) = bulk
+            .conn
+            .query_row("SELECT bootstrap, indexes_pending FROM sync_state", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!(bootstrap, (0, 0), "the bootstrap is over and its indexes are built");
+        let hits = bulk.search("dentist", 100).unwrap();
+        assert_eq!(hits.len(), slow.search("dentist", 100).unwrap().len(), "search finds the same");
+    }
+}
+
+fn slow_count(store: &Store) -> u64 {
+    store.conn.query_row("SELECT count(*) FROM revisions", [], |r| r.get::<_, i64>(0)).unwrap() as u64
+}
+
+#[test]
+fn after_a_bootstrap_the_store_syncs_on_as_usual() {
+    let central = lab_history();
+    let mut fresh = workstation("FD9", "fresh");
+    sync(&mut fresh, &central);
+    fresh.edit_case("FD1-000003", None, object(json!({"status": "delivery"}))).unwrap();
+    let report = sync_round(&mut fresh, &central, &mut |_| {}).unwrap();
+    assert_eq!((report.applied, report.confirmed), (1, 1), "{report:?}");
+    assert_sound(&fresh, "fresh");
+    assert_eq!(fresh.search("delivery", 10).unwrap().len(), 0, "status is not searched");
+    let list = fresh.list_cases(&crate::CaseQuery { assignee: Some("carol".into()), ..Default::default() }).unwrap();
+    assert!(list.total > 0, "the assignee index is there");
+}
+
+#[test]
+fn a_bootstrap_cut_short_by_the_network_leaves_a_checked_store_and_resumes_in_bulk() {
+    let central = lab_history();
+    let slow = per_revision(&central, "FD8");
+    let link = central.with_pages(9);
+    BATCH.with(|b| b.set(Some(20)));
+    *link.fail_after.lock().unwrap() = Some(5);
+    let mut bulk = workstation("FD9", "fresh");
+    let err = sync_round(&mut bulk, &link, &mut |_| {}).unwrap_err();
+    assert!(err.is_offline(), "{err}");
+    let cursor = bulk.sync_cursor().unwrap();
+    assert!((20..=45).contains(&cursor), "the pages before the cut are kept: cursor {cursor}");
+    assert_sound(&bulk, "cut short");
+    let pending: i64 = bulk.conn.query_row("SELECT bootstrap FROM sync_state", [], |r| r.get(0)).unwrap();
+    assert_eq!(pending, 1, "still bootstrapping");
+
+    *link.fail_after.lock().unwrap() = None;
+    let before = bulk_pages();
+    sync(&mut bulk, &link);
+    BATCH.with(|b| b.set(None));
+    assert!(bulk_pages() > before, "the bootstrap resumed in bulk");
+    assert_sound(&bulk, "resumed");
+    assert_same(&bulk, &slow);
+}
+
+#[test]
+fn a_bootstrap_whose_process_dies_resumes_from_its_last_commit_to_a_complete_store() {
+    let central = lab_history();
+    let slow = per_revision(&central, "FD8");
+    let dir = tempfile::tempdir().unwrap();
+    let open =
+        || Store::open(dir.path(), OpenOptions { workstation: Some("FD9".into()), user: Some("f".into()) }).unwrap();
+    let link = central.with_pages(9);
+    *link.die_after.lock().unwrap() = Some(6);
+    BATCH.with(|b| b.set(Some(20)));
+    let mut bulk = open();
+    let died = std::panic::catch_unwind(AssertUnwindSafe(|| sync_round(&mut bulk, &link, &mut |_| {})));
+    assert!(died.is_err(), "the process died");
+    drop(bulk);
+
+    // What the file holds: the transactions committed before the death, indexes left pending.
+    let raw = rusqlite::Connection::open(dir.path().join(crate::STORE_FILE)).unwrap();
+    let (cursor, bootstrap, pending): (i64, i64, i64) = raw
+        .query_row("SELECT cursor, bootstrap, indexes_pending FROM sync_state", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    assert!(cursor > 0 && (bootstrap, pending) == (1, 1), "cursor {cursor}, bootstrap {bootstrap}, pending {pending}");
+    let triggers: i64 =
+        raw.query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'", [], |r| r.get(0)).unwrap();
+    assert_eq!(triggers, 14, "no committed state lacks the index triggers");
+    drop(raw);
+
+    let mut bulk = open();
+    assert_sound(&bulk, "reopened");
+    assert!(!super::bulk::indexes_pending(&bulk.conn).unwrap(), "opening built the pending indexes");
+    *link.die_after.lock().unwrap() = None;
+    let before = bulk_pages();
+    sync(&mut bulk, &link);
+    BATCH.with(|b| b.set(None));
+    assert!(bulk_pages() > before, "the bootstrap resumed in bulk");
+    assert_sound(&bulk, "resumed");
+    assert_same(&bulk, &slow);
+}
+
+#[test]
+fn a_change_made_during_a_bootstrap_sends_the_rest_revision_by_revision() {
+    let central = lab_history();
+    let link = central.with_pages(9);
+    BATCH.with(|b| b.set(Some(20)));
+    *link.fail_after.lock().unwrap() = Some(4);
+    let mut fresh = workstation("FD9", "fresh");
+    sync_round(&mut fresh, &link, &mut |_| {}).unwrap_err();
+    fresh.edit_case("FD1-000001", None, object(json!({"status": "on hold"}))).unwrap();
+    *link.fail_after.lock().unwrap() = None;
+    let before = bulk_pages();
+    let report = sync_round(&mut fresh, &link, &mut |_| {}).unwrap();
+    BATCH.with(|b| b.set(None));
+    assert_eq!(bulk_pages(), before, "a store with a change of its own is not the bulk path's case");
+    assert_eq!(report.applied + report.merged, 1, "{report:?}");
+    assert_sound(&fresh, "fresh");
+    let state: (i64, i64) = fresh
+        .conn
+        .query_row("SELECT bootstrap, indexes_pending FROM sync_state", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    assert_eq!(state, (0, 0));
+}
+
+/// Counts the pull requests a link answers.
+struct Counting {
+    link: Link,
+    pulls: Mutex<usize>,
+}
+
+impl Transport for Counting {
+    fn push(&self, request: &PushRequest) -> Result<PushResponse, SyncError> {
+        self.link.push(request)
+    }
+
+    fn pull(&self, after: i64, limit: u32) -> Result<PullPage, SyncError> {
+        *self.pulls.lock().unwrap() += 1;
+        self.link.pull(after, limit)
+    }
+
+    fn wait(&self, after: i64, timeout: Duration) -> Result<WaitResponse, SyncError> {
+        self.link.wait(after, timeout)
+    }
+}
+
+#[test]
+fn news_that_comes_with_its_page_is_applied_without_asking_for_it_again() {
+    use labdesk_proto::sync::WaitPageResponse;
+
+    use super::{sync_round_after_news, News};
+    let central = lab_history();
+    let mut b = workstation("FD9", "bob");
+    sync(&mut b, &central);
+    let mut a = workstation("FD8", "ann");
+    sync(&mut a, &central);
+    a.edit_case("FD1-000002", None, object(json!({"status": "delivery"}))).unwrap();
+    sync(&mut a, &central);
+
+    let counting = Counting { link: central.clone(), pulls: Mutex::new(0) };
+    let after = b.sync_cursor().unwrap();
+    let page = central.pull(after, 1000).unwrap();
+    let news = News { after, answer: WaitPageResponse { head: page.head, page: Some(page) } };
+    let report = sync_round_after_news(&mut b, &counting, &mut |_| {}, news.clone()).unwrap();
+    assert_eq!(*counting.pulls.lock().unwrap(), 0, "the page came with the news");
+    assert_eq!((report.pulled, report.cursor), (1, after + 1), "{report:?}");
+    assert_eq!(b.case("FD1-000002").unwrap().record.status, "delivery");
+    assert_sound(&b, "B");
+
+    // The same news again: the store has moved on since, so the page is not applied but pulled.
+    let report = sync_round_after_news(&mut b, &counting, &mut |_| {}, news).unwrap();
+    assert_eq!(*counting.pulls.lock().unwrap(), 1, "stale news: the round pulls");
+    assert_eq!(report.pulled, 0);
+    assert_sound(&b, "B");
+}
+
+// ---------------------------------------------------------------------------------------------
+// At scale, on demand.
+
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// Random ids (as `gen_random_uuid()`), or time-ordered ones as LabDesk mints them (UUIDv7) with
+/// `LABDESK_BULK_IDS=v7`.
+fn synthetic_id(seed: u64) -> Uuid {
+    let rand = (u128::from(splitmix(seed)) << 64) | u128::from(splitmix(seed ^ 0x5555_5555_5555_5555));
+    if std::env::var("LABDESK_BULK_IDS").as_deref() == Ok("v7") {
+        let ms = 1_700_000_000_000 + seed / 2;
+        let bytes = rand.to_be_bytes();
+        return uuid::Builder::from_unix_timestamp_millis(ms, &bytes[..10].try_into().unwrap()).into_uuid();
+    }
+    uuid::Builder::from_random_bytes(rand.to_be_bytes()).into_uuid()
+}
+
+/// A central store of `cases` cases and `messages` messages cloned from templates, as the sync
+/// benchmark loads it, made page by page on demand.
+struct Synthetic {
+    cases: u64,
+    messages: u64,
+    case: Revision,
+    message: Revision,
+}
+
+impl Synthetic {
+    fn new(cases: u64, messages: u64) -> Self {
+        let mut s = workstation("LD1", "ann");
+        let case = s.create_case(object(json!({"patient_name": "T", "status": "received"}))).unwrap();
+        s.post_message(&case.record.case_number, NewMessage::text("template message: shade A2, try-in")).unwrap();
+        let until = s.outbox_end().unwrap();
+        let revs: Vec<Revision> = s.outbox_batch(0, until, 10).unwrap().into_iter().map(|(_, r)| r).collect();
+        Self { cases, messages, case: revs[0].clone(), message: revs[1].clone() }
+    }
+
+    fn head(&self) -> i64 {
+        (self.cases + self.messages) as i64
+    }
+
+    fn revision(&self, seq: u64) -> CentralRevision {
+        let mut r = if seq <= self.cases {
+            let mut r = self.case.clone();
+            r.fields.insert("case_number".into(), json!(format!("BN-{seq:07}")));
+            r.fields.insert("patient_name".into(), json!(format!("Patient {seq}")));
+            r
+        } else {
+            let n = seq - self.cases;
+            let mut r = self.message.clone();
+            let case_n = 1 + (n % self.cases);
+            r.fields.insert("case_id".into(), Value::String(synthetic_id(case_n * 2).to_string()));
+            r.fields.insert("message_content".into(), json!(format!("message {n}: shade A{}, try-in", n % 4)));
+            r
+        };
+        r.record_id = synthetic_id(seq * 2);
+        r.id = synthetic_id(seq * 2 + 1);
+        r.origin = Origin::Central;
+        r.fields = jsonb_map(&r.fields);
+        CentralRevision { seq: seq as i64, revision: r, outcome: Outcome::Applied, conflicts: vec![], proposed: None }
+    }
+}
+
+impl Transport for Synthetic {
+    fn push(&self, _: &PushRequest) -> Result<PushResponse, SyncError> {
+        Ok(PushResponse { results: vec![] })
+    }
+
+    fn pull(&self, after: i64, limit: u32) -> Result<PullPage, SyncError> {
+        let head = self.head();
+        let from = after.max(0) as u64 + 1;
+        let to = (after + i64::from(limit)).min(head) as u64;
+        let revisions: Vec<CentralRevision> = (from..=to).map(|s| self.revision(s)).collect();
+        let next = revisions.last().map_or(after, |r| r.seq);
+        Ok(PullPage { revisions, next, more: next < head, head, remaining: (head - next) as u64 })
+    }
+
+    fn wait(&self, _: i64, _: Duration) -> Result<WaitResponse, SyncError> {
+        Ok(WaitResponse { head: self.head() })
+    }
+}
+
+/// The bootstrap of a store in a file from a synthetic central store, without a server:
+/// `cargo test --release -p labdesk-core --lib bulk_scale -- --ignored --nocapture`, sized with
+/// `LABDESK_BULK_CASES` and `LABDESK_BULK_MESSAGES` (10,000 and 100,000).
+#[test]
+#[ignore = "a measurement, not a test"]
+fn bulk_scale() {
+    let n = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let central = Synthetic::new(n("LABDESK_BULK_CASES", 10_000), n("LABDESK_BULK_MESSAGES", 100_000));
+    let dir = tempfile::tempdir().unwrap();
+    let mut store =
+        Store::open(dir.path(), OpenOptions { workstation: Some("BS1".into()), user: Some("b".into()) }).unwrap();
+    let started = Instant::now();
+    let report = sync_round(&mut store, &central, &mut |_| {}).unwrap();
+    let took = started.elapsed();
+    eprintln!(
+        "bootstrap: {} revisions in {:.2} s = {:.0}/s; file {} MB",
+        report.pulled,
+        took.as_secs_f64(),
+        report.pulled as f64 / took.as_secs_f64(),
+        std::fs::metadata(dir.path().join(crate::STORE_FILE)).map_or(0, |m| m.len() / 1_000_000)
+    );
+}
