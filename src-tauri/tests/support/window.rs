@@ -104,26 +104,37 @@ impl AppSession {
         for (k, v) in env {
             command.env(k, v);
         }
-        let driver = command.spawn().context("cannot start tauri-driver")?;
+        // Its own process group, so that stopping it stops the WebKitWebDriver it starts too.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut driver = command.spawn().context("cannot start tauri-driver")?;
         let url = format!("http://127.0.0.1:{port}");
+        // tauri-driver listens at once but forwards the session request to WebKitWebDriver, which
+        // it starts beside itself and which may not listen yet on a loaded machine: a request it
+        // cannot forward is dropped. So both must listen before the session is asked for.
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                bail!("tauri-driver did not listen on {port} within 20 s");
+        for listening in [port, native] {
+            while std::net::TcpStream::connect(("127.0.0.1", listening)).is_err() {
+                if Instant::now() > deadline {
+                    stop_drivers(&mut driver);
+                    bail!("the WebDriver servers (tauri-driver on {port}, WebKitWebDriver on {native}) did not listen within 20 s");
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), "wry".into());
         caps.insert("tauri:options".into(), serde_json::json!({ "application": APP }));
         // The session is plain HTTP on loopback, but the builder wants a TLS provider chosen.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = ClientBuilder::rustls()
-            .context("no TLS roots")?
-            .capabilities(caps)
-            .connect(&url)
-            .await
-            .context("cannot open a WebDriver session with the app")?;
+        let client = ClientBuilder::rustls().context("no TLS roots")?.capabilities(caps).connect(&url).await;
+        let client = match client {
+            Ok(client) => client,
+            Err(error) => {
+                // No session, so nobody else would stop the drivers.
+                stop_drivers(&mut driver);
+                return Err(error).context("cannot open a WebDriver session with the app");
+            }
+        };
         Ok(Self { client, driver, home: home.to_owned(), data: data.to_owned() })
     }
 
@@ -189,12 +200,26 @@ impl AppSession {
     pub async fn close(mut self) -> Result<()> {
         // A wedged WebKit never answers; the driver is killed either way, so a test cannot hang.
         let closed = tokio::time::timeout(Duration::from_secs(20), self.client.clone().close()).await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        stop_drivers(&mut self.driver);
         closed
             .context("the WebDriver session did not close within 20 s")?
             .context("the WebDriver session did not close cleanly")
     }
+}
+
+impl Drop for AppSession {
+    /// A test that fails half-way leaves no drivers (nor, with them, the app) behind.
+    fn drop(&mut self) {
+        stop_drivers(&mut self.driver);
+    }
+}
+
+/// Kills tauri-driver and WebKitWebDriver (its process group), and reaps tauri-driver.
+fn stop_drivers(driver: &mut std::process::Child) {
+    // SIGKILL to the group: tauri-driver does not pass a SIGKILL of its own on to its child.
+    let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", driver.id())]).status();
+    let _ = driver.kill();
+    let _ = driver.wait();
 }
 
 /// Resident memory of these processes together, in bytes (from /proc/<pid>/status VmRSS).
