@@ -65,7 +65,9 @@ if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
     xvfb_pid=$!
     export DISPLAY=:47
     until xdpyinfo >/dev/null 2>&1 || [ -e /tmp/.X11-unix/X47 ]; do sleep 0.05; done
-    say "no display here: the window is on the virtual display :47 (screenshot: import -display :47 -window root shot.png)"
+    say "no display here: the window is on the virtual display :47 (a screenshot, with ImageMagick: import -display :47 -window root shot.png)"
 fi
 say "LabDesk is starting; close the window to end the session"
-LABDESK_DATA="$session/desk" LABDESK_USER="$me" "$bin/labdesk-desktop"
+# Warnings and the app's own milestones in the terminal; LABDESK_LOG=debug shows everything.
+LABDESK_LOG="${LABDESK_LOG:-warn,labdesk_desktop=info,labdesk_core::sync=info}" \
+    LABDESK_DATA="$session/desk" LABDESK_USER="$me" "$bin/labdesk-desktop"
