@@ -22,6 +22,9 @@
 //! then `VACUUM (ANALYZE)` as autovacuum would leave a store in service.
 //!
 //! Run:   cargo bench -p labdesk-sync --bench sync [-- --cases N --messages N --workstations N]
+//!        `--only bootstrap` (or `push`, `propagation`) runs that part alone, for quick iteration.
+//!        `LABDESK_BENCH_PHASES=1` makes the bootstrap print where its time went (labdesk-core's
+//!        `bootstrap` phase timings: fetch, decode, prepare, apply, commit, index build).
 //! The clones get random ids (`gen_random_uuid()`); `LABDESK_BENCH_IDS=v7` gives them time-ordered
 //! ones instead, as LabDesk mints its records' and revisions' ids (UUIDv7).
 //! Uses DATABASE_URL when set (a server where it may create a database), else a throwaway cluster.
@@ -66,11 +69,19 @@ struct Config {
     cases: u64,
     messages: u64,
     workstations: usize,
+    /// Run only this part (`bootstrap`, `push` or `propagation`); all of them when `None`.
+    only: Option<String>,
+}
+
+impl Config {
+    fn runs(&self, part: &str) -> bool {
+        self.only.as_deref().is_none_or(|only| only == part)
+    }
 }
 
 impl Config {
     fn from_args() -> Result<Self> {
-        let mut config = Config { cases: 100_000, messages: 1_000_000, workstations: 50 };
+        let mut config = Config { cases: 100_000, messages: 1_000_000, workstations: 50, only: None };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
             let mut value = |name: &str| -> Result<u64> {
@@ -81,8 +92,19 @@ impl Config {
                 "--cases" => config.cases = value("--cases")?,
                 "--messages" => config.messages = value("--messages")?,
                 "--workstations" => config.workstations = usize::try_from(value("--workstations")?)?,
+                "--only" => {
+                    let part = args.next().context("--only needs bootstrap, push or propagation")?;
+                    ensure!(
+                        ["bootstrap", "push", "propagation"].contains(&part.as_str()),
+                        "--only: `{part}` is not bootstrap, push or propagation"
+                    );
+                    config.only = Some(part);
+                }
                 "--bench" => {} // cargo bench passes it
-                other => bail!("unknown argument `{other}` (known: --cases N --messages N --workstations N)"),
+                other => bail!(
+                    "unknown argument `{other}` (known: --cases N --messages N --workstations N \
+                     --only bootstrap|push|propagation)"
+                ),
             }
         }
         ensure!(config.cases >= 1, "--cases must be at least 1");
@@ -93,6 +115,13 @@ impl Config {
 
 fn main() -> Result<()> {
     let config = Config::from_args()?;
+    if phases() {
+        // The bootstrap logs where its time went (labdesk-core, `bootstrap pull timings`).
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("labdesk_core::sync::bootstrap=info"))
+            .with_target(false)
+            .init();
+    }
     print_header(&config);
 
     let db = TestPostgres::start().context("starting PostgreSQL")?;
@@ -101,10 +130,15 @@ fn main() -> Result<()> {
     println!("Server:   {} (in-process, axum, 2 tokio workers)", server.url);
     println!();
 
-    let bootstrap = run_bootstrap(&config, &db, &server)?;
-    let push = run_push(&config, &db, &server)?;
-    let propagation = run_propagation(&db, &server)?;
-    print_summary(&bootstrap, &push, &propagation);
+    let bootstrap = config.runs("bootstrap").then(|| run_bootstrap(&config, &db, &server)).transpose()?;
+    let push = config.runs("push").then(|| run_push(&config, &db, &server)).transpose()?;
+    let propagation = config.runs("propagation").then(|| run_propagation(&db, &server)).transpose()?;
+    // Each part prints its own figures; the summary compares them all.
+    if let (Some(bootstrap), Some(push), Some(propagation)) = (&bootstrap, &push, &propagation) {
+        print_summary(bootstrap, push, propagation);
+    } else {
+        println!("Load average at the end: {}", load_average());
+    }
     server.stop()?;
     Ok(())
 }
@@ -139,6 +173,22 @@ fn print_header(config: &Config) {
          SQLite {}",
         rusqlite::version()
     );
+}
+
+/// `LABDESK_BENCH_PHASES=1`: print where the bootstrap's time went.
+fn phases() -> bool {
+    std::env::var("LABDESK_BENCH_PHASES").is_ok_and(|v| v == "1")
+}
+
+/// CPU time this process has used so far (user + system), from /proc (Linux; zero elsewhere).
+fn process_cpu() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return Duration::ZERO };
+    // Fields after the command (which may hold spaces, and ends at the last ')'): utime, stime
+    // are the 14th and 15th, in clock ticks (100 a second on Linux).
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
 fn load_average() -> String {
@@ -287,6 +337,7 @@ fn run_bootstrap(config: &Config, db: &TestPostgres, server: &TestServer) -> Res
     let boot = provision_blocking(&db.url, "North", "boot", Role::Technician, "BS1")?;
     let dir = tempfile::Builder::new().prefix("labdesk-sync-bench-").tempdir()?;
     let mut ws = Workstation::on_disk(server, &boot, dir.path())?;
+    let cpu = process_cpu();
     let started = Instant::now();
     let mut report = ws.sync()?;
     loop {
@@ -300,6 +351,7 @@ fn run_bootstrap(config: &Config, db: &TestPostgres, server: &TestServer) -> Res
         report.bytes_down += more.bytes_down;
     }
     let labdesk = started.elapsed();
+    let cpu = process_cpu().saturating_sub(cpu);
     ensure!(report.pulled == records, "the fresh workstation pulled {} records, not {}", report.pulled, records);
     println!(
         "      pulled {} revisions ({} fast path, {} rebuilt), {:.0} MB of JSON, in {:.1} s",
@@ -309,7 +361,15 @@ fn run_bootstrap(config: &Config, db: &TestPostgres, server: &TestServer) -> Res
         report.bytes_down as f64 / 1e6,
         labdesk.as_secs_f64()
     );
+    println!(
+        "      CPU of this process (workstation + in-process server, not PostgreSQL): {:.1} s, {:.1} µs/record",
+        cpu.as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / records as f64
+    );
     drop(ws);
+    if phases() {
+        server_phases(&db.url, &boot, records)?;
+    }
 
     println!("      baseline: COPY (SELECT the same revisions) TO STDOUT → plain SQLite table …");
     let (copy_out, baseline, baseline_rows) = baseline_bootstrap(&db.url, boot.identity.lab_id, dir.path())?;
@@ -330,6 +390,54 @@ fn run_bootstrap(config: &Config, db: &TestPostgres, server: &TestServer) -> Res
     );
     println!();
     Ok(b)
+}
+
+/// The server's share of a bootstrap, measured apart: the storage backend's pages (PostgreSQL's
+/// query and the rows made into a page), then those pages written as JSON (what axum sends) and
+/// read back as the per-revision path reads them. One thread each, nothing else running.
+fn server_phases(url: &str, who: &Provisioned, records: u64) -> Result<()> {
+    use labdesk_server_database::SyncStore as _;
+    let limit = labdesk_proto::sync::MAX_PULL_LIMIT;
+    let store = labdesk_server_postgres::PgStore::new(url, labdesk_server_postgres::PgOptions::default())?;
+    let identity = who.identity.clone();
+    let (pages, query) = block_on(async move {
+        let started = Instant::now();
+        let mut pages = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = store.pull(&identity, after, limit).await?;
+            after = page.next;
+            let more = page.more;
+            pages.push(page);
+            if !more {
+                break;
+            }
+        }
+        Ok::<_, anyhow::Error>((pages, started.elapsed()))
+    })?;
+    let started = Instant::now();
+    let bodies: Vec<Vec<u8>> = pages.iter().map(serde_json::to_vec).collect::<Result<_, _>>()?;
+    let encode = started.elapsed();
+    drop(pages);
+    let started = Instant::now();
+    for body in &bodies {
+        let page: labdesk_proto::sync::PullPage = serde_json::from_slice(body)?;
+        drop(page);
+    }
+    let decode = started.elapsed();
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / records as f64;
+    println!(
+        "      apart, {} pages of {limit}: server query + rows → page {:.1} s ({:.1} µs/record); \
+         page → JSON {:.1} s ({:.1} µs/record); JSON → page as the per-revision path reads it {:.1} s ({:.1} µs/record)",
+        bodies.len(),
+        query.as_secs_f64(),
+        per(query),
+        encode.as_secs_f64(),
+        per(encode),
+        decode.as_secs_f64(),
+        per(decode)
+    );
+    Ok(())
 }
 
 /// Clones the template case and message into `config.cases` cases and `config.messages` messages

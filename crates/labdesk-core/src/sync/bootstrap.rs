@@ -2,8 +2,10 @@
 //!
 //! The store's one writer is the bottleneck, so everything else happens beside it, each on a
 //! thread of its own:
-//! - *fetch*: asks for the pages one after the other, reads their JSON and [prepares](bulk::prepare)
-//!   them (everything the bulk path computes without the store), up to [`AHEAD`] pages ahead;
+//! - *fetch*: asks for the pages one after the other ([`BOOTSTRAP_PULL_LIMIT`]), reads their JSON text ([`bulk::decode`]: the revisions' fields
+//!   left as text) and [prepares](bulk::prepare_text) them (everything the bulk path computes
+//!   without the store; a record created in the page read from its fields' text straight into its
+//!   type), up to [`AHEAD`] pages ahead;
 //! - *apply* (the caller's thread): applies them with the bulk path, many pages to a transaction;
 //! - *free*: drops the pages applied (freeing a page's many small values takes a while too);
 //! - *checkpoint*, for a store in a file: copies the write-ahead log into the file after each
@@ -19,6 +21,9 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::{Duration, Instant};
 
 use rusqlite::TransactionBehavior;
+
+#[cfg(doc)]
+use labdesk_proto::sync::MAX_PULL_LIMIT;
 
 use super::bulk::{self, Prepared};
 use super::engine::{is_last, tally, Progress, SyncReport, PULL_LIMIT};
@@ -39,6 +44,12 @@ const BATCH_REVISIONS: u64 = 250_000;
 const BATCH_TIME: Duration = Duration::from_secs(10);
 /// Pages fetched (and prepared) ahead of the one being applied.
 const AHEAD: usize = 4;
+/// Revisions asked for per page: the usual page. Every page costs a request, a sign-in check and
+/// two queries of the server's own (the sequencer's check, the head), whatever its size, so
+/// larger pages ([`MAX_PULL_LIMIT`], 5,000) would spare the server some work; but what a pull cut
+/// short between pages keeps is tested with pages of this size (`tests/sync.rs`), so that change
+/// waits for the tests to follow.
+pub(super) const BOOTSTRAP_PULL_LIMIT: u32 = PULL_LIMIT;
 /// SQLite's page cache while bootstrapping, in KiB (the default is 2 MiB), given back when the
 /// bootstrap ends. Large enough for a batch's pages: every index page a batch touches stays at
 /// hand, is never read back from the file nor written out before the commit.
@@ -103,7 +114,7 @@ pub(super) fn pull(
         let (committed, commits) = mpsc::channel::<()>();
         let no_thread =
             |e: std::io::Error| SyncError::Store(crate::Error::Corrupt(format!("no thread to sync with: {e}")));
-        std::thread::Builder::new()
+        let fetching = std::thread::Builder::new()
             .name("labdesk-sync-fetch".into())
             .spawn_scoped(scope, move || fetch(transport, cursor, &sender))
             .map_err(no_thread)?;
@@ -120,7 +131,15 @@ pub(super) fn pull(
         }
         // `pages` and `done` go with this call: a fetching thread still at work stops at its next
         // page, and the freeing thread when it has freed what it was given.
-        apply(store, pages, &done, &committed, cursor, progress, p, report)
+        let started = Instant::now();
+        let mut t = Timings::default();
+        let outcome = apply(store, pages, &done, &committed, cursor, progress, p, report, &mut t);
+        if let Ok(fetched) = fetching.join() {
+            let Timings { request, decode, prepare, fetch_waits, pages, revisions, bytes, .. } = fetched;
+            t = Timings { request, decode, prepare, fetch_waits, pages, revisions, bytes, ..t };
+        }
+        log_timings(&t, started.elapsed());
+        outcome
     });
     for (name, value) in [("cache_size", cache), ("wal_autocheckpoint", autocheckpoint)] {
         if let Err(e) = store.conn.pragma_update(None, name, value) {
@@ -157,24 +176,90 @@ fn checkpoint(file: &Path, commits: &Receiver<()>) {
     run("TRUNCATE");
 }
 
+/// Where a bootstrap's time went, thread by thread (wall time, so a thread waiting for the other
+/// shows it), logged (`info`, this module's target) when its pull ends. The sync benchmark prints
+/// it (`LABDESK_BENCH_PHASES=1`).
+#[derive(Debug, Default, Clone, Copy)]
+struct Timings {
+    /// Fetching thread: asking for a page until its answer is read whole (the server's query and
+    /// encoding, the transfer).
+    request: Duration,
+    /// Fetching thread: reading the answer's JSON ([`bulk::decode`]).
+    decode: Duration,
+    /// Fetching thread: folding the records a page creates ([`bulk::prepare_text`]).
+    prepare: Duration,
+    /// Fetching thread: waiting for room ahead (the applying thread is behind).
+    fetch_waits: Duration,
+    /// Applying thread: waiting for a page (the fetching thread is behind).
+    apply_waits: Duration,
+    /// Applying thread: writing pages ([`bulk::apply`]).
+    apply: Duration,
+    /// Applying thread: the end of each transaction (triggers back, cursor) and, at the end, the
+    /// search and assignee indexes built.
+    finish: Duration,
+    /// Applying thread: commits.
+    commit: Duration,
+    pages: u64,
+    revisions: u64,
+    bytes: u64,
+}
+
 /// Fetches pages one after the other from `after` until the last one or a failure, each made
 /// ready for the store and sent on as it comes; stops early when no one takes them any more.
-fn fetch(transport: &dyn Transport, mut after: i64, pages: &SyncSender<Fetched>) {
+fn fetch(transport: &dyn Transport, mut after: i64, pages: &SyncSender<Fetched>) -> Timings {
+    let mut t = Timings::default();
     loop {
-        let fetched = transport.pull_sized(after, PULL_LIMIT);
-        let last = match &fetched {
-            Ok((page, _)) => {
-                let last = is_last(page, after);
-                after = after.max(page.next);
+        let started = Instant::now();
+        let fetched = transport.pull_json(after, BOOTSTRAP_PULL_LIMIT);
+        let read = Instant::now();
+        t.request += read - started;
+        let prepared = fetched.and_then(|body| {
+            let wire =
+                bulk::decode(&body).map_err(|detail| SyncError::BadAnswer { url: transport.address(), detail })?;
+            let decoded = Instant::now();
+            t.decode += decoded - read;
+            let prepared = bulk::prepare_text(wire)?;
+            t.prepare += decoded.elapsed();
+            Ok((prepared, body.len() as u64))
+        });
+        let last = match &prepared {
+            Ok((prepared, size)) => {
+                t.pages += 1;
+                t.revisions += prepared.page.revisions.len() as u64;
+                t.bytes += size;
+                let last = is_last(&prepared.page, after);
+                after = after.max(prepared.page.next);
                 last
             }
             Err(_) => true,
         };
-        let prepared = fetched.and_then(|(page, size)| Ok((bulk::prepare(page)?, size)));
-        if pages.send(prepared).is_err() || last {
-            return;
+        let sending = Instant::now();
+        let gone = pages.send(prepared).is_err();
+        t.fetch_waits += sending.elapsed();
+        if gone || last {
+            return t;
         }
     }
+}
+
+/// Logs where a bootstrap's time went.
+fn log_timings(t: &Timings, total: Duration) {
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    tracing::info!(
+        total_ms = ms(total),
+        pages = t.pages,
+        revisions = t.revisions,
+        bytes = t.bytes,
+        fetch_request_ms = ms(t.request),
+        fetch_decode_ms = ms(t.decode),
+        fetch_prepare_ms = ms(t.prepare),
+        fetch_waits_ms = ms(t.fetch_waits),
+        apply_waits_ms = ms(t.apply_waits),
+        apply_ms = ms(t.apply),
+        apply_finish_ms = ms(t.finish),
+        apply_commit_ms = ms(t.commit),
+        "bootstrap pull timings"
+    );
 }
 
 /// Applies fetched pages in bulk, a transaction per batch (see [`BATCH_REVISIONS`]).
@@ -188,6 +273,7 @@ fn apply(
     progress: &mut dyn FnMut(&Progress),
     p: &mut Progress,
     report: &mut SyncReport,
+    t: &mut Timings,
 ) -> Result<Pulled, SyncError> {
     loop {
         let tx = store.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(crate::Error::from)?;
@@ -202,7 +288,11 @@ fn apply(
         let mut applied: Vec<(ApplyReport, u64, u64)> = Vec::new();
         let mut revisions = 0;
         let (last, failure) = loop {
-            let (mut page, down) = match pages.recv() {
+            let waiting = Instant::now();
+            let received = pages.recv();
+            let applying = Instant::now();
+            t.apply_waits += applying - waiting;
+            let (mut page, down) = match received {
                 Ok(Ok(fetched)) => fetched,
                 // What came before the failure is kept (committed below); the round fails.
                 Ok(Err(error)) => break (false, Some(error)),
@@ -219,6 +309,8 @@ fn apply(
                 // Rolled back whole (dropped); the round pulls its pages again.
                 return Ok(Pulled::NotBulk);
             };
+            let finishing = Instant::now();
+            t.apply += finishing - applying;
             cursor = cursor.max(page.page.next);
             did.cursor = cursor;
             revisions += did.revisions;
@@ -228,6 +320,7 @@ fn apply(
             if last {
                 bulk::restore_triggers(&tx, triggers.as_deref().unwrap_or_default())?;
                 finish(&tx, cursor, Apply { bootstrap: true, last: true }, caught_up, &mut ApplyReport::default())?;
+                t.finish += finishing.elapsed();
                 break (true, None);
             }
             if revisions >= batch_revisions() || opened.elapsed() >= BATCH_TIME {
@@ -235,10 +328,14 @@ fn apply(
             }
         };
         if !last {
+            let finishing = Instant::now();
             bulk::restore_triggers(&tx, triggers.as_deref().unwrap_or_default())?;
             finish(&tx, cursor, Apply { bootstrap: true, last: false }, false, &mut ApplyReport::default())?;
+            t.finish += finishing.elapsed();
         }
+        let committing = Instant::now();
         tx.commit().map_err(crate::Error::from)?;
+        t.commit += committing.elapsed();
         let _ = committed.send(());
         let had_pages = !applied.is_empty();
         for (did, remaining, down) in &applied {

@@ -26,16 +26,22 @@
 //! give up: the caller rolls its transaction back and applies the same pages revision by revision,
 //! which knows every case.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
-use labdesk_proto::sync::{CentralRevision, PullPage};
+use labdesk_proto::sync::{CentralRevision, FieldConflict, Outcome, PullPage};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, ErrorCode, OptionalExtension};
+use serde::de::{MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::pull::ApplyReport;
-use super::rebuild::{apply_canonical_json, create_canonical_json, set_conflicts, settle_conflicts};
+use super::rebuild::{
+    apply_canonical_json, create_canonical_json, create_canonical_text, set_conflicts, settle_conflicts,
+};
 use crate::error::Result;
 use crate::record::{self, parse_time, Bookkeeping};
 use crate::{Origin, RecordKind, Timestamp};
@@ -190,6 +196,39 @@ pub(crate) struct Prepared {
     not_bulk: Option<(&'static str, usize)>,
 }
 
+#[cfg(test)]
+impl Prepared {
+    /// Everything [`apply`] takes from a prepared page but the fields of the records the page
+    /// creates (which [`prepare_text`] reads into the steps, not into the page), for comparing.
+    pub(crate) fn shape(&self) -> String {
+        let page: Vec<_> = self
+            .page
+            .revisions
+            .iter()
+            .zip(&self.revisions)
+            .map(|(c, step)| {
+                // Fields are read only for the records `apply` folds from the store.
+                let folded = self.not_bulk.is_none() && self.records[step.record].row.is_none();
+                (
+                    c.seq,
+                    c.revision.id,
+                    c.revision.version,
+                    folded.then_some(&c.revision.fields),
+                    &c.conflicts,
+                    &c.proposed,
+                )
+            })
+            .collect();
+        format!(
+            "{page:?} {:?} {:?} {:?} {:?}",
+            self.revisions,
+            self.records,
+            self.not_bulk,
+            (self.page.next, self.page.more, self.page.head, self.page.remaining)
+        )
+    }
+}
+
 /// One revision of a prepared page: its values made ready to bind, so that the thread applying
 /// pages spends its time in the store (and the freeing thread frees them).
 #[derive(Debug)]
@@ -254,7 +293,177 @@ fn bookkeeping(
 
 /// Makes a page ready to apply, with no store at hand: links each revision to the record's
 /// revisions before and after it in the page, and folds every record created in the page.
-pub(crate) fn prepare(mut page: PullPage) -> Result<Prepared> {
+pub(crate) fn prepare(page: PullPage) -> Result<Prepared> {
+    prepare_with(page, None)
+}
+
+/// A page as a bootstrap reads it from the answer's JSON text: everything but the revisions'
+/// fields (and proposals) decoded as [`PullPage`] decodes it; the fields kept as the text they came
+/// as, with their names, until [`prepare_text`] reads each into what it needs — a record created
+/// in the page straight into its type, with no map of values in between (decoding the fields
+/// into maps, and freeing those maps again, took more time than anything else the fetching
+/// thread did). Borrows from the answer.
+pub(crate) struct WirePage<'a> {
+    page: WireHead<'a>,
+    /// Per revision, its fields' names in order, each with its value's text.
+    entries: Vec<Entries<'a>>,
+    /// Per revision, its proposal.
+    proposals: Vec<Option<Map<String, Value>>>,
+}
+
+/// The fields of a revision as they came: each name with its value's JSON text, in their order.
+#[derive(Debug, Default)]
+pub(crate) struct Entries<'a>(pub Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Entries<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        /// A name, borrowed from the text when it has no escapes.
+        struct Name<'a>(Cow<'a, str>);
+        impl<'de> Deserialize<'de> for Name<'de> {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+                struct Visit;
+                impl<'de> Visitor<'de> for Visit {
+                    type Value = Name<'de>;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("a field name")
+                    }
+                    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> std::result::Result<Name<'de>, E> {
+                        Ok(Name(Cow::Borrowed(v)))
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Name<'de>, E> {
+                        Ok(Name(Cow::Owned(v.to_owned())))
+                    }
+                }
+                deserializer.deserialize_str(Visit)
+            }
+        }
+        struct Visit;
+        impl<'de> Visitor<'de> for Visit {
+            type Value = Entries<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("the fields of a revision (an object)")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Entries<'de>, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some((Name(name), raw)) = map.next_entry::<Name<'de>, &'de RawValue>()? {
+                    entries.push((name, raw));
+                }
+                Ok(Entries(entries))
+            }
+        }
+        deserializer.deserialize_map(Visit)
+    }
+}
+
+/// [`PullPage`], its revisions' fields and proposals left as text.
+#[derive(Deserialize)]
+struct WireHead<'a> {
+    #[serde(borrow)]
+    revisions: Vec<WireCentral<'a>>,
+    next: i64,
+    more: bool,
+    head: i64,
+    remaining: u64,
+}
+
+/// [`CentralRevision`], its fields and proposal left as text.
+#[derive(Deserialize)]
+struct WireCentral<'a> {
+    seq: i64,
+    #[serde(borrow)]
+    revision: WireRevision<'a>,
+    outcome: Outcome,
+    #[serde(default)]
+    conflicts: Vec<FieldConflict>,
+    #[serde(default, borrow)]
+    proposed: Option<&'a RawValue>,
+}
+
+/// [`Revision`](labdesk_proto::Revision), its fields left as text.
+#[derive(Deserialize)]
+struct WireRevision<'a> {
+    id: Uuid,
+    record_kind: RecordKind,
+    record_id: Uuid,
+    version: u32,
+    base_version: u32,
+    #[serde(default)]
+    parent: Option<Uuid>,
+    #[serde(default)]
+    parent_unconfirmed: bool,
+    #[serde(borrow)]
+    fields: &'a RawValue,
+    author: String,
+    workstation: String,
+    made_at: Timestamp,
+    #[serde(default)]
+    resolves: Vec<Uuid>,
+    superseded_by: Option<Uuid>,
+    origin: Origin,
+}
+
+/// Reads a pull page's JSON text as [`WirePage`]: what the text does not hold as a [`PullPage`]
+/// (revision fields that are no object included) is refused, in serde's words.
+pub(crate) fn decode(body: &[u8]) -> std::result::Result<WirePage<'_>, String> {
+    let page: WireHead<'_> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let entries = page
+        .revisions
+        .iter()
+        .map(|c| serde_json::from_str::<Entries<'_>>(c.revision.fields.get()))
+        .collect::<serde_json::Result<Vec<_>>>()
+        .map_err(|e| format!("the fields of a revision: {e}"))?;
+    // Few revisions have a proposal (those a merge changed): read as the page reads it.
+    let proposals = page
+        .revisions
+        .iter()
+        .map(|c| c.proposed.map(|p| serde_json::from_str::<Option<Map<String, Value>>>(p.get())).transpose())
+        .collect::<serde_json::Result<Vec<_>>>()
+        .map_err(|e| format!("the proposal of a revision: {e}"))?;
+    Ok(WirePage { page, entries, proposals: proposals.into_iter().map(Option::flatten).collect() })
+}
+
+/// [`prepare`] for a page read by [`decode`]: the same [`Prepared`], the fields of the records the
+/// page creates read from their text into their types.
+pub(crate) fn prepare_text(wire: WirePage<'_>) -> Result<Prepared> {
+    let WirePage { page, entries, proposals } = wire;
+    let mut texts = Vec::with_capacity(page.revisions.len());
+    let mut revisions = Vec::with_capacity(page.revisions.len());
+    for (c, proposed) in page.revisions.into_iter().zip(proposals) {
+        let r = c.revision;
+        texts.push(r.fields.get());
+        revisions.push(CentralRevision {
+            seq: c.seq,
+            revision: labdesk_proto::Revision {
+                id: r.id,
+                record_kind: r.record_kind,
+                record_id: r.record_id,
+                version: r.version,
+                base_version: r.base_version,
+                parent: r.parent,
+                parent_unconfirmed: r.parent_unconfirmed,
+                fields: Map::new(),
+                author: r.author,
+                workstation: r.workstation,
+                made_at: r.made_at,
+                resolves: r.resolves,
+                superseded_by: r.superseded_by,
+                origin: r.origin,
+            },
+            outcome: c.outcome,
+            conflicts: c.conflicts,
+            proposed,
+        });
+    }
+    let page = PullPage { revisions, next: page.next, more: page.more, head: page.head, remaining: page.remaining };
+    prepare_with(page, Some((&texts, &entries)))
+}
+
+/// Fields that came as text: per revision, the text and its [`Entries`].
+type Texts<'a, 'b> = (&'b [&'a str], &'b [Entries<'a>]);
+
+/// [`prepare`]; with `texts`, the revisions' fields are read from them (the page's own are empty),
+/// into the page for the records [`apply`] folds from the store.
+fn prepare_with(mut page: PullPage, texts: Option<Texts<'_, '_>>) -> Result<Prepared> {
     let mut revisions: Vec<Step> = Vec::with_capacity(page.revisions.len());
     let mut records: Vec<Touched> = Vec::new();
     let mut by_id: HashMap<Uuid, usize> = HashMap::with_capacity(page.revisions.len());
@@ -300,17 +509,27 @@ pub(crate) fn prepare(mut page: PullPage) -> Result<Prepared> {
     if not_bulk.is_none() {
         // Fold each record created here: its revisions in page order, from nothing.
         let mut states: HashMap<usize, Map<String, Value>> = HashMap::new();
+        let corrupt = |e: serde_json::Error| crate::Error::Corrupt(format!("the fields of a pulled revision: {e}"));
         for (i, central) in page.revisions.iter_mut().enumerate() {
             let r = &mut central.revision;
             let t = revisions[i].record;
-            if i == records[t].first {
-                if r.version == 1 {
-                    let (fields, state) = create_canonical_json(r.record_kind, &mut r.fields);
-                    revisions[i].fields = Some(fields);
-                    states.insert(t, state);
-                }
+            let text = texts.map(|(texts, entries)| (texts[i], &entries[i].0));
+            if i == records[t].first && r.version == 1 {
+                let (fields, state) = match text {
+                    Some((text, entries)) => create_canonical_text(r.record_kind, text, entries).map_err(corrupt)?,
+                    None => create_canonical_json(r.record_kind, &mut r.fields),
+                };
+                revisions[i].fields = Some(fields);
+                states.insert(t, state);
             } else if let Some(state) = states.get_mut(&t) {
-                revisions[i].fields = Some(apply_canonical_json(r.record_kind, state, &r.fields));
+                let fields = match text {
+                    Some((text, _)) => &serde_json::from_str(text).map_err(corrupt)?,
+                    None => &r.fields,
+                };
+                revisions[i].fields = Some(apply_canonical_json(r.record_kind, state, fields));
+            } else if let Some((text, _)) = text {
+                // A record the page continues: `apply` folds it on from the store's row.
+                r.fields = serde_json::from_str(text).map_err(corrupt)?;
             }
         }
         for (t, state) in states {

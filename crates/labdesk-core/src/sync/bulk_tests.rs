@@ -345,6 +345,78 @@ fn a_bootstrap_in_bulk_gives_the_store_the_per_revision_path_gives_byte_for_byte
     }
 }
 
+#[test]
+fn a_page_read_from_its_json_text_is_prepared_as_the_page_itself_is() {
+    let central = lab_history();
+    // Pages of 7: chains cut across pages, so records continued from the store as well as created
+    // in the page; and one page of everything.
+    for limit in [7, 1000] {
+        let link = central.with_pages(limit);
+        let mut after = 0;
+        loop {
+            let page = link.pull(after, limit).unwrap();
+            let text = link.pull_json(after, limit).unwrap();
+            let from_text = super::bulk::prepare_text(super::bulk::decode(&text).unwrap()).unwrap();
+            let from_page = super::bulk::prepare(page.clone()).unwrap();
+            assert_eq!(from_text.shape(), from_page.shape(), "page after {after}");
+            if !page.more {
+                break;
+            }
+            after = page.next;
+        }
+    }
+}
+
+#[test]
+fn fields_the_short_way_does_not_take_are_stored_as_the_long_way_stores_them() {
+    use super::rebuild::{create_canonical_json, create_canonical_text};
+    let case = Uuid::now_v7();
+    let texts = [
+        // The usual: every field the type reads, in JSONB's order.
+        format!(
+            r#"{{"id": "{case}", "case_id": "{case}", "sender_id": "ann", "message_type": "text", "message_status": "sent", "message_content": "shade A2"}}"#
+        ),
+        // A name twice: the last value counts, in the first one's place.
+        format!(
+            r#"{{"case_id": "{case}", "message_content": "first", "message_type": "text", "message_content": "second", "sender_id": "ann", "message_status": "sent"}}"#
+        ),
+        // A deleted_at that is no time, then one that is.
+        format!(
+            r#"{{"case_id": "{case}", "message_type": "text", "sender_id": "ann", "message_status": "sent", "deleted_at": "yesterday"}}"#
+        ),
+        format!(
+            r#"{{"case_id": "{case}", "message_type": "text", "sender_id": "ann", "message_status": "sent", "deleted_at": "2026-11-21T09:30:00.000Z"}}"#
+        ),
+        // A field the type does not know, a name with an escape, a value of the wrong type.
+        format!(
+            r#"{{"case_id": "{case}", "message_type": "text", "sender_id": "ann", "message_status": "sent", "colour": [1, {{"b": 2}}], "n\u0061me": "x"}}"#
+        ),
+        format!(r#"{{"case_id": "{case}", "message_type": 7, "sender_id": "ann", "message_status": "sent"}}"#),
+        // Not a chat message at all.
+        "{}".to_owned(),
+    ];
+    for text in &texts {
+        let entries: super::bulk::Entries = serde_json::from_str(text).unwrap();
+        let short = create_canonical_text(crate::RecordKind::ChatMessage, text, &entries.0).unwrap();
+        let mut fields: Map<String, Value> = serde_json::from_str(text).unwrap();
+        let long = create_canonical_json(crate::RecordKind::ChatMessage, &mut fields);
+        assert_eq!(short, long, "{text}");
+    }
+}
+
+#[test]
+fn a_page_whose_revision_fields_are_no_object_is_a_bad_answer() {
+    let central = lab_history();
+    let mut page = serde_json::to_value(central.pull(0, 10).unwrap()).unwrap();
+    let good = serde_json::to_vec(&page).unwrap();
+    assert!(super::bulk::decode(&good).is_ok());
+    page["revisions"][3]["revision"]["fields"] = json!([1, 2]);
+    let bad = serde_json::to_vec(&page).unwrap();
+    let refused = super::bulk::decode(&bad).err().unwrap();
+    assert!(refused.contains("fields"), "{refused}");
+    assert!(super::bulk::decode(b"{\"revisions\": 3}").is_err());
+}
+
 fn slow_count(store: &Store) -> u64 {
     store.conn.query_row("SELECT count(*) FROM revisions", [], |r| r.get::<_, i64>(0)).unwrap() as u64
 }

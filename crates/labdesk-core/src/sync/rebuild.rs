@@ -234,6 +234,57 @@ pub(crate) fn create_canonical_json(kind: RecordKind, fields: &mut Map<String, V
     }
 }
 
+/// [`create_canonical_json`] for fields that came as JSON text (a bootstrap's pages): the typed
+/// record is read from the text itself, with no map of values in between. `entries` are the
+/// fields' names in their order, each with its value's text (see [`super::bulk::Entries`]). The
+/// result is [`create_canonical_json`]'s for the same fields, byte for byte; whatever this does
+/// not take the short way (a name twice, a value the record type does not read, a `deleted_at`
+/// that is no time) goes the long way, through that very function.
+pub(crate) fn create_canonical_text(
+    kind: RecordKind,
+    text: &str,
+    entries: &[(std::borrow::Cow<'_, str>, &serde_json::value::RawValue)],
+) -> serde_json::Result<(String, Map<String, Value>)> {
+    let twice = entries.iter().enumerate().any(|(i, (name, _))| entries[..i].iter().any(|(n, _)| n == name));
+    let deleted_at = match entries.iter().find(|(name, _)| name == "deleted_at") {
+        Some((_, raw)) if raw.get().starts_with('"') => serde_json::from_str::<std::borrow::Cow<'_, str>>(raw.get())
+            .ok()
+            .and_then(|t| Timestamp::parse(&t).ok())
+            .map(Some),
+        _ => Some(None),
+    };
+    let state = match (twice, deleted_at) {
+        (false, Some(deleted_at)) => with_record_type!(kind, R => {
+            serde_json::from_str::<R>(text).ok().and_then(|r| full_map(&r, deleted_at).ok())
+        }),
+        _ => None,
+    };
+    let Some(state) = state else {
+        let mut fields: Map<String, Value> = serde_json::from_str(text)?;
+        return Ok(create_canonical_json(kind, &mut fields));
+    };
+    /// The fields by name, each with the value `state` has for it, else its own (as a value,
+    /// so that it is written as the long way writes it).
+    struct Stored<'a>(&'a [(std::borrow::Cow<'a, str>, &'a serde_json::value::RawValue)], &'a Map<String, Value>);
+    impl serde::Serialize for Stored<'_> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+            use serde::ser::{Error as _, SerializeMap};
+            let mut map = serializer.serialize_map(Some(self.0.len()))?;
+            for (name, raw) in self.0 {
+                match self.1.get(name.as_ref()) {
+                    Some(value) => map.serialize_entry(name, value)?,
+                    None => {
+                        let value: Value = serde_json::from_str(raw.get()).map_err(S::Error::custom)?;
+                        map.serialize_entry(name, &value)?;
+                    }
+                }
+            }
+            map.end()
+        }
+    }
+    Ok((serde_json::to_string(&Stored(entries, &state))?, state))
+}
+
 /// Makes a record's chain headless and parks its tail's versions, so that revisions can be
 /// inserted, renumbered and relinked in any order; [`rebuild`] then writes every link.
 pub(crate) fn unlock_chain(tx: &Connection, record_id: Uuid) -> Result<()> {

@@ -37,6 +37,20 @@ pub trait Transport: Send + Sync {
         Ok((page, size))
     }
 
+    /// [`pull`](Self::pull)'s page as the JSON text the central store sent: what a bootstrap reads
+    /// ([`super::bulk::decode`]), decoding only what it needs. This default writes the page
+    /// [`pull`](Self::pull) gives as JSON.
+    fn pull_json(&self, after: i64, limit: u32) -> Result<Vec<u8>, SyncError> {
+        let page = self.pull(after, limit)?;
+        serde_json::to_vec(&page)
+            .map_err(|e| SyncError::Store(crate::Error::Corrupt(format!("a pulled page as JSON: {e}"))))
+    }
+
+    /// Where the central store is, for messages (the server's address).
+    fn address(&self) -> String {
+        "the central store".to_owned()
+    }
+
     /// [`wait`](Self::wait), asking for news to come with its first page (at most `limit`
     /// revisions after `after`), which spares the round that follows its pull request. This
     /// default answers without a page: the round then pulls as usual.
@@ -112,6 +126,15 @@ impl HttpTransport {
         request: RequestBuilder,
         timeout: Duration,
     ) -> Result<(T, u64), SyncError> {
+        let body = self.exchange_body(request, timeout)?;
+        serde_json::from_slice(&body)
+            .map(|answer| (answer, body.len() as u64))
+            .map_err(|e| SyncError::BadAnswer { url: self.base.to_string(), detail: e.to_string() })
+    }
+
+    /// Sends a request and returns the body of a successful answer (JSON, not read here); a failed
+    /// one becomes what a person can act on.
+    fn exchange_body(&self, request: RequestBuilder, timeout: Duration) -> Result<Vec<u8>, SyncError> {
         let url = self.base.to_string();
         let response = request.send().map_err(|e| {
             if e.is_timeout() {
@@ -130,9 +153,7 @@ impl HttpTransport {
         })?;
         tracing::debug!(status = status.as_u16(), bytes = body.len(), "answer");
         if status.is_success() {
-            return serde_json::from_slice(&body)
-                .map(|answer| (answer, body.len() as u64))
-                .map_err(|e| SyncError::BadAnswer { url, detail: e.to_string() });
+            return Ok(Vec::from(body));
         }
         let said: Option<ErrorBody> = serde_json::from_slice(&body).ok();
         let code = said.as_ref().map(|b| b.code.clone()).unwrap_or_default();
@@ -168,6 +189,17 @@ impl Transport for HttpTransport {
         let mut url = self.url("v1/pull")?;
         url.query_pairs_mut().append_pair("after", &after.to_string()).append_pair("limit", &limit.to_string());
         self.exchange_sized(self.client.get(url), self.request_timeout)
+    }
+
+    #[tracing::instrument(name = "sync.pull", skip_all, fields(server = %self.base, after, limit))]
+    fn pull_json(&self, after: i64, limit: u32) -> Result<Vec<u8>, SyncError> {
+        let mut url = self.url("v1/pull")?;
+        url.query_pairs_mut().append_pair("after", &after.to_string()).append_pair("limit", &limit.to_string());
+        self.exchange_body(self.client.get(url), self.request_timeout)
+    }
+
+    fn address(&self) -> String {
+        self.base.to_string()
     }
 
     #[tracing::instrument(name = "sync.wait", skip_all, fields(server = %self.base, after))]
