@@ -178,6 +178,10 @@ fn run_watch(
                 now.syncing = false;
                 now.progress = None;
             }
+            // The long poll lost the server while nothing was being sent: the bar must not keep
+            // saying "online" until the next change.
+            WatchEvent::Unreachable(_) => now.online = false,
+            WatchEvent::Reachable => now.online = true,
         }
         let copy = now.clone();
         drop(now);

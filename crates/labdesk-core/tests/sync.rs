@@ -496,7 +496,7 @@ fn watch_retries_an_absent_server_with_backoff_and_catches_up_when_it_returns() 
                 WatchEvent::Failed { retry_in, .. } => {
                     let _ = tx.send(Err(*retry_in));
                 }
-                WatchEvent::Progress(_) => {}
+                WatchEvent::Progress(_) | WatchEvent::Unreachable(_) | WatchEvent::Reachable => {}
             })
             .unwrap();
             a
@@ -524,4 +524,59 @@ fn watch_retries_an_absent_server_with_backoff_and_catches_up_when_it_returns() 
     assert_sound(&a, "A");
     assert_eq!(a.pending_count().unwrap(), 0);
     let _ = Uuid::nil();
+}
+
+#[test]
+fn a_watch_that_loses_the_server_while_idle_says_so_at_once_and_says_when_it_is_back() {
+    #[derive(Debug, PartialEq)]
+    enum Said {
+        Synced { pushed: u64 },
+        Failed,
+        Unreachable,
+        Reachable,
+    }
+    let central = FakeTransport::new();
+    let a = workstation("FD1", "ann");
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel::<Said>();
+    let options = WatchOptions {
+        long_poll: Duration::from_millis(200),
+        outbox_check: Duration::from_millis(50),
+        backoff_min: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(100),
+    };
+    let watcher = {
+        let (stop, transport) = (stop.clone(), Arc::new(central.another()));
+        std::thread::spawn(move || {
+            let mut a = a;
+            watch(&mut a, transport, &options, &stop, &mut |event| {
+                let said = match event {
+                    WatchEvent::Synced(r) => Said::Synced { pushed: r.pushed },
+                    WatchEvent::Failed { .. } => Said::Failed,
+                    WatchEvent::Unreachable(_) => Said::Unreachable,
+                    WatchEvent::Reachable => Said::Reachable,
+                    WatchEvent::Progress(_) => return,
+                };
+                let _ = tx.send(said);
+            })
+            .unwrap();
+            a
+        })
+    };
+    assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), Said::Synced { pushed: 0 }, "the first round");
+
+    central.with(|c| c.offline = true);
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+        Said::Unreachable,
+        "with nothing to send, the long poll is what notices the server gone, within its period"
+    );
+
+    central.with(|c| c.offline = false);
+    assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), Said::Reachable, "and notices it back");
+    stop.store(true, Ordering::Relaxed);
+    let a = watcher.join().unwrap();
+    let said: Vec<Said> = rx.try_iter().collect();
+    assert!(!said.contains(&Said::Unreachable), "an outage is said once: {said:?}");
+    assert_sound(&a, "A");
 }

@@ -241,6 +241,14 @@ fn watch_loop(ctx: &mut Ctx<'_>, transport: HttpTransport) -> Result<ExitCode> {
                 eprintln!("warning: {error}; trying again in {} s", retry_in.as_secs().max(1));
                 Ok(())
             }
+            WatchEvent::Unreachable(error) => {
+                eprintln!("warning: {error}; changes made here wait in the outbox until it is back");
+                Ok(())
+            }
+            WatchEvent::Reachable => {
+                eprintln!("note: the sync server answers again");
+                Ok(())
+            }
         };
         if let Err(e) = written.and_then(|()| out.flush()) {
             write_failed.get_or_insert(e);

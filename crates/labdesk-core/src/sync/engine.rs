@@ -343,6 +343,23 @@ pub enum WatchEvent {
         error: SyncError,
         retry_in: Duration,
     },
+    /// The long poll failed while the server was thought there: it is out of reach (the link or
+    /// the server is down) until a poll or a round gets an answer again. Said once per outage.
+    Unreachable(SyncError),
+    /// A long poll was answered after the server had been out of reach: it is back. Changes
+    /// waiting in the outbox go at once rather than after the rest of a backoff.
+    Reachable,
+}
+
+/// What the long-poll thread tells the watch.
+#[derive(Debug)]
+enum Heard {
+    /// New revisions, with their first page.
+    News(News),
+    /// The poll was answered, with nothing new.
+    Quiet,
+    /// The poll failed.
+    Lost(SyncError),
 }
 
 /// Exponential backoff with jitter: each wait is between half and all of a base that doubles
@@ -396,7 +413,7 @@ pub fn watch(
     on_event: &mut dyn FnMut(&WatchEvent),
 ) -> Result<(), crate::Error> {
     let cursor = Arc::new(AtomicI64::new(store.sync_cursor()?));
-    let (news_tx, news) = mpsc::channel::<News>();
+    let (news_tx, news) = mpsc::channel::<Heard>();
     {
         let (transport, stop, cursor, options) = (transport.clone(), stop.clone(), cursor.clone(), options.clone());
         let spawned = std::thread::Builder::new().name("labdesk-sync-wait".into()).spawn(move || {
@@ -408,8 +425,12 @@ pub fn watch(
                     Ok(answer) => {
                         backoff.reset();
                         let head = answer.head;
-                        if head > after {
-                            if news_tx.send(News { after, answer }).is_err() {
+                        if head <= after {
+                            if news_tx.send(Heard::Quiet).is_err() {
+                                break;
+                            }
+                        } else {
+                            if news_tx.send(Heard::News(News { after, answer })).is_err() {
                                 break;
                             }
                             // Give the round time to pull it, rather than hear the same news again.
@@ -424,6 +445,9 @@ pub fn watch(
                     }
                     Err(error) => {
                         tracing::debug!(%error, "long poll failed");
+                        if news_tx.send(Heard::Lost(error)).is_err() {
+                            break;
+                        }
                         nap(backoff.next(), &stop);
                     }
                 }
@@ -437,6 +461,8 @@ pub fn watch(
     let mut backoff = Backoff::new(options.backoff_min, options.backoff_max);
     let mut due: Option<Instant> = Some(Instant::now());
     let mut online = false;
+    // Whether a round has run: before that, "online" is not known yet, so nothing is "back".
+    let mut tried = false;
     let mut last_pending = store.pending_count()?;
     let mut heard: Option<News> = None;
     while !stop.load(Ordering::Relaxed) {
@@ -450,6 +476,7 @@ pub fn watch(
                 Ok(report) => {
                     cursor.store(report.cursor, Ordering::Relaxed);
                     online = true;
+                    tried = true;
                     due = if report.pending == 0 {
                         backoff.reset();
                         None
@@ -465,6 +492,7 @@ pub fn watch(
                 }
                 Err(error) => {
                     online = false;
+                    tried = true;
                     let retry_in = backoff.next();
                     due = Some(Instant::now() + retry_in);
                     on_event(&WatchEvent::Failed { error, retry_in });
@@ -477,12 +505,34 @@ pub fn watch(
             wait = wait.min(d.saturating_duration_since(Instant::now()));
         }
         match news.recv_timeout(wait) {
-            Ok(mut latest) => {
-                while let Ok(newer) = news.try_recv() {
-                    latest = newer;
+            Ok(first) => {
+                // Everything the poll said since: the latest news, and whether the server answered
+                // last.
+                let (mut latest, mut answered) = (None, None);
+                for said in std::iter::once(first).chain(news.try_iter()) {
+                    match said {
+                        Heard::News(n) => (latest, answered) = (Some(n), Some(Ok(()))),
+                        Heard::Quiet => answered = Some(Ok(())),
+                        Heard::Lost(error) => answered = Some(Err(error)),
+                    }
+                }
+                match answered {
+                    Some(Err(error)) if online => {
+                        online = false;
+                        on_event(&WatchEvent::Unreachable(error));
+                    }
+                    Some(Ok(())) if !online && tried => {
+                        online = true;
+                        on_event(&WatchEvent::Reachable);
+                        if store.pending_count()? > 0 {
+                            backoff.reset();
+                            due = Some(Instant::now());
+                        }
+                    }
+                    _ => {}
                 }
                 // News means the server is there: no reason to sit out a backoff.
-                if latest.answer.head > cursor.load(Ordering::Relaxed) {
+                if let Some(latest) = latest.filter(|n| n.answer.head > cursor.load(Ordering::Relaxed)) {
                     due = Some(Instant::now());
                     heard = Some(latest);
                 }
