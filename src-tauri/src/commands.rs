@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use labdesk_core::sync::{parse_server_url, HttpTransport, RecordConflicts, Token, Transport};
 use labdesk_core::{
-    CaseDetail, CasePage, CaseQuery, ChatMessage, FileRecord, HistoryEntry, MessageType, NewMessage, SearchHit, Stage,
-    StageAction, Stored, WorkflowStage, Written, ALLOWED_FORMATS, KNOWN_META_KEYS, MAX_FILES_PER_UPLOAD, MAX_FILE_SIZE,
-    SUGGESTED_PRIORITIES, SUGGESTED_STATUSES,
+    CaseDetail, CaseNote, CasePage, CaseQuery, ChatMessage, FileRecord, HistoryEntry, MessageType, NewMessage,
+    SearchHit, Stage, StageAction, Stored, WorkflowStage, Written, ALLOWED_FORMATS, KNOWN_META_KEYS,
+    MAX_FILES_PER_UPLOAD, MAX_FILE_SIZE, SUGGESTED_PRIORITIES, SUGGESTED_STATUSES,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -226,6 +226,44 @@ pub fn delete_message(
     base_version: u32,
 ) -> CommandResult<Written<ChatMessage>> {
     let out = state.with_store(|store| store.delete_message(id, Some(base_version)))?;
+    store_changed(&app, &state);
+    Ok(out)
+}
+
+/// Adds a note to a case. A case's notes come with it (`case_detail`), like its chat.
+#[tauri::command(async)]
+pub fn add_note(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    case_key: String,
+    body: String,
+) -> CommandResult<Stored<CaseNote>> {
+    let out = state.with_store(|store| store.add_note(&case_key, &body))?;
+    store_changed(&app, &state);
+    Ok(out)
+}
+
+#[tauri::command(async)]
+pub fn edit_note(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    id: Uuid,
+    base_version: u32,
+    body: String,
+) -> CommandResult<Written<CaseNote>> {
+    let out = state.with_store(|store| store.edit_note(id, Some(base_version), &body))?;
+    store_changed(&app, &state);
+    Ok(out)
+}
+
+#[tauri::command(async)]
+pub fn delete_note(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    id: Uuid,
+    base_version: u32,
+) -> CommandResult<Written<CaseNote>> {
+    let out = state.with_store(|store| store.delete_note(id, Some(base_version)))?;
     store_changed(&app, &state);
     Ok(out)
 }

@@ -1,7 +1,7 @@
 //! The real app in a real window (Xvfb, tauri-driver, WebKitWebDriver), used as a front-desk
 //! person and a technician would: take in a case, find it in the list, open it, send a chat
-//! message, move a stage. A screenshot of each screen is saved; afterwards the store on disk
-//! must hold exactly what was done, and pass its own check.
+//! message, move a stage, add a note. A screenshot of each screen is saved; afterwards the store
+//! on disk must hold exactly what was done, and pass its own check.
 
 mod support;
 
@@ -84,6 +84,16 @@ async fn a_case_taken_in_at_the_front_desk_is_found_discussed_and_moved_on_in_th
         )
         .await?;
         app.screenshot(&shots.join("case-detail.png")).await?;
+
+        // Detail: a note on the case.
+        app.find("tab-notes").await?.click().await?;
+        app.find("note-input").await?.send_keys("Dentist asks for a call before delivery").await?;
+        app.find("note-add").await?.click().await?;
+        app.until(
+            "the note appears in the notes",
+            "[...document.querySelectorAll('[data-testid=note]')].some(n => n.textContent.includes('call before delivery'))",
+        )
+        .await?;
         // The status bar, always there, counts the changes waiting for the lab's server.
         let bar = app.find("sync-status").await?.text().await?;
         assert!(bar.contains("Not signed in"), "a workstation never signed in says so: {bar}");
@@ -117,6 +127,11 @@ async fn a_case_taken_in_at_the_front_desk_is_found_discussed_and_moved_on_in_th
     assert_eq!(case.updated_by, "maria", "changes are made as the app's user");
     let chat = store.messages(&number)?;
     assert!(chat.iter().any(|m| m.record.message_content.contains("Shade A2")), "the chat message was stored");
+    let notes = store.notes(&number)?;
+    assert!(
+        notes.iter().any(|n| n.record.body.contains("call before delivery") && n.record.author_id == "maria"),
+        "the note was stored, by the app's user"
+    );
     let stages = store.stages(&number)?;
     assert_eq!(stages[0].stage.status, StageStatus::InProgress, "receiving was started");
     let report = store.check(true)?;

@@ -390,3 +390,144 @@ test('a scan filed from the scanner folder is announced, and opens its case', as
   await attached.getByRole('button', { name: 'Open' }).click();
   await expect(page.getByTestId('case-number')).toHaveText('FD1-000004');
 });
+
+test('case notes: add one, edit it on the version shown, a stale edit refused, and delete it', async ({ page }) => {
+  await openApp(page, '#/case/FD1-000001');
+  await expect(page.getByTestId('tab-notes')).toHaveText('Notes (1)');
+  await page.getByTestId('tab-notes').click();
+  const notes = page.getByTestId('note');
+  await expect(notes).toHaveCount(1);
+  await expect(notes.first().getByTestId('note-author')).toHaveText('bob');
+  await expect(notes.first().getByTestId('note-body')).toContainText('lighter shade');
+
+  // The core refuses an empty note; the UI says what it said.
+  await page.getByTestId('note-add').click();
+  await expect(page.getByTestId('note-add-error')).toContainText('body: is required');
+
+  await page.getByTestId('note-input').fill('Dentist asks for a call before delivery.');
+  await page.getByTestId('note-add').click();
+  await expect(notes).toHaveCount(2);
+  await expect(page.getByTestId('note-add-error')).toHaveCount(0);
+  await expect(page.getByTestId('note-input')).toHaveValue('');
+  await expect(page.getByTestId('tab-notes')).toHaveText('Notes (2)');
+  const mine = notes.last();
+  await expect(mine.getByTestId('note-author')).toHaveText('You');
+  await expect(mine.getByTestId('note-time')).not.toBeEmpty();
+
+  // Edit, sent with the version it was begun on.
+  await mine.getByTestId('note-edit').click();
+  await mine.getByTestId('note-edit-input').fill('Dentist asks for a call before delivery, after 2 pm.');
+  await mine.getByTestId('note-edit-save').click();
+  await expect(mine.getByTestId('note-body')).toHaveText('Dentist asks for a call before delivery, after 2 pm.');
+  await expect(mine.getByTestId('note-edited')).toBeVisible();
+  const edit = await fake(page, (f) => f.calls.filter((c) => c.cmd === 'edit_note').pop()?.args);
+  expect(edit).toEqual({ id: expect.any(String), baseVersion: 1, body: 'Dentist asks for a call before delivery, after 2 pm.' });
+
+  // Changed elsewhere meanwhile: refused, the text kept, the core's sentence shown.
+  await mine.getByTestId('note-edit').click();
+  await mine.getByTestId('note-edit-input').fill('Call after 3 pm.');
+  await fake(page, (f) =>
+    f.failNext('edit_note', {
+      kind: 'stale',
+      message: 'the case note was changed since you opened it (you edited version 2, it is now at version 3); reload it and make your change again',
+      fields: [],
+    }),
+  );
+  await mine.getByTestId('note-edit-save').click();
+  await expect(mine.getByTestId('note-edit-error')).toContainText('changed since you opened it');
+  await expect(mine.getByTestId('note-edit-input')).toHaveValue('Call after 3 pm.');
+  await shot(page, 'notes');
+  await mine.getByRole('button', { name: 'Cancel' }).click();
+
+  page.once('dialog', (d) => void d.accept());
+  await mine.getByTestId('note-delete').click();
+  await expect(notes).toHaveCount(1);
+  await expect(page.getByTestId('tab-notes')).toHaveText('Notes (1)');
+  const deleted = await fake(page, (f) => f.calls.filter((c) => c.cmd === 'delete_note').pop()?.args);
+  expect(deleted).toEqual({ id: expect.any(String), baseVersion: 2 });
+});
+
+test('stage notes: write a note on a stage, see it in the workflow, and change it', async ({ page }) => {
+  await openApp(page, '#/case/FD1-000001');
+  const design = page.getByTestId('stage-design');
+  await expect(design.getByTestId('stage-note')).toHaveCount(0);
+  await design.getByTestId('stage-note-edit').click();
+  await design.getByTestId('stage-note-input').fill('Use the old bite registration.');
+  await design.getByTestId('stage-note-save').click();
+  await expect(design.getByTestId('stage-note')).toHaveText('Use the old bite registration.');
+  await expect(design.getByTestId('stage-note-input')).toHaveCount(0);
+
+  await design.getByTestId('stage-note-edit').click();
+  await expect(design.getByTestId('stage-note-input')).toHaveValue('Use the old bite registration.');
+  await design.getByTestId('stage-note-input').fill('Use the new bite registration from the rescan.');
+  await shot(page, 'stage-note');
+  await design.getByTestId('stage-note-input').press('Control+Enter');
+  await expect(design.getByTestId('stage-note')).toHaveText('Use the new bite registration from the rescan.');
+
+  const moves = await fake(page, (f) => f.calls.filter((c) => c.cmd === 'move_stage').map((c) => c.args));
+  expect(moves).toEqual([
+    { caseKey: expect.any(String), stage: 'design', action: { action: 'notes', value: 'Use the old bite registration.' }, baseVersion: 0 },
+    {
+      caseKey: expect.any(String),
+      stage: 'design',
+      action: { action: 'notes', value: 'Use the new bite registration from the rescan.' },
+      baseVersion: 1,
+    },
+  ]);
+  // The status did not move: a note is only a note.
+  await expect(design).toHaveAttribute('data-status', 'pending');
+  await shot(page, 'stage-note-saved');
+});
+
+test('chat attachments: a file from disk and one of the case’s are sent and shown with a thumbnail', async ({ page }) => {
+  await openApp(page, '#/case/FD1-000001');
+  const messages = page.getByTestId('chat-message');
+  await expect(messages).toHaveCount(2);
+
+  // A file from disk goes to the case's files first, then with the message.
+  await page.getByTestId('chat-attach').click();
+  await expect(page.getByTestId('chat-attach-picker')).toContainText('No files on this case yet.');
+  await fake(page, (f) => f.setDialogAnswer(['/scans/photo-front.png']));
+  await page.getByTestId('chat-attach-disk').click();
+  await expect(page.getByTestId('chat-pending-attachment')).toHaveText(/photo-front\.png/);
+  await expect(page.getByTestId('tab-files')).toHaveText('Files (1)');
+  await page.getByTestId('chat-input').fill('Shade photo from the chair.');
+  await expect(page.getByTestId('chat-type')).toHaveValue('mixed');
+  await page.getByTestId('chat-send').click();
+  await expect(messages).toHaveCount(3);
+  await expect(page.getByTestId('chat-pending-attachment')).toHaveCount(0);
+  const sent = messages.last();
+  const attachment = sent.getByTestId('chat-attachment');
+  await expect(attachment).toHaveText('photo-front.png');
+  const thumb = attachment.getByTestId('thumbnail');
+  await expect(thumb).toBeVisible();
+  expect(await thumb.evaluate((img) => (img as HTMLImageElement).naturalWidth)).toBeGreaterThan(0);
+
+  const posted = await fake(page, (f) => f.calls.filter((c) => c.cmd === 'post_message').pop()?.args);
+  const attachedFile = await fake(page, (f) => (f.calls.filter((c) => c.cmd === 'attach_files').pop()?.args.paths as string[]));
+  expect(attachedFile).toEqual(['/scans/photo-front.png']);
+  expect(posted).toMatchObject({
+    message: { message_type: 'mixed', message_content: 'Shade photo from the chair.', attachments: [expect.any(String)] },
+  });
+
+  // Click to open, as in the Files tab; Escape closes the preview and stays on the case.
+  await attachment.getByRole('button', { name: 'Open photo-front.png' }).click();
+  const preview = page.getByTestId('chat-file-preview');
+  await expect(preview.getByTestId('image-preview')).toBeVisible();
+  await shot(page, 'chat-attachment-preview');
+  await page.keyboard.press('Escape');
+  await expect(preview).toHaveCount(0);
+  await expect(page.getByTestId('case-screen')).toBeVisible();
+
+  // A file the case already has, picked from the list: sent alone, as an image message.
+  await page.getByTestId('chat-attach').click();
+  await page.getByTestId('chat-attach-picker').getByLabel(/photo-front\.png/).check();
+  await expect(page.getByTestId('chat-type')).toHaveValue('image');
+  await page.getByTestId('chat-send').click();
+  await expect(messages).toHaveCount(4);
+  await expect(messages.last().getByTestId('chat-attachment')).toHaveText('photo-front.png');
+  await expect(messages.last().locator('.badge')).toHaveText('Image');
+  const second = await fake(page, (f) => f.calls.filter((c) => c.cmd === 'post_message').pop()?.args);
+  expect(second).toMatchObject({ message: { message_type: 'image', message_content: '', attachments: [(posted as { message: { attachments: string[] } }).message.attachments[0]] } });
+  await shot(page, 'chat-attachments');
+});

@@ -1,7 +1,23 @@
 import { clearMocks, mockIPC } from '@tauri-apps/api/mocks';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { ApiError, caseDetail, editCase, listCases, moveStage, onSyncStatus, postMessage, resolveConflict, toApiError } from './api';
+import {
+  addNote,
+  ApiError,
+  caseDetail,
+  deleteNote,
+  editCase,
+  editNote,
+  listCases,
+  moveStage,
+  onSyncStatus,
+  postMessage,
+  resolveConflict,
+  setScannerFolder,
+  signIn,
+  signOut,
+  toApiError,
+} from './api';
 import type { CaseQuery } from './bindings/CaseQuery';
 import type { SyncStatus } from './bindings/SyncStatus';
 
@@ -48,6 +64,31 @@ describe('api', () => {
       ['post_message', { caseKey: 'FD1-000001', message: expect.objectContaining({ message_content: 'hi' }) }],
       ['resolve_conflict', { recordId: '0190a000-0000-7000-8000-000000000001', picks: { status: 'milling' } }],
     ]);
+  });
+
+  it('calls the note commands with the case, the note and the version the change was made on', async () => {
+    const seen: Array<[string, unknown]> = [];
+    mockIPC((cmd, args) => {
+      seen.push([cmd, args]);
+      return null;
+    });
+    await addNote('FD1-000001', 'Shade A1');
+    await editNote('0190a000-0000-7000-8000-000000000009', 2, 'Shade A2');
+    await deleteNote('0190a000-0000-7000-8000-000000000009', 3);
+    expect(seen).toEqual([
+      ['add_note', { caseKey: 'FD1-000001', body: 'Shade A1' }],
+      ['edit_note', { id: '0190a000-0000-7000-8000-000000000009', baseVersion: 2, body: 'Shade A2' }],
+      ['delete_note', { id: '0190a000-0000-7000-8000-000000000009', baseVersion: 3 }],
+    ]);
+  });
+
+  it('hands back what sign-in, sign-out and the scanner folder answer: the sync status and the app info', async () => {
+    const status = { online: true, signed_in: true, pending: 0 } as SyncStatus;
+    const info = { workstation: 'FD1', scanner_folder: '/home/ann/Scans' };
+    mockIPC((cmd) => (cmd === 'set_scanner_folder' ? info : { ...status, signed_in: cmd === 'sign_in' }));
+    expect(await signIn('https://hq.example', 'ldk_x')).toMatchObject({ signed_in: true });
+    expect(await signOut()).toMatchObject({ signed_in: false });
+    expect((await setScannerFolder('/home/ann/Scans')).scanner_folder).toBe('/home/ann/Scans');
   });
 
   it('turns a CommandError into an ApiError that names the fields', async () => {

@@ -13,6 +13,7 @@ import { open as openDialog } from '@tauri-apps/plugin-dialog';
 import type { AppInfo } from './bindings/AppInfo';
 import type { Case } from './bindings/Case';
 import type { CaseDetail } from './bindings/CaseDetail';
+import type { CaseNote } from './bindings/CaseNote';
 import type { CasePage } from './bindings/CasePage';
 import type { CaseQuery } from './bindings/CaseQuery';
 import type { ChatMessage } from './bindings/ChatMessage';
@@ -131,6 +132,15 @@ export const markRead = (id: string): Promise<Written<ChatMessage>> => call('mar
 export const deleteMessage = (id: string, baseVersion: number): Promise<Written<ChatMessage>> =>
   call('delete_message', { id, baseVersion });
 
+// ---- notes (a case's notes come with it: `caseDetail(...).notes`) ----
+
+export const addNote = (caseKey: string, body: string): Promise<Stored<CaseNote>> => call('add_note', { caseKey, body });
+/** Replaces a note's text, refused if the note moved on from `baseVersion`. */
+export const editNote = (id: string, baseVersion: number, body: string): Promise<Written<CaseNote>> =>
+  call('edit_note', { id, baseVersion, body });
+export const deleteNote = (id: string, baseVersion: number): Promise<Written<CaseNote>> =>
+  call('delete_note', { id, baseVersion });
+
 // ---- workflow ----
 
 export const moveStage = (
@@ -144,7 +154,7 @@ export const moveStage = (
 
 export const attachFiles = (caseKey: string, paths: string[]): Promise<Stored<FileRecord>[]> =>
   call('attach_files', { caseKey, paths });
-export const removeFile = (id: string): Promise<Written<FileRecord>> => call('remove_file', { id });
+export const removeFile = (id: string): Promise<Stored<FileRecord>> => call('remove_file', { id });
 /** The local path of a file's stored bytes, or null when they are not on this workstation yet. */
 export const fileSrc = (id: string): Promise<string | null> => call('file_src', { id });
 /** A URL the webview can load for a local path (Tauri's asset protocol). */
@@ -167,9 +177,12 @@ export async function chooseFolder(): Promise<string | null> {
 
 export const syncStatus = (): Promise<SyncStatus> => call('sync_status');
 export const syncNow = (): Promise<void> => call('sync_now');
-export const signIn = (serverUrl: string, token: string): Promise<void> => call('sign_in', { serverUrl, token });
-export const signOut = (): Promise<void> => call('sign_out');
-export const setScannerFolder = (path: string | null): Promise<void> => call('set_scanner_folder', { path });
+/** Checks the address and token with the server, keeps the token, starts syncing: the new status. */
+export const signIn = (serverUrl: string, token: string): Promise<SyncStatus> => call('sign_in', { serverUrl, token });
+/** Stops syncing and forgets the token: the new status. */
+export const signOut = (): Promise<SyncStatus> => call('sign_out');
+/** Watches `path` (null: none) for scans: the app's info as it now is. */
+export const setScannerFolder = (path: string | null): Promise<AppInfo> => call('set_scanner_folder', { path });
 export const conflicts = (): Promise<RecordConflicts[]> => call('conflicts');
 /** Settles a record's conflicts: field → the value picked (in the record's JSON form). */
 export const resolveConflict = (recordId: string, picks: Record<string, unknown>): Promise<Revision> =>

@@ -1,5 +1,5 @@
 // One case with everything attached: its fields (editable, saved against the version shown),
-// the workflow, the chat, files, history and conflicts to review.
+// the workflow, the chat, notes, files, history and conflicts to review.
 
 import { useCallback, useEffect, useState } from 'react';
 
@@ -16,10 +16,11 @@ import { navigate } from '../lib/route';
 import { Chat } from './case/Chat';
 import { Files } from './case/Files';
 import { History } from './case/History';
+import { Notes } from './case/Notes';
 import { Stages } from './case/Stages';
 import { PriorityBadge, StatusBadge } from './CaseList';
 
-type Tab = 'details' | 'files' | 'history' | 'review';
+type Tab = 'details' | 'notes' | 'files' | 'history' | 'review';
 
 function DetailsTab({ detail, onSaved }: { detail: CaseDetail; onSaved: () => void }) {
   const { vocabulary } = useApp();
@@ -193,6 +194,7 @@ export function CaseScreen({ caseKey }: { caseKey: string }) {
   const stamp = `${c.version}:${detail.chat.length}:${detail.attachments.length}:${reloads}:${lastSync ?? ''}`;
   const tabs: Array<{ id: Tab; label: string }> = [
     { id: 'details', label: 'Details' },
+    { id: 'notes', label: `Notes (${detail.notes.length})` },
     { id: 'files', label: `Files (${detail.attachments.length})` },
     { id: 'history', label: 'History' },
     { id: 'review', label: `Review${detail.conflicts.length ? ` (${detail.conflicts.length})` : ''}` },
@@ -306,6 +308,9 @@ export function CaseScreen({ caseKey }: { caseKey: string }) {
           </div>
           <div className="tab-panel" role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`}>
             {tab === 'details' && <DetailsTab key={c.id} detail={detail} onSaved={reload} />}
+            {tab === 'notes' && (
+              <Notes caseId={c.id} notes={detail.notes} me={info.user} onChanged={reload} readOnly={deleted} />
+            )}
             {tab === 'files' && (
               <Files caseId={c.id} files={detail.attachments} vocabulary={vocabulary} onChanged={reload} readOnly={deleted} />
             )}
@@ -325,6 +330,7 @@ export function CaseScreen({ caseKey }: { caseKey: string }) {
           <Chat
             caseId={c.id}
             messages={detail.chat}
+            files={detail.attachments}
             me={info.user}
             messageTypes={vocabulary.message_types}
             onChanged={reload}

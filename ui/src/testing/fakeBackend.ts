@@ -11,6 +11,7 @@ import type { AppInfo } from '../bindings/AppInfo';
 import type { Case } from '../bindings/Case';
 import type { CaseDetail } from '../bindings/CaseDetail';
 import type { CaseMeta } from '../bindings/CaseMeta';
+import type { CaseNote } from '../bindings/CaseNote';
 import type { CasePage } from '../bindings/CasePage';
 import type { CaseQuery } from '../bindings/CaseQuery';
 import type { CaseSummary } from '../bindings/CaseSummary';
@@ -131,6 +132,7 @@ export function installFakeBackend(options: FakeOptions = {}): void {
   const meta: Stored<CaseMeta>[] = [];
   const messages: Stored<ChatMessage>[] = [];
   const files: Stored<FileRecord>[] = [];
+  const notes: Stored<CaseNote>[] = [];
   const stages = new Map<string, Stored<WorkflowStage>>();
   const revisions: Revision[] = [];
   const synced = new Set<string>(); // revision ids the "central store" has
@@ -540,14 +542,21 @@ export function installFakeBackend(options: FakeOptions = {}): void {
     messages.find((m) => m.id === id) ?? fail('not_found', `no chat message matches '${String(id)}'`);
   const post = (caseKey: unknown, m: NewMessage): Stored<ChatMessage> => {
     const c = resolveCase(caseKey);
+    const p: FieldError[] = [];
     if (m.message_type === 'text' && !m.message_content.trim()) {
-      invalid('chat message', [{ field: 'message_content', problem: 'a text message needs some text' }]);
+      p.push({ field: 'message_content', problem: 'a text message needs some text' });
     }
+    m.attachments.forEach((id, i) => {
+      if (!files.some((f) => f.id === id && f.case_id === c.id)) {
+        p.push({ field: `attachments[${i}]`, problem: `there is no file ${id} on this case` });
+      }
+    });
+    if (p.length) invalid('chat message', p);
     const row = stored<ChatMessage>(uuid(), {
       case_id: c.id,
       message_type: m.message_type,
       message_content: m.message_content,
-      attachments: m.attachments,
+      attachments: [...new Set(m.attachments)],
       reply_to: m.reply_to,
       reactions: {},
       sender_id: user,
@@ -560,6 +569,27 @@ export function installFakeBackend(options: FakeOptions = {}): void {
     });
     messages.push(created('chat_message', row, c.id));
     return row;
+  };
+
+  // ---- notes ----
+  const findNote = (id: unknown): Stored<CaseNote> =>
+    notes.find((n) => n.id === id) ?? fail('not_found', `no case note matches '${String(id)}'`);
+  const checkNoteBody = (body: string): void => {
+    if (!body.trim()) invalid('case note', [{ field: 'body', problem: 'is required' }]);
+  };
+  const addNote = (caseKey: unknown, body: string): Stored<CaseNote> => {
+    const c = resolveCase(caseKey);
+    if (c.deleted_at) invalid('case note', [{ field: 'case_id', problem: 'the case is deleted; restore it first' }]);
+    checkNoteBody(body);
+    const row = stored<CaseNote>(uuid(), { case_id: c.id, author_id: user, body });
+    notes.push(created('case_note', row, c.id));
+    return row;
+  };
+  const changeNote = (id: unknown, base: number, changes: Partial<Stored<CaseNote>>) => {
+    const n = findNote(id);
+    checkBase('case note', n.id, base, n.version);
+    if (n.deleted_at) fail('deleted', `the case note ${n.id} is deleted; it can be viewed but not changed`);
+    return change('case_note', n, changes);
   };
 
   // ---- history ----
@@ -661,7 +691,7 @@ export function installFakeBackend(options: FakeOptions = {}): void {
       attachments: live(files),
       chat: messages.filter((m) => m.case_id === c.id).map((m) => ({ ...m, reactions: { ...m.reactions } })),
       stages: stageViews(c.id),
-      notes: [],
+      notes: live(notes).map((n) => ({ ...n })),
       pending_changes: revisions.filter((r) => attachedIds.has(r.record_id) && !synced.has(r.id)).length,
       conflicts: conflictList.filter((x) => x.case_id === c.id),
     };
@@ -724,12 +754,19 @@ export function installFakeBackend(options: FakeOptions = {}): void {
       checkBase('chat message', m.id, Number(a.baseVersion), m.version);
       return change('chat_message', m, { deleted_at: now() });
     },
+    add_note: (a) => addNote(a.caseKey, String(a.body ?? '')),
+    edit_note: (a) => {
+      const body = String(a.body ?? '');
+      checkNoteBody(body);
+      return changeNote(a.id, Number(a.baseVersion), { body });
+    },
+    delete_note: (a) => changeNote(a.id, Number(a.baseVersion), { deleted_at: now() }),
     move_stage: (a) => moveStage(a.caseKey, a.stage as Stage, a.action as StageAction, Number(a.baseVersion)),
     case_history: (a) => history(a.caseKey),
     attach_files: (a) => attach(a.caseKey, a.paths as string[]),
     remove_file: (a) => {
       const f = files.find((x) => x.id === a.id) ?? fail('not_found', `no file matches '${String(a.id)}'`);
-      return change('file', f, { deleted_at: now() });
+      return change('file', f, { deleted_at: now() }).record;
     },
     file_src: (a) => (files.some((f) => f.id === a.id) ? `/data/blobs/${String(a.id)}` : null),
     sync_status: () => syncState(),
@@ -743,16 +780,16 @@ export function installFakeBackend(options: FakeOptions = {}): void {
       signedIn = true;
       serverUrl = url.endsWith('/') ? url : `${url}/`;
       emit('sync://status', syncState());
-      return null;
+      return syncState();
     },
     sign_out: () => {
       signedIn = false;
       emit('sync://status', syncState());
-      return null;
+      return syncState();
     },
     set_scanner_folder: (a) => {
       scannerFolder = (a.path as string | null) ?? null;
-      return null;
+      return handlers.app_info({});
     },
     conflicts: () => conflictList,
     resolve_conflict: (a) => {
@@ -771,7 +808,7 @@ export function installFakeBackend(options: FakeOptions = {}): void {
   };
   for (const cmd of [
     'create_case', 'edit_case', 'delete_case', 'restore_case', 'post_message', 'edit_message', 'react_message',
-    'mark_read', 'delete_message', 'move_stage', 'attach_files', 'remove_file', 'resolve_conflict',
+    'mark_read', 'delete_message', 'add_note', 'edit_note', 'delete_note', 'move_stage', 'attach_files', 'remove_file', 'resolve_conflict',
   ]) {
     mutating.add(cmd);
   }
@@ -861,6 +898,9 @@ export function installFakeBackend(options: FakeOptions = {}): void {
     moveStage(ada, 'receiving', { action: 'complete' }, 0);
     moveStage(ada, 'impression_scan', { action: 'assign', value: 'bob' }, 0);
     moveStage(ada, 'impression_scan', { action: 'start' }, 1);
+    const n1 = addNote(ada, 'Patient prefers a lighter shade than the last crown.');
+    n1.author_id = 'bob';
+    n1.updated_by = 'bob';
     for (const r of revisions) synced.add(r.id);
     for (const m of messages) if (m.message_status === 'sending') m.message_status = 'sent';
     lastSyncAt = day(0);

@@ -1,17 +1,34 @@
-// The case's chat: types, replies, reactions, edit, delete, and each message's delivery state.
-// A message is stored here at once and shows "sending" until the lab's server has it (the outbox
-// is the offline queue); "sent", "read" and "failed" come from the core.
+// The case's chat: types, replies, reactions, edit, delete, attachments, and each message's
+// delivery state. A message is stored here at once and shows "sending" until the lab's server has
+// it (the outbox is the offline queue); "sent", "read" and "failed" come from the core.
+//
+// Attachments are files of the case: picked among those it has, or added from disk first (the
+// same attach_files the Files tab uses) and then referenced. Which files a message may carry is
+// the core's to say.
 
 import { useEffect, useRef, useState } from 'react';
 
-import { deleteMessage, editMessage, markRead, postMessage, reactMessage, toApiError } from '../../api';
+import {
+  attachFiles,
+  chooseFiles,
+  deleteMessage,
+  editMessage,
+  markRead,
+  postMessage,
+  reactMessage,
+  toApiError,
+} from '../../api';
 import type { ChatMessage } from '../../bindings/ChatMessage';
+import type { FileRecord } from '../../bindings/FileRecord';
 import type { MessageStatus } from '../../bindings/MessageStatus';
 import type { MessageType } from '../../bindings/MessageType';
 import type { Stored } from '../../bindings/Stored';
-import { dateTimeText, humanize } from '../../lib/format';
+import { suggestMessageType } from '../../lib/chat';
+import { dateTimeText, humanize, sizeText } from '../../lib/format';
+import { Preview, Thumbnail } from './FilePreview';
 
 type Message = Stored<ChatMessage>;
+type CaseFile = Stored<FileRecord>;
 
 const QUICK_REACTIONS = ['👍', '✅', '👀', '❗'];
 
@@ -35,15 +52,53 @@ function Tick({ status }: { status: MessageStatus }) {
 type Props = {
   caseId: string;
   messages: Message[];
+  /** The case's files, which messages can carry. */
+  files: CaseFile[];
   me: string;
   messageTypes: string[];
   onChanged: () => void;
   readOnly: boolean;
 };
 
-export function Chat({ caseId, messages, me, messageTypes, onChanged, readOnly }: Props) {
+function FilePreviewDialog({ file, onClose }: { file: CaseFile; onClose: () => void }) {
+  return (
+    <div className="modal-backdrop" onClick={onClose}>
+      <div
+        className="modal preview"
+        role="dialog"
+        aria-modal="true"
+        aria-label={file.original_name}
+        data-testid="chat-file-preview"
+        onClick={(e) => e.stopPropagation()}
+        onKeyDown={(e) => {
+          if (e.key === 'Escape') {
+            e.preventDefault();
+            onClose();
+          }
+        }}
+      >
+        <div className="preview-head">
+          <strong>{file.original_name}</strong>
+          <button type="button" className="icon-button" aria-label="Close preview" autoFocus onClick={onClose}>
+            ×
+          </button>
+        </div>
+        <Preview file={file} />
+      </div>
+    </div>
+  );
+}
+
+export function Chat({ caseId, messages, files, me, messageTypes, onChanged, readOnly }: Props) {
   const [text, setText] = useState('');
-  const [type, setType] = useState<MessageType>('text');
+  /** The type the person picked; null while it follows what the message holds. */
+  const [chosenType, setChosenType] = useState<MessageType | null>(null);
+  const [attached, setAttached] = useState<string[]>([]);
+  const [picking, setPicking] = useState(false);
+  const [copying, setCopying] = useState(false);
+  /** Files just added from disk, known here before the case is read again. */
+  const [fromDisk, setFromDisk] = useState<CaseFile[]>([]);
+  const [previewId, setPreviewId] = useState<string | null>(null);
   const [replyTo, setReplyTo] = useState<Message | null>(null);
   const [editing, setEditing] = useState<{ id: string; text: string } | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -52,6 +107,10 @@ export function Chat({ caseId, messages, me, messageTypes, onChanged, readOnly }
   const inputRef = useRef<HTMLTextAreaElement>(null);
   const marked = useRef(new Set<string>());
   const byId = new Map(messages.map((m) => [m.id, m]));
+  const fileById = new Map([...fromDisk, ...files].map((f) => [f.id, f]));
+  const attachedFiles = attached.map((id) => fileById.get(id)).filter((f): f is CaseFile => f !== undefined);
+  const type = chosenType ?? suggestMessageType(text, attachedFiles, messageTypes);
+  const preview = previewId ? (fileById.get(previewId) ?? null) : null;
 
   // Others' messages are read once shown here.
   useEffect(() => {
@@ -90,7 +149,7 @@ export function Chat({ caseId, messages, me, messageTypes, onChanged, readOnly }
       postMessage(caseId, {
         message_type: type,
         message_content: text,
-        attachments: [],
+        attachments: attached,
         reply_to: replyTo?.id ?? null,
         parent_message_id: null,
         message_purpose: null,
@@ -99,8 +158,39 @@ export function Chat({ caseId, messages, me, messageTypes, onChanged, readOnly }
     setSending(false);
     if (ok) {
       setText('');
+      setAttached([]);
+      setFromDisk([]);
+      setChosenType(null);
+      setPicking(false);
       setReplyTo(null);
       inputRef.current?.focus();
+    }
+  };
+
+  const toggleAttached = (id: string) =>
+    setAttached((prev) => (prev.includes(id) ? prev.filter((x) => x !== id) : [...prev, id]));
+
+  /** Files from disk become the case's files first, then this message's attachments. */
+  const addFromDisk = async () => {
+    setError(null);
+    let paths: string[];
+    try {
+      paths = await chooseFiles();
+    } catch (e) {
+      setError(toApiError(e).message);
+      return;
+    }
+    if (paths.length === 0) return;
+    setCopying(true);
+    try {
+      const stored = await attachFiles(caseId, paths);
+      setFromDisk((prev) => [...prev, ...stored]);
+      setAttached((prev) => [...prev, ...stored.map((f) => f.id).filter((id) => !prev.includes(id))]);
+      onChanged();
+    } catch (e) {
+      setError(toApiError(e).message);
+    } finally {
+      setCopying(false);
     }
   };
 
@@ -178,7 +268,29 @@ export function Chat({ caseId, messages, me, messageTypes, onChanged, readOnly }
                 </p>
               )}
               {m.attachments.length > 0 && !m.deleted_at && (
-                <p className="muted">{m.attachments.length} file{m.attachments.length === 1 ? '' : 's'}</p>
+                <ul className="message-files" data-testid="chat-attachments">
+                  {m.attachments.map((id) => {
+                    const f = fileById.get(id);
+                    return (
+                      <li key={id} data-testid="chat-attachment" data-file-id={id}>
+                        {f ? (
+                          <button
+                            type="button"
+                            className="attachment"
+                            aria-label={`Open ${f.original_name}`}
+                            title={`${f.original_name} · ${sizeText(f.file_size)}`}
+                            onClick={() => setPreviewId(id)}
+                          >
+                            <Thumbnail file={f} />
+                            <span className="attachment-name">{f.original_name}</span>
+                          </button>
+                        ) : (
+                          <span className="muted">A file no longer on this case</span>
+                        )}
+                      </li>
+                    );
+                  })}
+                </ul>
               )}
               {reactions.length > 0 && (
                 <div className="reactions" data-testid="chat-reactions">
@@ -262,14 +374,81 @@ export function Chat({ caseId, messages, me, messageTypes, onChanged, readOnly }
               </button>
             </div>
           )}
+          {attached.length > 0 && (
+            <ul className="pending-attachments" data-testid="chat-pending-attachments" aria-label="Files to send">
+              {attached.map((id) => {
+                const name = fileById.get(id)?.original_name ?? 'a file no longer on this case';
+                return (
+                  <li key={id} className="chip" data-testid="chat-pending-attachment">
+                    {name}
+                    <button type="button" className="icon-button" aria-label={`Do not send ${name}`} onClick={() => toggleAttached(id)}>
+                      ×
+                    </button>
+                  </li>
+                );
+              })}
+            </ul>
+          )}
+          {picking && (
+            <div className="attach-picker" data-testid="chat-attach-picker">
+              {files.length === 0 ? (
+                <p className="muted">No files on this case yet.</p>
+              ) : (
+                <>
+                  <p className="muted">Send files of this case:</p>
+                  <ul>
+                    {files.map((f) => (
+                      <li key={f.id}>
+                        <label>
+                          <input
+                            type="checkbox"
+                            data-testid="chat-attach-option"
+                            checked={attached.includes(f.id)}
+                            onChange={() => toggleAttached(f.id)}
+                          />
+                          <Thumbnail file={f} />
+                          <span>{f.original_name}</span>
+                          <span className="muted">{sizeText(f.file_size)}</span>
+                        </label>
+                      </li>
+                    ))}
+                  </ul>
+                </>
+              )}
+              <div className="attach-picker-actions">
+                <button type="button" data-testid="chat-attach-disk" disabled={copying} onClick={() => void addFromDisk()}>
+                  {copying ? 'Copying…' : 'Add files from disk…'}
+                </button>
+                <button type="button" onClick={() => setPicking(false)}>
+                  Done
+                </button>
+              </div>
+            </div>
+          )}
           <div className="composer-row">
-            <select aria-label="Message type" value={type} onChange={(e) => setType(e.target.value as MessageType)} data-testid="chat-type">
-              {messageTypes.map((t) => (
-                <option key={t} value={t}>
-                  {humanize(t)}
-                </option>
-              ))}
-            </select>
+            <div className="composer-tools">
+              <select
+                aria-label="Message type"
+                value={type}
+                onChange={(e) => setChosenType(e.target.value as MessageType)}
+                data-testid="chat-type"
+              >
+                {messageTypes.map((t) => (
+                  <option key={t} value={t}>
+                    {humanize(t)}
+                  </option>
+                ))}
+              </select>
+              <button
+                type="button"
+                data-testid="chat-attach"
+                aria-expanded={picking}
+                title="Attach files to this message"
+                onClick={() => setPicking((p) => !p)}
+              >
+                Attach{attached.length > 0 ? ` (${attached.length})` : '…'}
+              </button>
+            </div>
             <textarea
               ref={inputRef}
               data-testid="chat-input"
@@ -292,6 +471,7 @@ export function Chat({ caseId, messages, me, messageTypes, onChanged, readOnly }
           </div>
         </form>
       )}
+      {preview && <FilePreviewDialog file={preview} onClose={() => setPreviewId(null)} />}
     </section>
   );
 }

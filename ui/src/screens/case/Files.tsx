@@ -1,15 +1,14 @@
 // A case's files: drop them on the window (or choose them), watch them copy, preview images and
 // STL scans. The limits shown are the core's (vocabulary); the core checks each file.
 
-import { lazy, Suspense, useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useState } from 'react';
 
-import { assetUrl, attachFiles, chooseFiles, fileSrc, onFileDrop, onFileProgress, removeFile, toApiError } from '../../api';
+import { attachFiles, chooseFiles, onFileDrop, onFileProgress, removeFile, toApiError } from '../../api';
 import type { FileRecord } from '../../bindings/FileRecord';
 import type { Stored } from '../../bindings/Stored';
 import type { Vocabulary } from '../../bindings/Vocabulary';
 import { dateTimeText, sizeText } from '../../lib/format';
-
-const StlViewer = lazy(() => import('./StlViewer'));
+import { isImage, isStl, Preview } from './FilePreview';
 
 type Props = {
   caseId: string;
@@ -21,37 +20,7 @@ type Props = {
 
 type Copying = Record<string, { done: number; total: number }>;
 
-const isStl = (f: FileRecord) => /\.stl$/i.test(f.original_name) || /(sla|stl|navistyle)/.test(f.mime_type);
-const isImage = (f: FileRecord) => f.mime_type.startsWith('image/') && !/hei[cf]/.test(f.mime_type);
 const baseName = (path: string) => path.split(/[\\/]/).pop() ?? path;
-
-function Preview({ file }: { file: Stored<FileRecord> }) {
-  const [src, setSrc] = useState<string | null | undefined>(undefined);
-  const [error, setError] = useState<string | null>(null);
-  useEffect(() => {
-    let live = true;
-    fileSrc(file.id)
-      .then((path) => live && setSrc(path === null ? null : assetUrl(path)))
-      .catch((e: unknown) => live && setError(toApiError(e).message));
-    return () => {
-      live = false;
-    };
-  }, [file.id]);
-  if (error) return <p className="field-error">{error}</p>;
-  if (src === undefined) return <p className="muted">Loading…</p>;
-  if (src === null) {
-    return <p className="muted">The file’s contents are not on this workstation yet; they arrive with sync.</p>;
-  }
-  if (isImage(file)) return <img className="image-preview" src={src} alt={file.original_name} data-testid="image-preview" />;
-  if (isStl(file)) {
-    return (
-      <Suspense fallback={<p className="muted">Loading 3D preview…</p>}>
-        <StlViewer url={src} name={file.original_name} />
-      </Suspense>
-    );
-  }
-  return <p className="muted">No preview for {file.mime_type} files.</p>;
-}
 
 export function Files({ caseId, files, vocabulary, onChanged, readOnly }: Props) {
   const [copying, setCopying] = useState<Copying>({});

@@ -1,6 +1,6 @@
 // The seven production stages of a case, in the core's order: assign, start, complete (and block,
-// hold, reset). Each move is sent with the stage's version, so two benches cannot silently undo
-// each other.
+// hold, reset), and a note per stage. Each move is sent with the stage's version (a note with the
+// version it was begun on), so two benches cannot silently undo each other.
 
 import { useState } from 'react';
 
@@ -48,22 +48,117 @@ function AssigneeInput({ view, onCommit, disabled }: { view: StageView; onCommit
   );
 }
 
+/** A note being written on a stage: its text and the stage's version when it was begun. */
+type NoteDraft = { text: string; base: number };
+
+function StageNote({
+  view,
+  draft,
+  busy,
+  error,
+  onDraft,
+  onSave,
+  onCancel,
+}: {
+  view: StageView;
+  draft: NoteDraft;
+  busy: boolean;
+  error: string;
+  onDraft: (draft: NoteDraft) => void;
+  onSave: () => void;
+  onCancel: () => void;
+}) {
+  const name = humanize(view.stage);
+  const movedOn = draft.base !== view.version;
+  return (
+    <form
+      className="stage-note-edit"
+      onSubmit={(e) => {
+        e.preventDefault();
+        onSave();
+      }}
+    >
+      {movedOn && (
+        <div className="notice warn" role="alert" data-testid="stage-note-stale">
+          {name} was changed elsewhere (now version {view.version}) while you wrote on version {draft.base}. Saving
+          would be refused.{' '}
+          <button type="button" onClick={() => onDraft({ text: view.notes, base: view.version })}>
+            Discard my note and load version {view.version}
+          </button>
+        </div>
+      )}
+      <textarea
+        aria-label={`Note on ${name}`}
+        data-testid="stage-note-input"
+        rows={2}
+        value={draft.text}
+        autoFocus
+        disabled={busy}
+        onChange={(e) => onDraft({ ...draft, text: e.target.value })}
+        onKeyDown={(e) => {
+          if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+            e.preventDefault();
+            onSave();
+          }
+          if (e.key === 'Escape') {
+            e.preventDefault();
+            onCancel();
+          }
+        }}
+      />
+      <span className="stage-note-buttons">
+        <button type="submit" className="primary" data-testid="stage-note-save" disabled={busy}>
+          Save note
+        </button>
+        <button type="button" onClick={onCancel} disabled={busy}>
+          Cancel
+        </button>
+      </span>
+      {error && (
+        <div className="field-error" role="alert" data-testid="stage-note-error">
+          {error}
+        </div>
+      )}
+    </form>
+  );
+}
+
 export function Stages({ caseId, stages, onChanged, readOnly }: Props) {
   const [busy, setBusy] = useState<string | null>(null);
   const [errors, setErrors] = useState<Record<string, string>>({});
+  const [noteDrafts, setNoteDrafts] = useState<Record<string, NoteDraft>>({});
   const current = stages.find((s) => s.status !== 'completed')?.stage;
 
-  const act = async (view: StageView, action: StageAction) => {
+  /** Moves a stage; `base` is the version the change was made on (by default, the one shown). */
+  const act = async (view: StageView, action: StageAction, base = view.version) => {
     setBusy(view.stage);
     try {
-      await moveStage(caseId, view.stage, action, view.version);
+      await moveStage(caseId, view.stage, action, base);
       setErrors((e) => ({ ...e, [view.stage]: '' }));
       onChanged();
+      return true;
     } catch (e) {
-      setErrors((prev) => ({ ...prev, [view.stage]: toApiError(e).message }));
+      const error = toApiError(e);
+      setErrors((prev) => ({ ...prev, [view.stage]: error.message }));
+      if (error.kind === 'stale') onChanged();
+      return false;
     } finally {
       setBusy(null);
     }
+  };
+
+  const setNoteDraft = (stage: string, draft: NoteDraft | null) =>
+    setNoteDrafts((prev) => {
+      const next = { ...prev };
+      if (draft) next[stage] = draft;
+      else delete next[stage];
+      return next;
+    });
+
+  const saveNote = async (view: StageView) => {
+    const draft = noteDrafts[view.stage];
+    if (!draft) return;
+    if (await act(view, { action: 'notes', value: draft.text }, draft.base)) setNoteDraft(view.stage, null);
   };
 
   const done = stages.filter((s) => s.status === 'completed').length;
@@ -78,21 +173,15 @@ export function Stages({ caseId, stages, onChanged, readOnly }: Props) {
         ))}
       </div>
       <table className="stage-table">
-        <tbody>
-          {stages.map((s) => (
-            <tr
-              key={s.stage}
-              data-testid={`stage-${s.stage}`}
-              data-status={s.status}
-              className={`${s.status} ${s.stage === current ? 'current' : ''}`}
-            >
+        {stages.map((s) => (
+          <tbody key={s.stage} data-testid={`stage-${s.stage}`} data-status={s.status}>
+            <tr className={`${s.status} ${s.stage === current ? 'current' : ''}`}>
               <th scope="row">
                 {humanize(s.stage)}
-                {(s.started_at || s.completed_at || s.notes) && (
+                {(s.started_at || s.completed_at) && (
                   <span className="times muted">
                     {s.started_at && <span title="Started">started {dateTimeText(s.started_at)}</span>}
                     {s.completed_at && <span title="Completed"> · done {dateTimeText(s.completed_at)}</span>}
-                    {s.notes && <span title={s.notes}> · notes</span>}
                   </span>
                 )}
               </th>
@@ -140,15 +229,52 @@ export function Stages({ caseId, stages, onChanged, readOnly }: Props) {
                   <option value="hold">Put on hold</option>
                   <option value="reset">Reset to pending</option>
                 </select>
-                {errors[s.stage] && (
+                <button
+                  type="button"
+                  data-testid="stage-note-edit"
+                  aria-label={`${s.notes ? 'Edit the note on' : 'Write a note on'} ${humanize(s.stage)}`}
+                  title={s.notes ? 'Edit the note' : 'Write a note'}
+                  disabled={readOnly || busy === s.stage || !!noteDrafts[s.stage]}
+                  onClick={() => {
+                    setErrors((e) => ({ ...e, [s.stage]: '' }));
+                    setNoteDraft(s.stage, { text: s.notes, base: s.version });
+                  }}
+                >
+                  Note
+                </button>
+                {errors[s.stage] && !noteDrafts[s.stage] && (
                   <div className="field-error" role="alert">
                     {errors[s.stage]}
                   </div>
                 )}
               </td>
             </tr>
-          ))}
-        </tbody>
+            {(noteDrafts[s.stage] || s.notes) && (
+              <tr className={`stage-note-row ${s.stage === current ? 'current' : ''}`}>
+                <td colSpan={4}>
+                  {noteDrafts[s.stage] ? (
+                    <StageNote
+                      view={s}
+                      draft={noteDrafts[s.stage]}
+                      busy={busy === s.stage}
+                      error={errors[s.stage] ?? ''}
+                      onDraft={(d) => setNoteDraft(s.stage, d)}
+                      onSave={() => void saveNote(s)}
+                      onCancel={() => {
+                        setNoteDraft(s.stage, null);
+                        setErrors((e) => ({ ...e, [s.stage]: '' }));
+                      }}
+                    />
+                  ) : (
+                    <p className="stage-note" data-testid="stage-note" title={`Note on ${humanize(s.stage)}`}>
+                      {s.notes}
+                    </p>
+                  )}
+                </td>
+              </tr>
+            )}
+          </tbody>
+        ))}
       </table>
     </section>
   );
