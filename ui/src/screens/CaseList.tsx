@@ -6,6 +6,7 @@ import { useVirtualizer } from '@tanstack/react-virtual';
 import { type KeyboardEvent, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 
 import { listCases, searchCases, toApiError } from '../api';
+import { pagesToDrop } from '../lib/pages';
 import type { CaseQuery } from '../bindings/CaseQuery';
 import type { CaseSort } from '../bindings/CaseSort';
 import type { CaseSummary } from '../bindings/CaseSummary';
@@ -232,10 +233,11 @@ export function CaseList() {
   const firstIndex = items.length ? items[0].index : 0;
   const lastIndex = items.length ? items[items.length - 1].index : 0;
 
-  // Read the pages the visible rows fall on.
+  // Read the pages the visible rows fall on, and let go of those far away.
   useEffect(() => {
     if (searching || total === null) return;
     const gen = generation.current;
+    for (const p of pagesToDrop(pages.current.keys(), firstIndex, lastIndex, PAGE_SIZE)) pages.current.delete(p);
     for (let p = Math.floor(firstIndex / PAGE_SIZE); p <= Math.floor(lastIndex / PAGE_SIZE); p += 1) {
       if (!pages.current.has(p)) void loadPage(p, gen);
     }
