@@ -20,10 +20,17 @@ const base: SyncStatus = {
 };
 
 describe('sync bar', () => {
-  it('says online, all sent, and when it last synced', () => {
+  it('says online, all sent, and up to date however long ago the last exchange was', () => {
     render(<SyncBar status={base} />);
     expect(screen.getByTestId('sync-status')).toHaveAttribute('data-state', 'online');
     expect(screen.getByTestId('sync-pending')).toHaveTextContent('All changes sent');
+    expect(screen.getByTestId('sync-last')).toHaveTextContent('Up to date · last exchange 5 min ago');
+  });
+
+  it('says when it last synced while changes wait or the server is away', () => {
+    const { rerender } = render(<SyncBar status={{ ...base, pending: 2 }} />);
+    expect(screen.getByTestId('sync-last')).toHaveTextContent('Last sync 5 min ago');
+    rerender(<SyncBar status={{ ...base, online: false }} />);
     expect(screen.getByTestId('sync-last')).toHaveTextContent('Last sync 5 min ago');
   });
 
