@@ -77,6 +77,10 @@ pub(crate) async fn sequence(client: &tokio_postgres::Client) -> Result<u64> {
     Ok(numbered)
 }
 
+/// How many times a push's sequencer run is tried before the push reports the failure (what
+/// committed stays, and the next run anywhere numbers it).
+const SEQUENCER_ATTEMPTS: u32 = 6;
+
 /// The sequencer runs of one store (server instance) after its pushes, combined: a push that
 /// committed waits until *a* run that began after its commit has finished, whoever ran it. Pushes
 /// that commit while a run is under way are all numbered by the next one, so under load there is
@@ -117,11 +121,15 @@ impl Sequencer {
             return Ok(());
         }
         let covers = self.committed.load(Ordering::SeqCst);
-        // Once more if the run fails: a run can be chosen as a deadlock's victim (it updates rows
-        // a push may hold, waiting for rows it numbered), or find its connection gone.
+        // Again if the run fails: a run can be chosen as a deadlock's victim (it updates rows a
+        // push may hold, waiting for rows it numbered) — under contention, several times in a row
+        // (seen in CI with two instances pushing the same records) — or find its connection gone.
+        // Each try waits a little longer, so that the pushes in its way can finish.
         let mut ran = self.run(&mut connection).await;
-        if let Err(e) = &ran {
-            tracing::debug!(error = %e, "a sequencer run failed; running it again");
+        for attempt in 1..SEQUENCER_ATTEMPTS {
+            let Err(e) = &ran else { break };
+            tracing::debug!(error = %e, attempt, "a sequencer run failed; running it again");
+            tokio::time::sleep(std::time::Duration::from_millis(5 << attempt)).await;
             ran = self.run(&mut connection).await;
         }
         ran?;
