@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::{Error, FieldError, Result};
-use crate::files::{ALLOWED_FORMATS, MAX_FILES_PER_UPLOAD, MAX_FILE_SIZE};
+use crate::files::{self, ALLOWED_FORMATS, MAX_FILES_PER_UPLOAD, MAX_FILE_SIZE};
 use crate::record::Stored;
 use crate::{FileRecord, NewFile, RecordKind, Store};
 
@@ -119,11 +119,7 @@ impl Store {
             return Err(Error::one(RecordKind::File, "files", "choose at least one file"));
         }
         if paths.len() > MAX_FILES_PER_UPLOAD {
-            return Err(Error::one(
-                RecordKind::File,
-                "files",
-                format!("{} files were given; at most {MAX_FILES_PER_UPLOAD} can be uploaded at once", paths.len()),
-            ));
+            return Err(files::too_many(paths.len()));
         }
         let mut problems = Vec::new();
         let mut sized = Vec::with_capacity(paths.len());
@@ -137,22 +133,11 @@ impl Store {
                 }
                 Ok(meta) => {
                     if meta.len() > MAX_FILE_SIZE {
-                        #[allow(clippy::cast_precision_loss)] // a size shown to one decimal
-                        let mb = meta.len() as f64 / (1024.0 * 1024.0);
-                        problems.push(FieldError::new(
-                            field.clone(),
-                            format!("{name} is {mb:.1} MB; files may be at most 200 MB"),
-                        ));
+                        problems.push(FieldError::new(field.clone(), files::too_large(&name, meta.len())));
                     }
                     match mime_for_name(&name) {
                         Some(mime) => sized.push((path, name, meta.len(), mime)),
-                        None => {
-                            let names: Vec<&str> = ALLOWED_FORMATS.iter().map(|(n, _, _)| *n).collect();
-                            problems.push(FieldError::new(
-                                field,
-                                format!("{name} is not a format the lab accepts; allowed: {}", names.join(", ")),
-                            ));
-                        }
+                        None => problems.push(FieldError::new(field, files::not_accepted(&name))),
                     }
                 }
             }

@@ -111,22 +111,10 @@ impl Record for FileRecord {
         max_len(p, "stored_name", &self.stored_name, 255);
         max_len(p, "file_path", &self.file_path, 1024);
         if self.file_size > MAX_FILE_SIZE {
-            p.push(FieldError::new(
-                "file_size",
-                format!("{} is {:.1} MB; files may be at most 200 MB", self.original_name, mb(self.file_size)),
-            ));
+            p.push(FieldError::new("file_size", too_large(&self.original_name, self.file_size)));
         }
         if !mime_allowed(&self.mime_type) {
-            let names: Vec<&str> = ALLOWED_FORMATS.iter().map(|(name, _, _)| *name).collect();
-            p.push(FieldError::new(
-                "mime_type",
-                format!(
-                    "{} ({}) is not a format the lab accepts; allowed: {}",
-                    self.original_name,
-                    self.mime_type,
-                    names.join(", ")
-                ),
-            ));
+            p.push(FieldError::new("mime_type", not_accepted(&format!("{} ({})", self.original_name, self.mime_type))));
         }
         if self.hash.len() != 64 || !self.hash.bytes().all(|b| b.is_ascii_hexdigit()) {
             p.push(FieldError::new("hash", "must be the file's SHA-256, 64 hex digits"));
@@ -151,15 +139,32 @@ pub struct NewFile {
     pub message_id: Option<Uuid>,
 }
 
+/// The lab's upload rules, said once: by the records' validation here and by
+/// [`Store::attach_paths`](crate::Store::attach_paths), which checks files on disk before copying.
+pub(crate) fn too_many(count: usize) -> Error {
+    Error::one(
+        RecordKind::File,
+        "files",
+        format!("{count} files were given; at most {MAX_FILES_PER_UPLOAD} can be uploaded at once"),
+    )
+}
+
+/// `name` is over [`MAX_FILE_SIZE`].
+pub(crate) fn too_large(name: &str, size: u64) -> String {
+    format!("{name} is {:.1} MB; files may be at most 200 MB", mb(size))
+}
+
+/// `what` (a file's name, with its type when known) is not among [`ALLOWED_FORMATS`].
+pub(crate) fn not_accepted(what: &str) -> String {
+    let names: Vec<&str> = ALLOWED_FORMATS.iter().map(|(name, _, _)| *name).collect();
+    format!("{what} is not a format the lab accepts; allowed: {}", names.join(", "))
+}
+
 impl Store {
     /// Records the files of one upload on a case: all of them, or none if any breaks a rule.
     pub fn attach_files(&mut self, case_key: &str, files: Vec<NewFile>) -> Result<Vec<Stored<FileRecord>>> {
         if files.len() > MAX_FILES_PER_UPLOAD {
-            return Err(Error::one(
-                RecordKind::File,
-                "files",
-                format!("{} files were given; at most {MAX_FILES_PER_UPLOAD} can be uploaded at once", files.len()),
-            ));
+            return Err(too_many(files.len()));
         }
         self.write(|tx, actor| {
             let case = record::current::<crate::Case>(tx, crate::cases::resolve(tx, case_key)?, None)?;
