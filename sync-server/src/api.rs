@@ -183,7 +183,7 @@ pub async fn pull(
     State(state): State<AppState>,
     Caller(who): Caller,
     Params(params): Params<PullParams>,
-) -> Result<Json<PullPage>, ApiError> {
+) -> Result<Response, ApiError> {
     if params.after < 0 {
         return Err(ApiError::BadRequest(format!(
             "after must be 0 or a cursor from an earlier pull, not {}",
@@ -191,9 +191,14 @@ pub async fn pull(
         )));
     }
     let limit = params.limit.unwrap_or(DEFAULT_PULL_LIMIT).clamp(1, MAX_PULL_LIMIT);
-    let page = state.store().pull(&who, params.after, limit).await?;
+    let page = state.store().pull_text(&who, params.after, limit).await?;
     state.metrics().pull_lag(page.head - params.after);
-    Ok(Json(page))
+    Ok(json_text(page.json))
+}
+
+/// A JSON body the store wrote (a pull page), sent as it is.
+fn json_text(json: String) -> Response {
+    ([(CONTENT_TYPE, "application/json")], json).into_response()
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -226,7 +231,7 @@ pub async fn wait(
     State(state): State<AppState>,
     Caller(who): Caller,
     Params(params): Params<WaitParams>,
-) -> Result<Json<WaitPageResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let timeout = Duration::from_millis(params.timeout_ms.unwrap_or(DEFAULT_WAIT_MS)).min(MAX_WAIT);
     let store = state.store();
     let head = tokio::select! {
@@ -234,15 +239,15 @@ pub async fn wait(
         // Shutting down: answer now rather than hold the shutdown for up to 30 s.
         () = state.shutdown().cancelled() => store.head(&who).await?,
     };
-    let page = match params.limit {
+    match params.limit {
         Some(limit) if head > params.after && params.after >= 0 => {
-            let page = store.pull(&who, params.after, limit.clamp(1, MAX_PULL_LIMIT)).await?;
+            let page = store.pull_text(&who, params.after, limit.clamp(1, MAX_PULL_LIMIT)).await?;
             state.metrics().pull_lag(page.head - params.after);
-            Some(page)
+            // A WaitPageResponse around the page as the store wrote it.
+            Ok(json_text(format!(r#"{{"head":{head},"page":{}}}"#, page.json)))
         }
-        _ => None,
-    };
-    Ok(Json(WaitPageResponse { head, page }))
+        _ => Ok(Json(WaitPageResponse { head, page: None }).into_response()),
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -195,6 +195,15 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// A pull page as JSON text (the shape of [`PullPage`]), and the lab's head it was read with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageText {
+    /// The lab's newest pull position, read in the page's snapshot (as [`PullPage::head`]).
+    pub head: i64,
+    /// The page: a [`PullPage`] as JSON.
+    pub json: String,
+}
+
 /// The central store the sync server is written against. Every method may be called from many
 /// server instances at once: implementations keep no state that another instance would miss.
 #[async_trait::async_trait]
@@ -214,8 +223,19 @@ pub trait SyncStore: Send + Sync + fmt::Debug + 'static {
     /// the answer it got the first time.
     async fn push(&self, who: &Identity, revisions: Vec<Revision>) -> Result<Vec<PushResult>>;
 
-    /// Accepted revisions of `who`'s lab with `seq > after`, oldest first, at most `limit`.
-    async fn pull(&self, who: &Identity, after: i64, limit: u32) -> Result<PullPage>;
+    /// Accepted revisions of `who`'s lab with `seq > after`, oldest first, at most `limit`: a
+    /// [`PullPage`] as its JSON text, which the server sends as it is. A bootstrap pulls a lab's
+    /// whole history, and reading every revision into values only to write them out again as
+    /// JSON was most of the server's work; a database that can write the page's JSON itself
+    /// spares it.
+    async fn pull_text(&self, who: &Identity, after: i64, limit: u32) -> Result<PageText>;
+
+    /// [`pull_text`](Self::pull_text)'s page, read.
+    async fn pull(&self, who: &Identity, after: i64, limit: u32) -> Result<PullPage> {
+        let page = self.pull_text(who, after, limit).await?;
+        serde_json::from_str(&page.json)
+            .map_err(|e| StoreError::Internal(format!("a pull page does not read as one: {e}")))
+    }
 
     /// The highest seq of `who`'s lab (0 when the lab has none).
     async fn head(&self, who: &Identity) -> Result<i64>;

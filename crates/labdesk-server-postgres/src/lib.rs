@@ -106,10 +106,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use labdesk_proto::sync::{PullPage, PushResult};
+use labdesk_proto::sync::PushResult;
 use labdesk_proto::Revision;
 use labdesk_server_database::{
-    Added, Identity, IssuedToken, Lab, Result, Role, StoreError, SyncStore, User, Workstation,
+    Added, Identity, IssuedToken, Lab, PageText, Result, Role, StoreError, SyncStore, User, Workstation,
 };
 use tokio_postgres::NoTls;
 
@@ -230,8 +230,8 @@ impl SyncStore for PgStore {
     }
 
     #[tracing::instrument(skip_all, fields(user = %who.user_name, workstation = %who.workstation_code, after, limit))]
-    async fn pull(&self, who: &Identity, after: i64, limit: u32) -> Result<PullPage> {
-        pull::pull(&self.pool, who, after, limit).await
+    async fn pull_text(&self, who: &Identity, after: i64, limit: u32) -> Result<PageText> {
+        pull::pull_text(&self.pool, who, after, limit).await
     }
 
     #[tracing::instrument(skip_all, fields(lab = %who.lab_name))]

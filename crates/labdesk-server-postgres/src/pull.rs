@@ -4,15 +4,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::LazyLock;
 
 use deadpool_postgres::{GenericClient, Object, Pool};
-use labdesk_proto::sync::{CentralRevision, PullPage};
-use labdesk_proto::{Origin, RecordKind, Revision, Timestamp};
-use labdesk_server_database::{Identity, Result};
-use serde_json::Value;
+use labdesk_proto::sync::Outcome;
+#[cfg(doc)]
+use labdesk_proto::sync::PullPage;
+use labdesk_proto::{Origin, RecordKind, Timestamp};
+use labdesk_server_database::{Identity, PageText, Result};
+use serde::Serialize;
+use serde_json::value::RawValue;
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 use uuid::Uuid;
 
 use crate::error::{corrupt, db, pool as pool_error};
-use crate::push::{conflicts_from_value, outcome_from_str, to_u32};
+use crate::push::{outcome_from_str, to_u32};
 use crate::{CHANNEL, SEQUENCER_LOCK};
 
 /// One sequencer run, sent as one simple query so that the lock is held for no client round
@@ -183,16 +186,19 @@ pub(crate) async fn lab_head(client: &impl GenericClient, lab: Uuid) -> Result<i
     Ok(client.query_one(&statement, &[&lab]).await.map_err(db)?.get(0))
 }
 
-/// One page after `after`, with the head and what remains, all read in one statement (one
-/// snapshot), so they agree with each other.
-pub(crate) async fn pull(pool: &Pool, who: &Identity, after: i64, limit: u32) -> Result<PullPage> {
+/// One page after `after` as JSON text, with the head and what remains, all read in one
+/// statement (one snapshot), so they agree with each other.
+///
+/// The stored JSON (`fields`, `proposed`, `conflicts`) goes into the page as PostgreSQL writes it
+/// out: reading it into values only to write it again was most of a bootstrap's cost here.
+pub(crate) async fn pull_text(pool: &Pool, who: &Identity, after: i64, limit: u32) -> Result<PageText> {
     let client = pool.get().await.map_err(pool_error)?;
     sequence_if_needed(&client).await?;
     let statement = client
         .prepare_cached(
             "WITH page AS (
-                SELECT seq, id, kind, record_id, version, parent, base_version, fields, author, workstation, made_at,
-                       resolves, superseded_by, outcome, conflicts, proposed, parent_unconfirmed
+                SELECT seq, id, kind, record_id, version, parent, base_version, fields::text, author, workstation,
+                       made_at, resolves, superseded_by, outcome, conflicts::text, proposed::text, parent_unconfirmed
                   FROM revisions WHERE lab_id = $1 AND seq > $2 ORDER BY seq LIMIT $3
             ), stats AS (
                 SELECT (SELECT coalesce(max(seq), 0) FROM revisions WHERE lab_id = $1 AND seq IS NOT NULL) AS head
@@ -204,12 +210,12 @@ pub(crate) async fn pull(pool: &Pool, who: &Identity, after: i64, limit: u32) ->
     let rows = client.query(&statement, &[&who.lab_id, &after, &i64::from(limit)]).await.map_err(db)?;
     let mut head = after;
     let mut revisions = Vec::with_capacity(rows.len());
-    for row in rows {
+    for row in &rows {
         head = row.get(0);
         let Some(seq) = row.get::<_, Option<i64>>(2) else {
             continue; // an empty page: one row of stats only
         };
-        revisions.push(central_revision(&row, seq)?);
+        revisions.push(central_revision(row, seq)?);
     }
     let next = revisions.last().map_or(after, |r| r.seq);
     // The head is the lab's newest position in this same snapshot, so "more" is exact. An exact
@@ -218,48 +224,95 @@ pub(crate) async fn pull(pool: &Pool, who: &Identity, after: i64, limit: u32) ->
     // to the head is free and, since positions are shared by all labs, an upper bound: enough
     // for a progress bar.
     let remaining = u64::try_from(head - next).unwrap_or(0);
-    Ok(PullPage { revisions, next, more: next < head, head, remaining })
+    let page = Page { revisions, next, more: next < head, head, remaining };
+    let json = serde_json::to_string(&page).map_err(|e| corrupt(format!("a pull page could not be written: {e}")))?;
+    Ok(PageText { head, json })
+}
+
+/// [`PullPage`] as the server writes it: the same fields in the same order, the stored JSON as it
+/// was read (the store's tests read every page back as a [`PullPage`]).
+#[derive(Serialize)]
+struct Page<'a> {
+    revisions: Vec<Central<'a>>,
+    next: i64,
+    more: bool,
+    head: i64,
+    remaining: u64,
+}
+
+/// [`labdesk_proto::sync::CentralRevision`] as the server writes it.
+#[derive(Serialize)]
+struct Central<'a> {
+    seq: i64,
+    revision: PulledRevision<'a>,
+    outcome: Outcome,
+    conflicts: &'a RawValue,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    proposed: Option<&'a RawValue>,
+}
+
+/// [`labdesk_proto::Revision`] as the server writes it.
+#[derive(Serialize)]
+struct PulledRevision<'a> {
+    id: Uuid,
+    record_kind: RecordKind,
+    record_id: Uuid,
+    version: u32,
+    base_version: u32,
+    parent: Option<Uuid>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    parent_unconfirmed: bool,
+    fields: &'a RawValue,
+    author: &'a str,
+    workstation: &'a str,
+    made_at: Timestamp,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    resolves: Vec<Uuid>,
+    superseded_by: Option<Uuid>,
+    origin: Origin,
 }
 
 /// A stored revision as a pull page shows it: `version` as the central store assigned it and
 /// `fields` as they took effect; `parent` and `base_version` stay what the workstation sent (what
 /// the change was made on), so a workstation knows its made-on revision; its place in the chain
 /// is its version.
-fn central_revision(row: &tokio_postgres::Row, seq: i64) -> Result<CentralRevision> {
+fn central_revision(row: &tokio_postgres::Row, seq: i64) -> Result<Central<'_>> {
     let id: Uuid = row.get(3);
-    let kind: String = row.get(4);
+    let kind: &str = row.get(4);
     let kind: RecordKind = kind.parse().map_err(|e| corrupt(format!("revision {id}: {e}")))?;
-    let version = to_u32(row.get(6))?;
-    let fields = match row.get::<_, Value>(9) {
-        Value::Object(map) => map,
-        other => return Err(corrupt(format!("revision {id} has fields that are not an object: {other}"))),
+    let json = |column: usize, what: &str| -> Result<&RawValue> {
+        serde_json::from_str(row.get(column))
+            .map_err(|e| corrupt(format!("revision {id}: its {what} do not read: {e}")))
     };
-    let proposed = match row.get::<_, Option<Value>>(17) {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(map)) => Some(map),
-        Some(other) => return Err(corrupt(format!("revision {id} has a proposal that is not an object: {other}"))),
+    let fields = json(9, "fields")?;
+    if !fields.get().starts_with('{') {
+        return Err(corrupt(format!("revision {id} has fields that are not an object: {fields}")));
+    }
+    let proposed = match row.get::<_, Option<&str>>(17) {
+        None | Some("null") => None,
+        Some(_) => Some(json(17, "proposed fields")?),
     };
     let made_at: chrono::DateTime<chrono::Utc> = row.get(12);
-    Ok(CentralRevision {
+    Ok(Central {
         seq,
-        revision: Revision {
+        revision: PulledRevision {
             id,
             record_kind: kind,
             record_id: row.get(5),
-            version,
+            version: to_u32(row.get(6))?,
             base_version: to_u32(row.get(8))?,
             parent: row.get(7),
+            parent_unconfirmed: row.get(18),
             fields,
             author: row.get(10),
             workstation: row.get(11),
             made_at: Timestamp::from_datetime(made_at),
             resolves: row.get(13),
-            parent_unconfirmed: row.get(18),
             superseded_by: row.get(14),
             origin: Origin::Central,
         },
         outcome: outcome_from_str(row.get(15))?,
-        conflicts: conflicts_from_value(row.get(16))?,
+        conflicts: json(16, "conflicts")?,
         proposed,
     })
 }
