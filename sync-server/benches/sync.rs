@@ -52,6 +52,10 @@ use rusqlite::Connection;
 use serde_json::{json, Map, Value};
 use tokio_postgres::{AsyncMessage, NoTls};
 
+/// The allocator the `labdesk` and desktop binaries run the core with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Revisions each pushing workstation has waiting in its outbox.
 const PUSH_PER_WORKSTATION: usize = 2000;
 /// Of those, one in this many is a new case; the rest are chat messages on the workstation's cases.
