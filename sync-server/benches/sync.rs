@@ -52,7 +52,7 @@ use rusqlite::Connection;
 use serde_json::{json, Map, Value};
 use tokio_postgres::{AsyncMessage, NoTls};
 
-/// The allocator the `labdesk` and desktop binaries run the core with.
+/// The allocator `labdesk` runs the core with (the desktop app keeps the system's: Cargo.toml).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
