@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{Error, FieldError, Result};
+use crate::files::FileRecord;
 use crate::record::{self, col, query_opt, Actor, Column, ColumnType as T, Record, Stored, Written};
 use crate::validate::{live_case, max_len, LONG_TEXT};
 use crate::{RecordKind, Store, Timestamp};
@@ -197,7 +198,19 @@ pub(crate) fn post(
         edited_at: None,
         read_at: None,
     };
-    Ok(record::create(conn, actor, uuid::Uuid::now_v7(), record)?.record)
+    let stored = record::create(conn, actor, uuid::Uuid::now_v7(), record)?.record;
+    // A file sent with the message now says so (`message_id`), unless it was sent with another
+    // one first or is deleted: the case's Files list can then tell where it came from.
+    for file in &stored.record.attachments {
+        let current = record::current::<FileRecord>(conn, *file, None)?;
+        if current.record.message_id.is_none() && !current.is_deleted() {
+            record::change::<FileRecord>(conn, actor, *file, Some(current.version), |_, next| {
+                next.message_id = Some(stored.id);
+                Ok(())
+            })?;
+        }
+    }
+    Ok(stored)
 }
 
 fn only_sender(prev: &Stored<ChatMessage>, user: &str, action: &'static str) -> Result<()> {
@@ -294,6 +307,32 @@ mod tests {
         assert_eq!(m.record.message_status, MessageStatus::Sending);
         assert_eq!(m.record.sender_id, "ann");
         assert_eq!(s.messages("FD1-000001").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_file_sent_with_a_message_knows_the_message_unless_it_was_sent_before() {
+        let mut s = store();
+        s.create_case(fields(json!({"patient_name": "P"}))).unwrap();
+        let file = crate::files::NewFile {
+            original_name: "shade.jpg".into(),
+            file_size: 10,
+            mime_type: "image/jpeg".into(),
+            hash: "ab".repeat(32),
+            message_id: None,
+        };
+        let id = s.attach_files("FD1-000001", vec![file]).unwrap()[0].id;
+        let with = |ids: Vec<Uuid>| NewMessage { attachments: ids, ..NewMessage::text("See the photo") };
+
+        let first = s.post_message("FD1-000001", with(vec![id])).unwrap();
+        let linked = record::current::<FileRecord>(&s.conn, id, None).unwrap();
+        assert_eq!(linked.record.message_id, Some(first.id), "the file names the message it was sent with");
+        assert_eq!(linked.version, 2, "as a change of its own, which syncs like any other");
+
+        s.post_message("FD1-000001", with(vec![id])).unwrap();
+        let again = record::current::<FileRecord>(&s.conn, id, None).unwrap();
+        assert_eq!(again.record.message_id, Some(first.id), "sent again, it keeps the message it came with");
+        assert_eq!(again.version, 2);
+        assert!(s.check(false).unwrap().problems.is_empty(), "the store stays sound");
     }
 
     #[test]
