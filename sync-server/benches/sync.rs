@@ -52,7 +52,8 @@ use rusqlite::Connection;
 use serde_json::{json, Map, Value};
 use tokio_postgres::{AsyncMessage, NoTls};
 
-/// The allocator `labdesk` runs the core with (the desktop app keeps the system's: Cargo.toml).
+/// The allocator `labdesk` and `labdesk-sync` run with (the desktop app keeps the system's:
+/// Cargo.toml).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

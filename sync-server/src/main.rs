@@ -14,6 +14,12 @@ use labdesk_server_database::{Added, Role, SyncStore};
 use labdesk_server_postgres::{PgOptions, PgStore};
 use labdesk_sync::{AppState, Config};
 
+/// mimalloc, as `labdesk` uses: pushes and pulls allocate on one tokio worker and free on
+/// another, which glibc's malloc serialises on its arenas. The sync benchmark runs the server in
+/// its own process, with this same allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "labdesk-sync", version, about = "The LabDesk sync server, and its admin commands.")]
 struct Cli {
