@@ -190,6 +190,9 @@ fn print_report(ctx: &mut Ctx<'_>, report: &SyncReport) -> Result<()> {
     if report.needs_review > 0 {
         writeln!(out, "{} need review: see `labdesk conflicts`.", plural(report.needs_review, "record"))?;
     }
+    if report.files_up > 0 {
+        writeln!(out, "Uploaded the contents of {}.", plural(report.files_up, "file"))?;
+    }
     writeln!(
         out,
         "Traffic: {} up, {} down. {}",
