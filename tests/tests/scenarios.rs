@@ -410,6 +410,12 @@ fn a_file_attached_on_one_workstation_goes_up_in_a_round_resumes_after_a_cut_and
     assert!(err.is_offline(), "{err}");
     assert_eq!(a.store.pending_count()?, 0, "the revisions went before the bytes");
     assert_eq!(a.store.blobs_waiting()?, 1, "the bytes wait");
+    // Bob has the record already; asked for bytes the central store does not hold whole, he is
+    // told why, and nothing is left in his blob folder under the file's name.
+    b.sync()?;
+    let err = fetch_blob(&b.store, &b.transport, file.id, &mut |_, _| {}).unwrap_err();
+    assert!(err.to_string().contains("not on the sync server yet"), "{err}");
+    assert!(b.store.blob_of(file.id)?.is_none());
     a.transport.with(|f| f.blob_chunks_before_failure = None);
     let report = a.sync()?;
     assert_eq!(report.files_up, 1);

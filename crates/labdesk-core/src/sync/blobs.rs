@@ -158,11 +158,11 @@ pub fn fetch_blob(
     if let Some(path) = store.blob_of(file_id)? {
         return Ok(path);
     }
-    let (hash, size): (String, i64) = store
+    let (hash, size, name): (String, i64, String) = store
         .conn
-        .prepare_cached("SELECT hash, file_size FROM files WHERE id = ?1")
+        .prepare_cached("SELECT hash, file_size, original_name FROM files WHERE id = ?1")
         .map_err(Error::from)?
-        .query_row(params![file_id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![file_id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .map_err(|_| Error::NotFound { kind: RecordKind::File, key: file_id.to_string() })?;
     if !is_blob_name(&hash) {
         return Err(SyncError::Store(Error::Input(format!(
@@ -188,7 +188,10 @@ pub fn fetch_blob(
     }
     progress(have, size);
     while have < size {
-        let bytes = transport.get_blob(&hash, have, MAX_BLOB_CHUNK.min(size - have))?;
+        let bytes = transport.get_blob(&hash, have, MAX_BLOB_CHUNK.min(size - have)).map_err(|e| match e {
+            SyncError::Refused { status: 404, .. } => SyncError::NotUploaded { name: name.clone() },
+            other => other,
+        })?;
         if bytes.is_empty() {
             return Err(SyncError::BadAnswer {
                 url: transport.address(),
