@@ -74,6 +74,14 @@ bench sync
 desk sync
 desk show FD1-000001 | head -12
 bench show FD1-000001 | head -12
+step "A scan attached at the front desk goes up with its sync; the bench fetches it when it needs it"
+printf 'solid upper_jaw\nendsolid upper_jaw\n' > "$demo/upper-jaw.stl"
+desk attach FD1-000001 "$demo/upper-jaw.stl"
+desk sync
+bench sync
+bench fetch FD1-000001
+cmp "$demo/upper-jaw.stl" "$demo"/bench/blobs/*/* && echo "The bench has the very bytes the front desk attached."
+
 if diff <("$bin/labdesk" --data "$demo/front-desk" --json list) <("$bin/labdesk" --data "$demo/bench" --json list) >/dev/null; then
     step "Both workstations show exactly the same cases."
 else

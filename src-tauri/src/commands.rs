@@ -3,11 +3,11 @@
 
 use std::path::PathBuf;
 
-use labdesk_core::sync::{parse_server_url, HttpTransport, RecordConflicts, Token, Transport};
+use labdesk_core::sync::{fetch_blob, parse_server_url, HttpTransport, RecordConflicts, Token, Transport};
 use labdesk_core::{
     CaseDetail, CaseNote, CasePage, CaseQuery, ChatMessage, FileRecord, HistoryEntry, MessageType, NewMessage,
-    SearchHit, Stage, StageAction, Stored, WorkflowStage, Written, ALLOWED_FORMATS, KNOWN_META_KEYS,
-    MAX_FILES_PER_UPLOAD, MAX_FILE_SIZE, SUGGESTED_PRIORITIES, SUGGESTED_STATUSES,
+    OpenOptions, SearchHit, Stage, StageAction, Store, Stored, WorkflowStage, Written, ALLOWED_FORMATS,
+    KNOWN_META_KEYS, MAX_FILES_PER_UPLOAD, MAX_FILE_SIZE, SUGGESTED_PRIORITIES, SUGGESTED_STATUSES,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -311,10 +311,27 @@ pub fn remove_file(app: AppHandle, state: State<'_, AppState>, id: Uuid) -> Comm
 }
 
 /// The local path of a file's bytes, for the UI's `convertFileSrc` preview (the asset protocol
-/// is scoped to the blob folder).
+/// is scoped to the blob folder): here already, or fetched from the central store now when this
+/// workstation is signed in (a file attached elsewhere); `None` when neither.
 #[tauri::command(async)]
 pub fn file_src(state: State<'_, AppState>, id: Uuid) -> CommandResult<Option<String>> {
-    state.with_store(|store| Ok::<_, labdesk_core::Error>(store.blob_of(id)?.map(|p| p.display().to_string())))
+    let (here, server, workstation) = state.with_store(|store| {
+        Ok::<_, labdesk_core::Error>((
+            store.blob_of(id)?,
+            store.sync_state()?.server_url,
+            store.workstation().to_owned(),
+        ))
+    })?;
+    if let Some(path) = here {
+        return Ok(Some(path.display().to_string()));
+    }
+    let Some(server) = server else { return Ok(None) };
+    let Some((token, _)) = keychain::load(&state.data_dir, &workstation)? else { return Ok(None) };
+    let transport = HttpTransport::new(&parse_server_url(&server)?, &token)?;
+    // A handle of its own: the download does not hold the UI's store while it runs.
+    let store = Store::open(&state.data_dir, OpenOptions::default())?;
+    let path = fetch_blob(&store, &transport, id, &mut |_, _| {})?;
+    Ok(Some(path.display().to_string()))
 }
 
 #[tauri::command(async)]

@@ -1,4 +1,4 @@
-//! The routes: push, pull and wait for workstations; health, metrics and the OpenAPI document
+//! The routes: push, pull and wait, and files' bytes (blobs), for workstations; health, metrics and the OpenAPI document
 //! for operators. The extractors here do the checks every `/v1` request passes, in order:
 //! [`Caller`] (protocol version, token, account) before [`JsonBody`] (size, shape).
 
@@ -6,15 +6,15 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use labdesk_proto::sync::{
-    ErrorBody, PullPage, PushRequest, PushResponse, WaitPageResponse, MAX_PULL_LIMIT, MAX_PUSH_REVISIONS,
-    MIN_PROTOCOL_VERSION, PROTOCOL_HEADER, PROTOCOL_VERSION,
+    is_blob_name, BlobState, ErrorBody, PullPage, PushRequest, PushResponse, WaitPageResponse, MAX_BLOB_CHUNK,
+    MAX_PULL_LIMIT, MAX_PUSH_REVISIONS, MIN_PROTOCOL_VERSION, PROTOCOL_HEADER, PROTOCOL_VERSION,
 };
 use labdesk_server_database::{permit_sync, Identity};
 use serde::de::DeserializeOwned;
@@ -285,6 +285,132 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 )]
 pub async fn openapi_json() -> Response {
     Json(crate::openapi::ApiDoc::openapi()).into_response()
+}
+
+/// A blob's name from the path: a SHA-256, 64 lower-case hex digits.
+fn blob_name(hash: &str) -> Result<&str, ApiError> {
+    if is_blob_name(hash) {
+        Ok(hash)
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "`{hash}` is not a file's name: files are named by their SHA-256, 64 lower-case hex digits"
+        )))
+    }
+}
+
+/// How much of a file's bytes the central store holds.
+#[utoipa::path(
+    get, path = "/v1/blobs/{hash}/state", tag = "files",
+    params(
+        ("LabDesk-Protocol" = u32, Header, description = "The protocol the workstation speaks (1)."),
+        ("hash" = String, Path, description = "The file's SHA-256, 64 lower-case hex digits."),
+    ),
+    responses(
+        (status = 200, description = "What the store holds of the blob: upload from `received`.", body = BlobState),
+        (status = 404, description = "The store holds nothing of it: upload from 0.", body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 426, body = ErrorBody), (status = 503, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn blob_state(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(hash): Path<String>,
+) -> Result<Json<BlobState>, ApiError> {
+    let hash = blob_name(&hash)?;
+    match state.store().blob_state(&who, hash).await? {
+        Some(held) => Ok(Json(held)),
+        None => Err(ApiError::NoBlob(format!("the central store holds none of file {hash}: upload it from byte 0"))),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChunkParams {
+    /// The whole file's size in bytes.
+    pub size: u64,
+    /// Where this chunk goes: the `received` of the blob's state (0 at first).
+    pub offset: u64,
+}
+
+/// The next chunk of a file's bytes. An upload cut short goes on from the `received` the
+/// store answers; the last chunk completes the blob once the bytes hash to its name.
+#[utoipa::path(
+    put, path = "/v1/blobs/{hash}", tag = "files",
+    params(
+        ("LabDesk-Protocol" = u32, Header, description = "The protocol the workstation speaks (1)."),
+        ("hash" = String, Path, description = "The file's SHA-256, 64 lower-case hex digits."),
+        ChunkParams,
+    ),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "At most 4 MiB of the file, from `offset`."),
+    responses(
+        (status = 200, description = "What the store holds now.", body = BlobState),
+        (status = 400, description = "Not a file's name, another size than the upload began with, more bytes than announced, or bytes that do not hash to the name (nothing of them is kept).", body = ErrorBody),
+        (status = 409, description = "The chunk is not at the offset the store has received up to: ask for the state and go on from there.", body = ErrorBody),
+        (status = 413, description = "More than 4 MiB in one chunk.", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 426, body = ErrorBody),
+        (status = 503, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn put_blob(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(hash): Path<String>,
+    Params(params): Params<ChunkParams>,
+    bytes: Bytes,
+) -> Result<Json<BlobState>, ApiError> {
+    let hash = blob_name(&hash)?;
+    if bytes.len() as u64 > MAX_BLOB_CHUNK {
+        return Err(ApiError::TooLarge(format!(
+            "a chunk of {} bytes is more than the server takes at once ({MAX_BLOB_CHUNK}): send the file in smaller chunks",
+            bytes.len()
+        )));
+    }
+    Ok(Json(state.store().put_blob_chunk(&who, hash, params.size, params.offset, &bytes).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReadParams {
+    /// The first byte wanted (0 at first).
+    #[serde(default)]
+    pub offset: u64,
+    /// At most this many bytes (1 to 4 MiB; default 4 MiB).
+    pub limit: Option<u64>,
+}
+
+/// A complete file's bytes from `offset`, for a workstation that needs the file.
+#[utoipa::path(
+    get, path = "/v1/blobs/{hash}", tag = "files",
+    params(
+        ("LabDesk-Protocol" = u32, Header, description = "The protocol the workstation speaks (1)."),
+        ("hash" = String, Path, description = "The file's SHA-256, 64 lower-case hex digits."),
+        ReadParams,
+    ),
+    responses(
+        (status = 200, description = "Up to `limit` bytes from `offset` (none past the end).", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 404, description = "The store has no complete file of that name (not uploaded yet).", body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 426, body = ErrorBody), (status = 503, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_blob(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(hash): Path<String>,
+    Params(params): Params<ReadParams>,
+) -> Result<Response, ApiError> {
+    let hash = blob_name(&hash)?;
+    let limit = params.limit.unwrap_or(MAX_BLOB_CHUNK).clamp(1, MAX_BLOB_CHUNK);
+    match state.store().read_blob(&who, hash, params.offset, limit).await? {
+        Some(bytes) => Ok(([(CONTENT_TYPE, "application/octet-stream")], bytes).into_response()),
+        None => Err(ApiError::NoBlob(format!(
+            "the central store has no complete file {hash}: the workstation that attached it has not uploaded it yet"
+        ))),
+    }
 }
 
 pub async fn not_found() -> ApiError {

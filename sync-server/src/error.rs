@@ -35,6 +35,13 @@ pub enum ApiError {
     #[error("there is no such endpoint: the API is described at /openapi.json")]
     NotFound,
 
+    /// No (complete) blob of that name.
+    #[error("{0}")]
+    NoBlob(String),
+
+    #[error("{0}")]
+    Conflict(String),
+
     #[error(
         "the central database is unavailable; your changes stay on this workstation and are sent when it is back ({0})"
     )]
@@ -52,7 +59,8 @@ impl ApiError {
             ApiError::ProtocolTooOld(_) => StatusCode::UPGRADE_REQUIRED,
             ApiError::ProtocolTooNew(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::NoBlob(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -68,6 +76,8 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::TooLarge(_) => "too_large",
             ApiError::NotFound => "not_found",
+            ApiError::NoBlob(_) => "no_blob",
+            ApiError::Conflict(_) => "conflict",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -79,6 +89,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Unavailable(why) => ApiError::Unavailable(why),
             StoreError::Invalid(why) => ApiError::BadRequest(why),
+            StoreError::Conflict(why) => ApiError::Conflict(why),
             other => ApiError::Internal(other.to_string()),
         }
     }

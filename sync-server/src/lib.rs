@@ -98,6 +98,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/push", post(api::push))
         .route("/v1/pull", get(api::pull))
         .route("/v1/wait", get(api::wait))
+        .route("/v1/blobs/{hash}/state", get(api::blob_state))
+        .route("/v1/blobs/{hash}", get(api::get_blob).put(api::put_blob))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
         .route("/openapi.json", get(api::openapi_json))

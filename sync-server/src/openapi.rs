@@ -2,7 +2,7 @@
 //! from the handlers' annotations and the `labdesk_proto` types themselves, so it cannot drift.
 
 use labdesk_proto::sync::{
-    CentralRevision, ErrorBody, FieldConflict, Outcome, PullPage, PushRequest, PushResponse, PushResult,
+    BlobState, CentralRevision, ErrorBody, FieldConflict, Outcome, PullPage, PushRequest, PushResponse, PushResult,
     WaitPageResponse, WaitResponse,
 };
 use labdesk_proto::{Origin, RecordKind, Revision, Timestamp};
@@ -18,14 +18,18 @@ use crate::api;
         description = "How LabDesk workstations sync with the central store. Every /v1 request carries \
                        `LabDesk-Protocol: 1` and `Authorization: Bearer <token>`; errors are an ErrorBody.",
     ),
-    paths(api::push, api::pull, api::wait, api::healthz, api::metrics, api::openapi_json),
+    paths(
+        api::push, api::pull, api::wait, api::blob_state, api::put_blob, api::get_blob, api::healthz, api::metrics,
+        api::openapi_json
+    ),
     components(schemas(
         PushRequest, PushResponse, PushResult, Outcome, FieldConflict, CentralRevision, PullPage, WaitResponse,
-        WaitPageResponse, ErrorBody, Revision, RecordKind, Origin, Timestamp, api::Health
+        WaitPageResponse, BlobState, ErrorBody, Revision, RecordKind, Origin, Timestamp, api::Health
     )),
     modifiers(&BearerAuth),
     tags(
         (name = "sync", description = "Push, pull and wait: what workstations call."),
+        (name = "files", description = "Files' bytes (blobs, named by their SHA-256): uploaded in chunks that resume, downloaded when needed."),
         (name = "operations", description = "Health, metrics and this document: what operators call."),
     )
 )]

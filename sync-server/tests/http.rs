@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use labdesk_proto::sync::{ErrorBody, Outcome, PullPage, PushRequest, PushResponse, WaitResponse, PROTOCOL_HEADER};
+use labdesk_proto::sync::{
+    BlobState, ErrorBody, Outcome, PullPage, PushRequest, PushResponse, WaitResponse, PROTOCOL_HEADER,
+};
 use labdesk_proto::{RecordKind, Revision};
 use labdesk_server_database::Role;
 use labdesk_server_postgres::{PgOptions, PgStore};
@@ -375,5 +377,89 @@ async fn a_database_that_is_away_gets_503_with_words_for_people() -> Result<()> 
     let error: ErrorBody = serde_json::from_slice(&bytes)?;
     assert_eq!(error.code, "unavailable");
     assert!(error.error.contains("your changes stay on this workstation"), "{error:?}");
+    Ok(())
+}
+
+/// A file's name: its SHA-256 as 64 lower-case hex digits.
+fn blob_name(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Env {
+    fn put_chunk(&self, token: &str, hash: &str, size: usize, offset: usize, chunk: &[u8]) -> Result<Response> {
+        let path = format!("/v1/blobs/{hash}?size={size}&offset={offset}");
+        Ok(self.v1(self.http.put(self.at(&self.server, &path)), token).body(chunk.to_vec()).send()?)
+    }
+
+    fn blob_state(&self, token: &str, hash: &str) -> Result<Response> {
+        Ok(self.v1(self.http.get(self.at(&self.server, &format!("/v1/blobs/{hash}/state"))), token).send()?)
+    }
+
+    fn get_blob(&self, token: &str, hash: &str, offset: usize, limit: usize) -> Result<Response> {
+        let path = format!("/v1/blobs/{hash}?offset={offset}&limit={limit}");
+        Ok(self.v1(self.http.get(self.at(&self.server, &path)), token).send()?)
+    }
+}
+
+#[test]
+fn a_file_uploaded_in_chunks_resumes_where_the_store_says_and_downloads_whole() -> Result<()> {
+    let env = env()?;
+    let bytes: Vec<u8> = (0..10_000u32).flat_map(u32::to_le_bytes).collect();
+    let hash = blob_name(&bytes);
+    let (status, body) = error_of(env.blob_state(&env.ann.token, &hash)?)?;
+    assert_eq!((status, body.code.as_str()), (StatusCode::NOT_FOUND, "no_blob"), "nothing yet: {}", body.error);
+
+    let first = env.put_chunk(&env.ann.token, &hash, bytes.len(), 0, &bytes[..15_000])?;
+    assert_eq!(first.status(), 200);
+    let state: BlobState = first.json()?;
+    assert_eq!(state, BlobState { size: 40_000, received: 15_000, complete: false });
+
+    // The connection was cut; the workstation asks where to go on, and a stale offset is refused.
+    let state: BlobState = env.blob_state(&env.ann.token, &hash)?.json()?;
+    assert_eq!(state.received, 15_000, "the store says where the next chunk goes");
+    let (status, body) = error_of(env.put_chunk(&env.ann.token, &hash, bytes.len(), 0, &bytes[..15_000])?)?;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(body.error.contains("goes at byte 15000"), "{}", body.error);
+    let (status, _) = error_of(env.get_blob(&env.ann.token, &hash, 0, 100)?)?;
+    assert_eq!(status, StatusCode::NOT_FOUND, "an incomplete file is not handed out");
+
+    let last = env.put_chunk(&env.ann.token, &hash, bytes.len(), 15_000, &bytes[15_000..])?;
+    assert_eq!(last.json::<BlobState>()?, BlobState { size: 40_000, received: 40_000, complete: true });
+    let again = env.put_chunk(&env.ann.token, &hash, bytes.len(), 15_000, &bytes[15_000..])?;
+    assert_eq!(again.status(), 200, "a chunk sent again after completion (a lost answer) changes nothing");
+
+    let mut down = Vec::new();
+    while down.len() < bytes.len() {
+        let part = env.get_blob(&env.ann.token, &hash, down.len(), 7_000)?;
+        assert_eq!(part.status(), 200);
+        down.extend_from_slice(&part.bytes()?);
+    }
+    assert_eq!(down, bytes, "downloaded across chunk borders, the bytes are the file's");
+    assert_eq!(env.count("SELECT count(*) FROM blobs")?, 1);
+
+    // Another lab does not see North's files.
+    let bob = provision_blocking(&env.db.url, "South", "bob", Role::Technician, "SO1")?;
+    assert_eq!(env.get_blob(&bob.token, &hash, 0, 10)?.status(), 404);
+    Ok(())
+}
+
+#[test]
+fn bytes_that_do_not_hash_to_their_name_are_refused_and_nothing_of_them_is_kept() -> Result<()> {
+    let env = env()?;
+    let bytes = b"an STL that is not what its name says".to_vec();
+    let hash = blob_name(b"something else");
+    let (status, body) = error_of(env.put_chunk(&env.ann.token, &hash, bytes.len(), 0, &bytes)?)?;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.error.contains("do not hash to") && body.error.contains("upload the file again"), "{}", body.error);
+    assert_eq!(env.count("SELECT count(*) FROM blobs")?, 0, "nothing of the blob is kept");
+    assert_eq!(env.count("SELECT count(*) FROM blob_chunks")?, 0);
+
+    let (status, body) = error_of(env.put_chunk(&env.ann.token, "not-a-hash", 3, 0, b"abc")?)?;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.error.contains("64 lower-case hex digits"), "{}", body.error);
+    let right = blob_name(&bytes);
+    let (status, body) = error_of(env.put_chunk(&env.ann.token, &right, 5, 0, &bytes)?)?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "more bytes than announced: {}", body.error);
     Ok(())
 }

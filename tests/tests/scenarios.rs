@@ -9,7 +9,7 @@ mod common;
 
 use anyhow::Result;
 use common::{assert_converged, fields, outbox_ids, Lab, Ws};
-use labdesk_core::sync::Transport;
+use labdesk_core::sync::{fetch_blob, Transport};
 use labdesk_core::{NewMessage, Stage, StageAction, StageStatus};
 use labdesk_proto::sync::{Outcome, PushRequest};
 use labdesk_testkit::TestServer;
@@ -384,5 +384,54 @@ fn workstations_on_two_server_instances_over_one_database_converge() -> Result<(
     }
     converged(&lab, &observer, &ws)?;
     drop(second);
+    Ok(())
+}
+
+#[test]
+fn a_file_attached_on_one_workstation_goes_up_in_a_round_resumes_after_a_cut_and_opens_on_another() -> Result<()> {
+    let lab = Lab::start()?;
+    let url = lab.url();
+    let mut a = Ws::on_disk(&url, &lab.provision("North", "ann", "FD1")?)?;
+    let mut b = Ws::on_disk(&url, &lab.provision("North", "bob", "FD2")?)?;
+    let case = a.store.create_case(fields(json!({"patient_name": "Ada Lovelace"})))?.record.case_number;
+    // An ASCII STL of 9 MB: three chunks.
+    let mut bytes = b"solid upper_jaw\n".to_vec();
+    bytes.resize(9_000_000, b' ');
+    bytes.extend_from_slice(b"\nendsolid upper_jaw\n");
+    let folder = tempfile::tempdir()?;
+    let scan = folder.path().join("upper jaw.stl");
+    std::fs::write(&scan, &bytes)?;
+    let file = a.store.attach_paths(&case, &[scan], None, &mut |_| {})?.remove(0);
+
+    // The connection drops after the first chunk: the case and the file record are sent, the
+    // bytes wait for the next round, which goes on from the chunk the central store has.
+    a.transport.with(|f| f.blob_chunks_before_failure = Some(1));
+    let err = a.try_sync().unwrap_err();
+    assert!(err.is_offline(), "{err}");
+    assert_eq!(a.store.pending_count()?, 0, "the revisions went before the bytes");
+    assert_eq!(a.store.blobs_waiting()?, 1, "the bytes wait");
+    // Bob has the record already; asked for bytes the central store does not hold whole, he is
+    // told why, and nothing is left in his blob folder under the file's name.
+    b.sync()?;
+    let err = fetch_blob(&b.store, &b.transport, file.id, &mut |_, _| {}).unwrap_err();
+    assert!(err.to_string().contains("not on the sync server yet"), "{err}");
+    assert!(b.store.blob_of(file.id)?.is_none());
+    a.transport.with(|f| f.blob_chunks_before_failure = None);
+    let report = a.sync()?;
+    assert_eq!(report.files_up, 1);
+    assert!(report.bytes_up < bytes.len() as u64 - 4_000_000, "resumed, not sent again: {} bytes", report.bytes_up);
+    assert_eq!(a.store.blobs_waiting()?, 0);
+    assert_eq!(a.sync()?.files_up, 0, "sent once");
+
+    // Bob's workstation gets the record with the round, and the bytes when the file is opened.
+    b.sync()?;
+    assert!(b.store.blob_of(file.id)?.is_none(), "the record came, the bytes come when needed");
+    let mut seen = Vec::new();
+    let path = fetch_blob(&b.store, &b.transport, file.id, &mut |done, total| seen.push((done, total)))?;
+    assert_eq!(std::fs::read(&path)?, bytes, "the bytes that arrive are the file's");
+    assert_eq!(seen.last(), Some(&(bytes.len() as u64, bytes.len() as u64)), "progress ends at the size");
+    assert_eq!(b.store.blob_of(file.id)?, Some(path), "and stay here");
+    assert_eq!(b.sync()?.files_up, 0, "bytes that came from the central store are not sent back");
+    assert!(a.store.check(true)?.problems.is_empty() && b.store.check(true)?.problems.is_empty());
     Ok(())
 }

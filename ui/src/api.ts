@@ -155,7 +155,8 @@ export const moveStage = (
 export const attachFiles = (caseKey: string, paths: string[]): Promise<Stored<FileRecord>[]> =>
   call('attach_files', { caseKey, paths });
 export const removeFile = (id: string): Promise<Stored<FileRecord>> => call('remove_file', { id });
-/** The local path of a file's stored bytes, or null when they are not on this workstation yet. */
+/** The local path of a file's stored bytes (fetched from the central store first when they are not
+ * here and the workstation is signed in), or null when they are not here and cannot be fetched. */
 export const fileSrc = (id: string): Promise<string | null> => call('file_src', { id });
 /** A URL the webview can load for a local path (Tauri's asset protocol). */
 export const assetUrl = (path: string): string => convertFileSrc(path);

@@ -98,6 +98,22 @@ pub enum Command {
     Resolve(ResolveArgs),
     /// Changes the sync server refused, with its reasons
     Rejected,
+    /// Attach files from disk to a case (scans, photos, documents: the lab's formats, at most 15
+    /// files of 200 MB each); their contents go to the sync server with the next sync
+    Attach(AttachArgs),
+    /// Download the contents of a case's files attached on other workstations (from the sync
+    /// server; they are fetched when needed, not with every sync)
+    Fetch(CaseArg),
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// The case: its number (FD1-000042) or UUID
+    #[arg(value_name = "CASE")]
+    pub case: String,
+    /// The files to attach
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

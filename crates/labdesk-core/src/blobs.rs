@@ -2,7 +2,8 @@
 //!
 //! Vocabulary: a **blob** is a file's content, named by its hash, stored once however many file
 //! records point at it (`<data folder>/blobs/<first two hex digits>/<hash>`). A **file record**
-//! ([`FileRecord`]) is the synced metadata; the blob is local until the files issue uploads it.
+//! ([`FileRecord`]) is the synced metadata; the blob travels apart (`sync/blobs.rs`: uploaded in a
+//! sync round, downloaded when needed).
 //!
 //! Attaching from disk checks the lab's rules (count, size, format) before a byte is copied, so
 //! a refused upload neither writes a record nor spends time copying 200 MB. A blob is written to
@@ -44,7 +45,7 @@ pub fn mime_for_name(name: &str) -> Option<&'static str> {
     ALLOWED_FORMATS.iter().find(|(_, exts, _)| exts.contains(&ext.as_str())).map(|(_, _, mimes)| mimes[0])
 }
 
-fn blob_path(root: &Path, hash: &str) -> PathBuf {
+pub(crate) fn blob_path(root: &Path, hash: &str) -> PathBuf {
     root.join(&hash[..2]).join(hash)
 }
 

@@ -13,6 +13,14 @@
 //!   within version 1: a server that does not know it ignores it) — [`WaitPageResponse`]: the
 //!   answer to news carries the first page after `after` too, as `GET /v1/pull` would give it,
 //!   which spares the workstation that request.
+//! - `GET /v1/blobs/{hash}/state` — [`BlobState`]: how much of a file's bytes (a blob, named by
+//!   its SHA-256) the central store holds; 404 when none.
+//! - `PUT /v1/blobs/{hash}?size=S&offset=O` — the next chunk (at most [`MAX_BLOB_CHUNK`] bytes)
+//!   of a blob of `size` bytes, at `offset` = what the store holds (so an upload cut short
+//!   resumes where the store says) → [`BlobState`]. The last chunk completes the blob, once its
+//!   bytes hash to its name; bytes that do not are refused and nothing of them kept.
+//! - `GET /v1/blobs/{hash}?offset=O&limit=N` — up to `limit` bytes of a complete blob from
+//!   `offset`, for a workstation that needs the file (`application/octet-stream`).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -30,6 +38,25 @@ pub const PROTOCOL_HEADER: &str = "LabDesk-Protocol";
 pub const MAX_PUSH_REVISIONS: usize = 1000;
 /// At most this many revisions in one pull page.
 pub const MAX_PULL_LIMIT: u32 = 5000;
+/// At most this many bytes of a blob in one upload or download request.
+pub const MAX_BLOB_CHUNK: u64 = 4 * 1024 * 1024;
+
+/// What the central store holds of a blob (a file's bytes, named by their SHA-256).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BlobState {
+    /// The blob's size in bytes, as its first chunk announced it.
+    pub size: u64,
+    /// Bytes received so far, from the start: where the next chunk goes.
+    pub received: u64,
+    /// Every byte is there and they hash to the blob's name: it can be downloaded.
+    pub complete: bool,
+}
+
+/// Is `hash` a blob's name: a SHA-256 as 64 lower-case hex digits?
+pub fn is_blob_name(hash: &str) -> bool {
+    hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -18,7 +18,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use labdesk_proto::sync::{PullPage, PushResult};
+use labdesk_proto::sync::{BlobState, PullPage, PushResult};
 use labdesk_proto::{RecordKind, Revision};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -179,6 +179,11 @@ pub enum StoreError {
     #[error("{0}")]
     Invalid(String),
 
+    /// A request made on an out-of-date view (a blob chunk at another offset than the store's);
+    /// the message says where things stand.
+    #[error("{0}")]
+    Conflict(String),
+
     #[error(
         "the database was set up by a newer labdesk-sync (schema migration {found}; this one knows up to {known}): \
          update labdesk-sync — the database was left untouched"
@@ -236,6 +241,26 @@ pub trait SyncStore: Send + Sync + fmt::Debug + 'static {
         serde_json::from_str(&page.json)
             .map_err(|e| StoreError::Internal(format!("a pull page does not read as one: {e}")))
     }
+
+    /// What the store holds of `who`'s lab's blob `hash`: `None` when nothing.
+    async fn blob_state(&self, who: &Identity, hash: &str) -> Result<Option<BlobState>>;
+
+    /// Takes the chunk of blob `hash` (`size` bytes in all) at `offset`, which must be what the
+    /// store holds so far ([`StoreError::Conflict`] saying where to go on, else). The chunk
+    /// that completes the blob is taken only if the bytes hash to `hash`: if not, nothing of the
+    /// blob is kept ([`StoreError::Invalid`]). A chunk sent to a complete blob changes nothing.
+    async fn put_blob_chunk(
+        &self,
+        who: &Identity,
+        hash: &str,
+        size: u64,
+        offset: u64,
+        bytes: &[u8],
+    ) -> Result<BlobState>;
+
+    /// Up to `limit` bytes of `who`'s lab's complete blob `hash` from `offset`: `None` when the
+    /// store has no complete blob of that name.
+    async fn read_blob(&self, who: &Identity, hash: &str, offset: u64, limit: u64) -> Result<Option<Vec<u8>>>;
 
     /// The highest seq of `who`'s lab (0 when the lab has none).
     async fn head(&self, who: &Identity) -> Result<i64>;

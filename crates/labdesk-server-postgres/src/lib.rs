@@ -94,6 +94,7 @@
 //! but never loses it.
 
 mod admin;
+mod blobs;
 mod error;
 mod listen;
 mod pull;
@@ -106,7 +107,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use labdesk_proto::sync::PushResult;
+use labdesk_proto::sync::{BlobState, PushResult};
 use labdesk_proto::Revision;
 use labdesk_server_database::{
     Added, Identity, IssuedToken, Lab, PageText, Result, Role, StoreError, SyncStore, User, Workstation,
@@ -232,6 +233,28 @@ impl SyncStore for PgStore {
     #[tracing::instrument(skip_all, fields(user = %who.user_name, workstation = %who.workstation_code, after, limit))]
     async fn pull_text(&self, who: &Identity, after: i64, limit: u32) -> Result<PageText> {
         pull::pull_text(&self.pool, who, after, limit).await
+    }
+
+    #[tracing::instrument(skip_all, fields(lab = %who.lab_name, hash))]
+    async fn blob_state(&self, who: &Identity, hash: &str) -> Result<Option<BlobState>> {
+        blobs::blob_state(&self.pool, who, hash).await
+    }
+
+    #[tracing::instrument(skip_all, fields(workstation = %who.workstation_code, hash, size, offset, len = bytes.len()))]
+    async fn put_blob_chunk(
+        &self,
+        who: &Identity,
+        hash: &str,
+        size: u64,
+        offset: u64,
+        bytes: &[u8],
+    ) -> Result<BlobState> {
+        blobs::put_chunk(&self.pool, who, hash, size, offset, bytes).await
+    }
+
+    #[tracing::instrument(skip_all, fields(workstation = %who.workstation_code, hash, offset, limit))]
+    async fn read_blob(&self, who: &Identity, hash: &str, offset: u64, limit: u64) -> Result<Option<Vec<u8>>> {
+        blobs::read(&self.pool, who, hash, offset, limit).await
     }
 
     #[tracing::instrument(skip_all, fields(lab = %who.lab_name))]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use labdesk_core::sync::{parse_server_url, sync_round, HttpTransport, SyncError, SyncReport, Token, Transport};
 use labdesk_core::{OpenOptions, Store};
-use labdesk_proto::sync::{Outcome, PullPage, PushRequest, PushResponse, WaitResponse};
+use labdesk_proto::sync::{BlobState, Outcome, PullPage, PushRequest, PushResponse, WaitResponse};
 use labdesk_server_database::Role;
 use labdesk_testkit::{block_on, provision_blocking, Provisioned, TestPostgres, TestServer};
 use rand::rngs::StdRng;
@@ -92,6 +92,8 @@ pub struct Faults {
     /// Random drops: (rng, chance of dropping a request before it is sent, chance of losing the
     /// answer after the server handled it).
     pub random: Option<(StdRng, f64, f64)>,
+    /// File chunks uploaded before uploads fail (`None`: never).
+    pub blob_chunks_before_failure: Option<u32>,
     /// Counters.
     pub pages_pulled: u32,
     pub pushes: u32,
@@ -216,6 +218,34 @@ impl Transport for Faulty {
 
     fn wait(&self, after: i64, timeout: Duration) -> Result<WaitResponse, SyncError> {
         self.inner.lock().unwrap().clone().wait(after, timeout)
+    }
+
+    fn blob_state(&self, hash: &str) -> Result<Option<BlobState>, SyncError> {
+        if self.roll().0 {
+            return Err(cut("request dropped"));
+        }
+        self.inner.lock().unwrap().clone().blob_state(hash)
+    }
+
+    fn put_blob(&self, hash: &str, size: u64, offset: u64, bytes: &[u8]) -> Result<BlobState, SyncError> {
+        let allowed = self.with(|f| {
+            let allowed = f.blob_chunks_before_failure.is_none_or(|left| left > 0);
+            if let Some(left) = &mut f.blob_chunks_before_failure {
+                *left = left.saturating_sub(1);
+            }
+            allowed
+        });
+        if self.roll().0 || !allowed {
+            return Err(cut("upload cut"));
+        }
+        self.inner.lock().unwrap().clone().put_blob(hash, size, offset, bytes)
+    }
+
+    fn get_blob(&self, hash: &str, offset: u64, limit: u64) -> Result<Vec<u8>, SyncError> {
+        if self.roll().0 {
+            return Err(cut("request dropped"));
+        }
+        self.inner.lock().unwrap().clone().get_blob(hash, offset, limit)
     }
 }
 

@@ -27,6 +27,10 @@ pulled: number,
  */
 confirmed: number, fast: number, rebuilt: number, bytes_up: number, bytes_down: number, 
 /**
+ * Files whose bytes went to the central store (whole, by the end of the round).
+ */
+files_up: number, 
+/**
  * The cursor after the round.
  */
 cursor: number, 

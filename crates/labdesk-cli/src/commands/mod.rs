@@ -83,6 +83,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
         Command::Import(args) => import::import(&mut ctx, args),
         Command::Login(args) => sync::login(&mut ctx, args),
         Command::Sync(args) => sync::sync(&mut ctx, args.watch),
+        Command::Attach(args) => cases::attach(&mut ctx, &args.case, &args.files),
+        Command::Fetch(args) => sync::fetch(&mut ctx, &args.case),
         Command::Conflicts => sync::conflicts(&mut ctx),
         Command::Resolve(args) => sync::resolve(&mut ctx, args),
         Command::Rejected => sync::rejected(&mut ctx),

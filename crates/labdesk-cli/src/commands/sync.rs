@@ -9,8 +9,8 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use labdesk_core::sync::credentials::{load_token, save_token};
 use labdesk_core::sync::{
-    parse_server_url, sync_round, watch, HttpTransport, Progress, RecordConflicts, RejectedChange, SyncError,
-    SyncReport, SyncStage, Token, Transport, WatchEvent, WatchOptions,
+    fetch_blob, parse_server_url, sync_round, watch, HttpTransport, Progress, RecordConflicts, RejectedChange,
+    SyncError, SyncReport, SyncStage, Token, Transport, WatchEvent, WatchOptions,
 };
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -65,6 +65,28 @@ pub fn login(ctx: &mut Ctx<'_>, args: LoginArgs) -> Result<ExitCode> {
     if plain {
         eprintln!("warning: {url} is plain http: the token and every change travel unencrypted; use https:// outside a trusted network");
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Downloads the contents of a case's files that are not here (attached elsewhere).
+pub fn fetch(ctx: &mut Ctx<'_>, key: &str) -> Result<ExitCode> {
+    let detail = ctx.store.case_detail(key)?;
+    let missing: Vec<_> = detail
+        .attachments
+        .iter()
+        .filter(|f| matches!(ctx.store.blob_of(f.id), Ok(None)))
+        .map(|f| (f.id, f.record.original_name.clone(), f.record.file_size))
+        .collect();
+    if missing.is_empty() {
+        writeln!(ctx.out, "Every file of {} is on this workstation.", detail.case.record.case_number)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let transport = connect(ctx)?;
+    for (id, name, size) in &missing {
+        let path = fetch_blob(&ctx.store, &transport, *id, &mut |_, _| {})?;
+        writeln!(ctx.out, "Fetched {name} ({}) → {}", bytes(*size), path.display())?;
+    }
+    writeln!(ctx.out, "{} fetched.", plural(missing.len() as u64, "file"))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -189,6 +211,9 @@ fn print_report(ctx: &mut Ctx<'_>, report: &SyncReport) -> Result<()> {
     }
     if report.needs_review > 0 {
         writeln!(out, "{} need review: see `labdesk conflicts`.", plural(report.needs_review, "record"))?;
+    }
+    if report.files_up > 0 {
+        writeln!(out, "Uploaded the contents of {}.", plural(report.files_up, "file"))?;
     }
     writeln!(
         out,

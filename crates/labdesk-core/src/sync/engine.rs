@@ -70,6 +70,8 @@ pub struct SyncReport {
     pub rebuilt: u64,
     pub bytes_up: u64,
     pub bytes_down: u64,
+    /// Files whose bytes went to the central store (whole, by the end of the round).
+    pub files_up: u64,
     /// The cursor after the round.
     pub cursor: i64,
     /// Changes still waiting in the outbox (made during the round, or not answered).
@@ -125,6 +127,7 @@ fn round(
 ) -> Result<SyncReport, SyncError> {
     let mut report = SyncReport::default();
     let outcome = push_stage(store, transport, progress, &mut report)
+        .and_then(|()| super::blobs::upload_stage(store, transport, progress, &mut report))
         .and_then(|()| news_page(store, news, &report))
         .and_then(|first| pull_stage(store, transport, progress, &mut report, first));
     match outcome {

@@ -39,6 +39,9 @@ pub enum SyncError {
     )]
     NotSignedIn,
 
+    #[error("the contents of {name} are not on the sync server yet: the workstation that attached the file sends them with its next sync; try again after that")]
+    NotUploaded { name: String },
+
     #[error("'{url}' is not a server address: {why}")]
     BadServerUrl { url: String, why: String },
 

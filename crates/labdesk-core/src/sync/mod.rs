@@ -4,7 +4,8 @@
 //! Vocabulary, on top of the crate's (record, revision, chain, head, outbox):
 //! - **central store**: the lab's PostgreSQL behind the sync server; it orders every change and
 //!   is the truth every workstation converges on.
-//! - **round**: one [`sync_round`]: the *push* stage, then the *pull* stage, then *finish*.
+//! - **round**: one [`sync_round`]: the *push* stage (revisions, then files' bytes: **blobs**),
+//!   then the *pull* stage, then *finish*.
 //! - **push**: sending outbox revisions, oldest first, in batches of at most [`PUSH_BATCH`]. Each
 //!   is answered *applied*, *merged*, *conflicted* (the three mean **accepted**) or *rejected*.
 //! - **accepted** revision: one the central store took, whose central copy has not come back
@@ -34,11 +35,13 @@
 //!   transaction, the search and assignee indexes built once at its end.
 //!
 //! Files, one concern each: [`transport`] (the wire: the [`Transport`] trait and
-//! [`HttpTransport`]), `push` (the push stage), `pull` (applying pages), `bootstrap` (a bootstrap's
+//! [`HttpTransport`]), `push` (the push stage), `blobs` (files' bytes: the upload stage and
+//! [`fetch_blob`]), `pull` (applying pages), `bootstrap` (a bootstrap's
 //! pull stage: its threads and transactions), `bulk` (the bulk path), `rebuild` (a record's chain
 //! and row from its revisions), `conflicts` (review and resolution, rejected changes),
 //! [`credentials`] (the token), `engine` ([`sync_round`] and [`watch`]), `error` ([`SyncError`]).
 
+mod blobs;
 mod bootstrap;
 mod bulk;
 #[cfg(test)]
@@ -56,6 +59,7 @@ use rusqlite::params;
 use serde::Serialize;
 use url::Url;
 
+pub use blobs::fetch_blob;
 pub(crate) use bulk::build_pending_indexes;
 pub(crate) use conflicts::case_conflicts as conflicts_of_case;
 pub use conflicts::{FieldDispute, RecordConflicts, RejectedChange};

@@ -7,10 +7,11 @@
 use std::time::Duration;
 
 use labdesk_proto::sync::{
-    ErrorBody, PullPage, PushRequest, PushResponse, WaitPageResponse, WaitResponse, PROTOCOL_HEADER, PROTOCOL_VERSION,
+    BlobState, ErrorBody, PullPage, PushRequest, PushResponse, WaitPageResponse, WaitResponse, PROTOCOL_HEADER,
+    PROTOCOL_VERSION,
 };
 use reqwest::blocking::{Client, RequestBuilder};
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -44,6 +45,26 @@ pub trait Transport: Send + Sync {
         let page = self.pull(after, limit)?;
         serde_json::to_vec(&page)
             .map_err(|e| SyncError::Store(crate::Error::Corrupt(format!("a pulled page as JSON: {e}"))))
+    }
+
+    /// What the central store holds of the file bytes named `hash`: `None` when nothing. This
+    /// default is a central store that takes no files (the tests' fakes of the revision protocol).
+    fn blob_state(&self, hash: &str) -> Result<Option<BlobState>, SyncError> {
+        let _ = hash;
+        Err(no_files(&self.address()))
+    }
+
+    /// Sends the chunk of the file bytes `hash` (`size` bytes in all) at `offset`, which must be
+    /// what the central store holds so far.
+    fn put_blob(&self, hash: &str, size: u64, offset: u64, bytes: &[u8]) -> Result<BlobState, SyncError> {
+        let _ = (hash, size, offset, bytes);
+        Err(no_files(&self.address()))
+    }
+
+    /// Up to `limit` bytes of the complete file bytes `hash`, from `offset`.
+    fn get_blob(&self, hash: &str, offset: u64, limit: u64) -> Result<Vec<u8>, SyncError> {
+        let _ = (hash, offset, limit);
+        Err(no_files(&self.address()))
     }
 
     /// Where the central store is, for messages (the server's address).
@@ -135,6 +156,13 @@ impl HttpTransport {
     /// Sends a request and returns the body of a successful answer (JSON, not read here); a failed
     /// one becomes what a person can act on.
     fn exchange_body(&self, request: RequestBuilder, timeout: Duration) -> Result<Vec<u8>, SyncError> {
+        let (status, body) = self.send(request, timeout)?;
+        self.interpret(status, body)
+    }
+
+    /// Sends a request and reads the answer's status and body; a request that got no answer
+    /// becomes what a person can act on.
+    fn send(&self, request: RequestBuilder, timeout: Duration) -> Result<(StatusCode, Vec<u8>), SyncError> {
         let url = self.base.to_string();
         let response = request.send().map_err(|e| {
             if e.is_timeout() {
@@ -152,8 +180,14 @@ impl HttpTransport {
             }
         })?;
         tracing::debug!(status = status.as_u16(), bytes = body.len(), "answer");
+        Ok((status, Vec::from(body)))
+    }
+
+    /// The body of a successful answer; a failed one becomes what a person can act on.
+    fn interpret(&self, status: StatusCode, body: Vec<u8>) -> Result<Vec<u8>, SyncError> {
+        let url = self.base.to_string();
         if status.is_success() {
-            return Ok(Vec::from(body));
+            return Ok(body);
         }
         let said: Option<ErrorBody> = serde_json::from_slice(&body).ok();
         let code = said.as_ref().map(|b| b.code.clone()).unwrap_or_default();
@@ -173,7 +207,49 @@ impl HttpTransport {
     }
 }
 
+/// A central store that takes no files.
+fn no_files(url: &str) -> SyncError {
+    SyncError::Refused {
+        url: url.to_owned(),
+        status: 501,
+        message: "this central store takes no files; update the sync server".to_owned(),
+    }
+}
+
 impl Transport for HttpTransport {
+    #[tracing::instrument(name = "sync.blob_state", skip_all, fields(server = %self.base, hash))]
+    fn blob_state(&self, hash: &str) -> Result<Option<BlobState>, SyncError> {
+        let url = self.url(&format!("v1/blobs/{hash}/state"))?;
+        let (status, body) = self.send(self.client.get(url), self.request_timeout)?;
+        if status == StatusCode::NOT_FOUND {
+            let said: Option<ErrorBody> = serde_json::from_slice(&body).ok();
+            return match said {
+                Some(e) if e.code == "no_blob" => Ok(None),
+                // A server from before files: its API has no such route.
+                _ => Err(no_files(self.base.as_str())),
+            };
+        }
+        let body = self.interpret(status, body)?;
+        serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|e| SyncError::BadAnswer { url: self.base.to_string(), detail: e.to_string() })
+    }
+
+    #[tracing::instrument(name = "sync.put_blob", skip_all, fields(server = %self.base, hash, offset, len = bytes.len()))]
+    fn put_blob(&self, hash: &str, size: u64, offset: u64, bytes: &[u8]) -> Result<BlobState, SyncError> {
+        let mut url = self.url(&format!("v1/blobs/{hash}"))?;
+        url.query_pairs_mut().append_pair("size", &size.to_string()).append_pair("offset", &offset.to_string());
+        let request = self.client.put(url).header(CONTENT_TYPE, "application/octet-stream").body(bytes.to_vec());
+        self.exchange(request, self.request_timeout)
+    }
+
+    #[tracing::instrument(name = "sync.get_blob", skip_all, fields(server = %self.base, hash, offset, limit))]
+    fn get_blob(&self, hash: &str, offset: u64, limit: u64) -> Result<Vec<u8>, SyncError> {
+        let mut url = self.url(&format!("v1/blobs/{hash}"))?;
+        url.query_pairs_mut().append_pair("offset", &offset.to_string()).append_pair("limit", &limit.to_string());
+        self.exchange_body(self.client.get(url), self.request_timeout)
+    }
+
     #[tracing::instrument(name = "sync.push", skip_all, fields(server = %self.base, revisions = request.revisions.len()))]
     fn push(&self, request: &PushRequest) -> Result<PushResponse, SyncError> {
         let http = self.client.post(self.url("v1/push")?).json(request);

@@ -36,7 +36,7 @@ export function Preview({ file }: { file: Stored<FileRecord> }) {
   if (error) return <p className="field-error">{error}</p>;
   if (src === undefined) return <p className="muted">Loading…</p>;
   if (src === null) {
-    return <p className="muted">The file’s contents are not on this workstation yet; they arrive with sync.</p>;
+    return <p className="muted">The file’s contents are not on this workstation, and it is not signed in to a sync server to fetch them.</p>;
   }
   if (isImage(file)) return <img className="image-preview" src={src} alt={file.original_name} data-testid="image-preview" />;
   if (isStl(file)) {

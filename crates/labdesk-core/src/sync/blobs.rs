@@ -1,0 +1,230 @@
+//! Files' bytes and the central store (sync-model.md, "Files").
+//!
+//! A file record syncs like any other record; its bytes, the **blob** named by their SHA-256
+//! (`blobs.rs`), travel apart:
+//! - **upload**: a round's upload stage, after its push, sends every blob that is here and that
+//!   the central store does not hold whole yet, in chunks of at most [`MAX_BLOB_CHUNK`]. Each chunk
+//!   goes where the central store says it has received up to, so an upload cut short (the network,
+//!   a closed laptop) goes on from there in the next round. A blob the central store holds whole
+//!   is listed in `uploaded_blobs` and never sent again;
+//! - **download**: [`fetch_blob`], when a file attached elsewhere is needed here (to open or
+//!   preview it), in chunks into a temporary file beside the blobs, which a download cut short
+//!   goes on from; the bytes are checked against their name before they take it.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use labdesk_proto::sync::{is_blob_name, MAX_BLOB_CHUNK};
+use rusqlite::params;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::engine::{Progress, SyncReport, SyncStage};
+use super::error::SyncError;
+use super::transport::Transport;
+use crate::blobs::blob_path;
+use crate::error::Error;
+use crate::{RecordKind, Store, Timestamp};
+
+/// A file operation on this workstation that failed, in words.
+fn io(what: String, e: &std::io::Error) -> SyncError {
+    SyncError::Store(Error::Input(format!("{what}: {e}")))
+}
+
+impl Store {
+    /// Blobs that are here and that the central store does not hold whole yet: (hash, size).
+    fn blobs_to_upload(&self) -> crate::Result<Vec<(String, PathBuf, u64)>> {
+        let Ok(root) = self.blob_dir() else {
+            return Ok(Vec::new()); // a store in memory keeps no blobs
+        };
+        let mut statement = self.conn.prepare_cached(
+            "SELECT DISTINCT hash FROM files WHERE hash NOT IN (SELECT hash FROM uploaded_blobs) ORDER BY hash",
+        )?;
+        let hashes = statement.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+        Ok(hashes
+            .into_iter()
+            .filter(|hash| is_blob_name(hash))
+            .filter_map(|hash| {
+                let path = blob_path(&root, &hash);
+                let size = fs::metadata(&path).ok().filter(fs::Metadata::is_file)?.len();
+                Some((hash, path, size))
+            })
+            .collect())
+    }
+
+    /// Notes that the central store holds blob `hash` whole.
+    fn blob_uploaded(&self, hash: &str) -> crate::Result<()> {
+        self.conn
+            .prepare_cached("INSERT OR IGNORE INTO uploaded_blobs (hash, at) VALUES (?1, ?2)")?
+            .execute(params![hash, Timestamp::now().to_string()])?;
+        Ok(())
+    }
+
+    /// How many files' bytes wait to be uploaded.
+    pub fn blobs_waiting(&self) -> crate::Result<u64> {
+        Ok(self.blobs_to_upload()?.len() as u64)
+    }
+}
+
+/// A round's upload stage (module docs): every blob here that the central store does not hold
+/// whole, each from where the central store has it.
+pub(super) fn upload_stage(
+    store: &mut Store,
+    transport: &dyn Transport,
+    progress: &mut dyn FnMut(&Progress),
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    let waiting = store.blobs_to_upload()?;
+    if waiting.is_empty() {
+        return Ok(());
+    }
+    let total: u64 = waiting.iter().map(|(_, _, size)| size).sum();
+    let mut p = Progress {
+        stage: SyncStage::Push,
+        records_done: 0,
+        records_total: waiting.len() as u64,
+        bytes_done: 0,
+        bytes_total: Some(total),
+    };
+    progress(&p);
+    for (hash, path, size) in waiting {
+        upload(transport, &hash, &path, size, &mut |sent| {
+            report.bytes_up += sent;
+            p.bytes_done += sent;
+            progress(&p);
+        })?;
+        store.blob_uploaded(&hash)?;
+        report.files_up += 1;
+        p.records_done += 1;
+        progress(&p);
+    }
+    Ok(())
+}
+
+/// Sends blob `hash` (the file at `path`, `size` bytes) from where the central store has it.
+fn upload(
+    transport: &dyn Transport,
+    hash: &str,
+    path: &Path,
+    size: u64,
+    sent: &mut dyn FnMut(u64),
+) -> Result<(), SyncError> {
+    let mut offset = match transport.blob_state(hash)? {
+        Some(held) if held.complete => return Ok(()),
+        Some(held) => held.received,
+        None => 0,
+    };
+    let mut file = File::open(path).map_err(|e| io(format!("cannot read {}", path.display()), &e))?;
+    let mut buf = vec![0u8; usize::try_from(MAX_BLOB_CHUNK).unwrap_or(1 << 22)];
+    // Another workstation may be sending the same bytes: then the central store's offset moves
+    // under this one, and it is asked again (a few times: each time it has moved on).
+    let mut moved = 0;
+    loop {
+        file.seek(SeekFrom::Start(offset)).map_err(|e| io(format!("cannot read {}", path.display()), &e))?;
+        let want = usize::try_from((size - offset.min(size)).min(MAX_BLOB_CHUNK)).unwrap_or(buf.len());
+        file.read_exact(&mut buf[..want]).map_err(|e| io(format!("cannot read {}", path.display()), &e))?;
+        match transport.put_blob(hash, size, offset, &buf[..want]) {
+            Ok(held) => {
+                sent(want as u64);
+                if held.complete {
+                    return Ok(());
+                }
+                offset = held.received;
+            }
+            Err(SyncError::Refused { status: 409, .. }) if moved < 5 => {
+                moved += 1;
+                match transport.blob_state(hash)? {
+                    Some(held) if held.complete => return Ok(()),
+                    Some(held) => offset = held.received,
+                    None => offset = 0,
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Where the bytes of file `file_id` are on this workstation, downloading them from the central
+/// store first if they are not here (module docs). A download cut short goes on from where it
+/// stopped the next time.
+#[tracing::instrument(skip_all, fields(file = %file_id))]
+pub fn fetch_blob(
+    store: &Store,
+    transport: &dyn Transport,
+    file_id: Uuid,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<PathBuf, SyncError> {
+    if let Some(path) = store.blob_of(file_id)? {
+        return Ok(path);
+    }
+    let (hash, size, name): (String, i64, String) = store
+        .conn
+        .prepare_cached("SELECT hash, file_size, original_name FROM files WHERE id = ?1")
+        .map_err(Error::from)?
+        .query_row(params![file_id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .map_err(|_| Error::NotFound { kind: RecordKind::File, key: file_id.to_string() })?;
+    if !is_blob_name(&hash) {
+        return Err(SyncError::Store(Error::Input(format!(
+            "file {file_id} names its bytes `{hash}`, which is not a SHA-256: they cannot be fetched"
+        ))));
+    }
+    let size = u64::try_from(size).unwrap_or(0);
+    let root = store.blob_dir()?;
+    let target = blob_path(&root, &hash);
+    let dir = target.parent().unwrap_or(&root).to_path_buf();
+    fs::create_dir_all(&dir).map_err(|e| io(format!("cannot create {}", dir.display()), &e))?;
+    // Named for the blob, so that a download cut short is found and continued.
+    let partial = dir.join(format!(".download-{hash}"));
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&partial)
+        .map_err(|e| io(format!("cannot write {}", partial.display()), &e))?;
+    let mut have = file.metadata().map_err(|e| io(format!("cannot read {}", partial.display()), &e))?.len();
+    if have > size {
+        file.set_len(0).map_err(|e| io(format!("cannot write {}", partial.display()), &e))?;
+        have = 0;
+    }
+    progress(have, size);
+    while have < size {
+        let bytes = transport.get_blob(&hash, have, MAX_BLOB_CHUNK.min(size - have)).map_err(|e| match e {
+            SyncError::Refused { status: 404, .. } => SyncError::NotUploaded { name: name.clone() },
+            other => other,
+        })?;
+        if bytes.is_empty() {
+            return Err(SyncError::BadAnswer {
+                url: transport.address(),
+                detail: format!("file {hash} ended at byte {have} of {size}"),
+            });
+        }
+        file.write_all(&bytes).map_err(|e| io(format!("cannot write {}", partial.display()), &e))?;
+        have += bytes.len() as u64;
+        progress(have, size);
+    }
+    file.sync_all().map_err(|e| io(format!("cannot write {}", partial.display()), &e))?;
+    drop(file);
+    if sha256_of(&partial)? != hash {
+        let _ = fs::remove_file(&partial);
+        return Err(SyncError::BadAnswer {
+            url: transport.address(),
+            detail: format!("the bytes downloaded for file {file_id} do not hash to its name; fetch it again"),
+        });
+    }
+    fs::rename(&partial, &target).map_err(|e| io(format!("cannot store {}", target.display()), &e))?;
+    store.blob_uploaded(&hash)?;
+    Ok(target)
+}
+
+fn sha256_of(path: &Path) -> Result<String, SyncError> {
+    let mut file = File::open(path).map_err(|e| io(format!("cannot read {}", path.display()), &e))?;
+    let mut digest = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| io(format!("cannot read {}", path.display()), &e))?;
+        if n == 0 {
+            return Ok(format!("{:x}", digest.finalize()));
+        }
+        digest.update(&buf[..n]);
+    }
+}
