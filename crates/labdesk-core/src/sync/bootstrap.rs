@@ -186,8 +186,8 @@ fn checkpoint(file: &Path, commits: &Receiver<()>) {
 }
 
 /// Where a bootstrap's time went, thread by thread (wall time, so a thread waiting for the other
-/// shows it), logged (`info`, this module's target) when its pull ends. The sync benchmark prints
-/// it (`LABDESK_BENCH_PHASES=1`).
+/// shows it), logged when its pull ends (`debug`, this module's target: a person at the terminal
+/// needs the round, not its phases). The sync benchmark prints it (`LABDESK_BENCH_PHASES=1`).
 #[derive(Debug, Default, Clone, Copy)]
 struct Timings {
     /// Fetching thread: asking for a page until its answer is read whole (the server's query and
@@ -296,7 +296,7 @@ fn prepare(transport: &dyn Transport, bodies: Receiver<Body>, pages: &SyncSender
 /// Logs where a bootstrap's time went.
 fn log_timings(t: &Timings, total: Duration) {
     let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    tracing::info!(
+    tracing::debug!(
         total_ms = ms(total),
         pages = t.pages,
         revisions = t.revisions,
