@@ -49,6 +49,13 @@ pub(crate) fn blob_path(root: &Path, hash: &str) -> PathBuf {
     root.join(&hash[..2]).join(hash)
 }
 
+/// The first bytes of a file, what its format is told from.
+fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(files::CONTENT_HEAD);
+    File::open(path)?.take(files::CONTENT_HEAD as u64).read_to_end(&mut head)?;
+    Ok(head)
+}
+
 fn display_name(path: &Path) -> String {
     path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
@@ -137,7 +144,15 @@ impl Store {
                         problems.push(FieldError::new(field.clone(), files::too_large(&name, meta.len())));
                     }
                     match mime_for_name(&name) {
-                        Some(mime) => sized.push((path, name, meta.len(), mime)),
+                        Some(mime) => match read_head(path) {
+                            Err(e) => {
+                                problems.push(FieldError::new(field, format!("{} cannot be read: {e}", path.display())))
+                            }
+                            Ok(head) => match files::content_mismatch(&name, &head, meta.len()) {
+                                Some(why) => problems.push(FieldError::new(field, why)),
+                                None => sized.push((path, name, meta.len(), mime)),
+                            },
+                        },
                         None => problems.push(FieldError::new(field, files::not_accepted(&name))),
                     }
                 }
@@ -209,12 +224,35 @@ mod tests {
         assert_eq!(seen.last().map(|p| p.bytes_done), Some(23), "progress ends at the file's size");
     }
 
+    /// The start of a PNG: its signature and header chunk.
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0";
+
+    #[test]
+    fn a_file_whose_content_is_not_what_its_name_says_is_refused_and_nothing_is_copied() {
+        let (dir, mut store) = store_on_disk();
+        let number = case(&mut store);
+        let renamed = dir.path().join("photo.png");
+        fs::write(&renamed, b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xff\xff").expect("written");
+        let notes = dir.path().join("notes.txt");
+        fs::write(&notes, b"shade A2\0\0\x01binary").expect("written");
+        let err = store.attach_paths(&number, &[renamed, notes], None, &mut |_| {}).expect_err("refused");
+        let errors = err.field_errors();
+        assert_eq!(errors.len(), 2, "each file that breaks the rule is named: {err}");
+        assert!(
+            errors[0].problem.contains("photo.png is named as PNG but its content is EXE"),
+            "{}",
+            errors[0].problem
+        );
+        assert!(errors[1].problem.contains("does not look like TXT inside"), "{}", errors[1].problem);
+        assert!(!store.blob_dir().expect("blob dir").exists(), "nothing was copied");
+    }
+
     #[test]
     fn a_refused_upload_records_and_copies_nothing() {
         let (dir, mut store) = store_on_disk();
         let number = case(&mut store);
         let good = dir.path().join("photo.png");
-        fs::write(&good, b"png").expect("written");
+        fs::write(&good, PNG).expect("written");
         let bad = dir.path().join("virus.exe");
         fs::write(&bad, b"MZ").expect("written");
         let err = store.attach_paths(&number, &[good, bad], None, &mut |_| {}).expect_err("an .exe is refused");

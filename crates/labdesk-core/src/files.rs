@@ -54,6 +54,80 @@ pub const ALLOWED_FORMATS: &[(&str, &[&str], &[&str])] = &[
     ("RTF", &["rtf"], &["application/rtf"]),
 ];
 
+/// How much of a file its format is told from.
+pub const CONTENT_HEAD: usize = 8192;
+
+/// Formats one container can hold as well as another (what `infer` names them): the same bytes
+/// may fairly be called either.
+const SAME_CONTAINER: &[&[&str]] = &[
+    &["jpg", "jpeg"],
+    &["heic", "heif", "avif"],
+    &["mp4", "m4v", "m4a", "mov", "3gp"],
+    &["webm", "mkv"],
+    &["ogg", "oga", "opus", "ogx"],
+    &["gz", "tgz"],
+    // Office documents are ZIP (and the old ones OLE) containers.
+    &["docx", "xlsx", "pptx", "zip"],
+    &["doc", "xls", "ppt", "msi"],
+];
+
+/// Formats with no signature of their own: their content is checked otherwise (text is text, an
+/// STL is ASCII `solid` or a binary STL of the size its triangle count says).
+const NO_SIGNATURE: &[&str] = &["stl", "fly", "csv", "txt"];
+
+/// Does the content of `name` (its first bytes `head`, its `size`) look like the format its name
+/// says? `None` when it does; else what is wrong, in words (sync-model.md: "the format checked
+/// from the file's content, not only its name"). `infer` reads the signatures.
+pub fn content_mismatch(name: &str, head: &[u8], size: u64) -> Option<String> {
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase())?;
+    let format = ALLOWED_FORMATS.iter().find(|(_, exts, _)| exts.contains(&ext.as_str()))?.0;
+    let same = |a: &str, b: &str| a == b || SAME_CONTAINER.iter().any(|set| set.contains(&a) && set.contains(&b));
+    let found = infer::get(head);
+    if NO_SIGNATURE.contains(&ext.as_str()) {
+        if let Some(kind) = found {
+            return Some(format!("{name} is named as {format} but its content is {}", kind.extension().to_uppercase()));
+        }
+        let fine = match ext.as_str() {
+            "stl" => is_stl(head, size),
+            "fly" => true,
+            _ => is_text(head),
+        };
+        return (!fine)
+            .then(|| format!("{name} does not look like {format} inside: it may be another kind of file renamed"));
+    }
+    match found {
+        Some(kind) if same(kind.extension(), &ext) => None,
+        Some(kind) => {
+            Some(format!("{name} is named as {format} but its content is {}", kind.extension().to_uppercase()))
+        }
+        None => Some(format!("{name} does not look like {format} inside: it may be another kind of file renamed")),
+    }
+}
+
+/// An ASCII STL starts with `solid`; a binary one is an 80-byte header, a triangle count, and
+/// 50 bytes per triangle.
+fn is_stl(head: &[u8], size: u64) -> bool {
+    if head.trim_ascii_start().starts_with(b"solid") {
+        return true;
+    }
+    match head.get(80..84) {
+        Some(count) => {
+            let triangles = u64::from(u32::from_le_bytes([count[0], count[1], count[2], count[3]]));
+            84 + 50 * triangles == size
+        }
+        None => false,
+    }
+}
+
+/// Text: no NUL byte, and UTF-8 (a character cut at the end of `head` allowed).
+fn is_text(head: &[u8]) -> bool {
+    !head.contains(&0)
+        && match std::str::from_utf8(head) {
+            Ok(_) => true,
+            Err(e) => e.error_len().is_none(),
+        }
+}
+
 /// Whether the seed allows this MIME type.
 pub fn mime_allowed(mime: &str) -> bool {
     ALLOWED_FORMATS.iter().any(|(_, _, mimes)| mimes.contains(&mime))
@@ -239,6 +313,28 @@ mod tests {
             hash: "ab".repeat(32),
             message_id: None,
         }
+    }
+
+    #[test]
+    fn content_is_checked_against_the_name_and_kin_containers_pass() {
+        let binary_stl = |triangles: u32, extra: usize| {
+            let mut b = vec![b'x'; 80];
+            b.extend_from_slice(&triangles.to_le_bytes());
+            b.resize(84 + 50 * triangles as usize + extra, 0);
+            b
+        };
+        let stl = binary_stl(3, 0);
+        assert_eq!(content_mismatch("jaw.stl", &stl, stl.len() as u64), None, "a binary STL of its size");
+        let cut = binary_stl(3, 7);
+        assert!(content_mismatch("jaw.stl", &cut, cut.len() as u64).is_some(), "not the size its count says");
+        assert_eq!(content_mismatch("jaw.STL", b"  solid jaw\n", 12), None, "an ASCII STL");
+        let zip = b"PK\x03\x04\x14\0\0\0\x08\0";
+        assert_eq!(content_mismatch("order.docx", zip, 10), None, "an Office document is a ZIP container");
+        assert_eq!(content_mismatch("list.csv", "Zahn;Farbe\n11;A2 ü".as_bytes(), 20), None, "UTF-8 text");
+        let pdf_as_txt = content_mismatch("notes.txt", b"%PDF-1.7\n", 9).expect("refused");
+        assert!(pdf_as_txt.contains("its content is PDF"), "{pdf_as_txt}");
+        let jpeg_as_png = content_mismatch("photo.png", b"\xff\xd8\xff\xe0\0\x10JFIF", 10).expect("refused");
+        assert!(jpeg_as_png.contains("named as PNG but its content is JPG"), "{jpeg_as_png}");
     }
 
     #[test]
