@@ -271,7 +271,12 @@ impl Store {
                     is_temp: false,
                     hash: file.hash,
                 };
-                out.push(record::create(tx, actor, Uuid::now_v7(), record)?.record);
+                let stored = record::create(tx, actor, Uuid::now_v7(), record)?.record;
+                // Its contents go up with the next sync round (sync/blobs.rs), queued with the
+                // record so that a file is never recorded here without its contents queued.
+                tx.prepare_cached("INSERT OR IGNORE INTO blob_outbox (hash, added_at) VALUES (?1, ?2)")?
+                    .execute(rusqlite::params![stored.record.hash, now.to_string()])?;
+                out.push(stored);
             }
             Ok(out)
         })

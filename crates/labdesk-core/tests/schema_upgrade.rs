@@ -112,3 +112,39 @@ fn a_store_from_a_newer_labdesk_is_refused_and_left_untouched() {
     let versions: i64 = conn.query_row("SELECT count(*) FROM refinery_schema_history", [], |r| r.get(0)).unwrap();
     assert_eq!(versions, schema::latest_version() + 1, "nothing was migrated or removed");
 }
+
+#[test]
+fn files_attached_here_before_version_7_have_their_contents_queued_and_pulled_ones_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    version_one_store(dir.path());
+    let conn = Connection::open(dir.path().join(STORE_FILE)).unwrap();
+    let file = |id: &str, hash: char, workstation: &str| {
+        format!(
+            "INSERT INTO files (id, case_id, original_name, stored_name, file_path, file_size, mime_type, upload_date, \
+                                uploaded_by, hash, version, created_at, updated_at, updated_by) \
+             VALUES ('{id}', '018f0000-0000-7000-8000-000000000001', 'jaw.stl', 'x.stl', '2026/01/ann/FD1-000001', 1, \
+                     'application/sla', '2026-01-01T00:00:00.000Z', 'ann', '{h}', 1, '2026-01-01T00:00:00.000Z', \
+                     '2026-01-01T00:00:00.000Z', 'ann'); \
+             INSERT INTO revisions (id, record_kind, record_id, version, base_version, fields, author, workstation, made_at) \
+             VALUES ('{id}-r', 'file', '{id}', 1, 0, '{{}}', 'ann', '{workstation}', '2026-01-01T00:00:00.000Z');",
+            h = hash.to_string().repeat(64)
+        )
+    };
+    conn.execute_batch(
+        &(file("018f0000-0000-7000-8000-0000000000f1", 'a', "FD1")
+            + &file("018f0000-0000-7000-8000-0000000000f2", 'b', "TB2")),
+    )
+    .unwrap();
+    drop(conn);
+
+    drop(Store::open(dir.path(), opts()).unwrap());
+    let conn = Connection::open(dir.path().join(STORE_FILE)).unwrap();
+    let queued: Vec<String> = conn
+        .prepare("SELECT hash FROM blob_outbox")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(queued, vec!["a".repeat(64)], "the file attached here waits to go up; the one pulled from TB2 does not");
+}

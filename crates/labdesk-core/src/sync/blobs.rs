@@ -2,11 +2,13 @@
 //!
 //! A file record syncs like any other record; its bytes, the **blob** named by their SHA-256
 //! (`blobs.rs`), travel apart:
-//! - **upload**: a round's upload stage, after its push, sends every blob that is here and that
-//!   the central store does not hold whole yet, in chunks of at most [`MAX_BLOB_CHUNK`]. Each chunk
+//! - **upload**: a round's upload stage, after its push, sends every blob attached here that the
+//!   central store does not hold whole yet, in chunks of at most [`MAX_BLOB_CHUNK`]. Each chunk
 //!   goes where the central store says it has received up to, so an upload cut short (the network,
-//!   a closed laptop) goes on from there in the next round. A blob the central store holds whole
-//!   is listed in `uploaded_blobs` and never sent again;
+//!   a closed laptop) goes on from there in the next round. What waits is the **blob outbox**
+//!   (`blob_outbox`, schema V7): the blobs attached here, queued in the transaction that records
+//!   their files, each taken out once the central store holds it whole. Files pulled from
+//!   elsewhere never enter it, so a round looks at what was attached here, not at every file;
 //! - **download**: [`fetch_blob`], when a file attached elsewhere is needed here (to open or
 //!   preview it), in chunks into a temporary file beside the blobs, which a download cut short
 //!   goes on from; the bytes are checked against their name before they take it.
@@ -25,7 +27,7 @@ use super::error::SyncError;
 use super::transport::Transport;
 use crate::blobs::blob_path;
 use crate::error::Error;
-use crate::{RecordKind, Store, Timestamp};
+use crate::{RecordKind, Store};
 
 /// A file operation on this workstation that failed, in words.
 fn io(what: String, e: &std::io::Error) -> SyncError {
@@ -33,14 +35,13 @@ fn io(what: String, e: &std::io::Error) -> SyncError {
 }
 
 impl Store {
-    /// Blobs that are here and that the central store does not hold whole yet: (hash, size).
+    /// Blobs in the blob outbox (attached here, not held whole by the central store yet) whose
+    /// contents are here: (hash, path, size).
     fn blobs_to_upload(&self) -> crate::Result<Vec<(String, PathBuf, u64)>> {
         let Ok(root) = self.blob_dir() else {
             return Ok(Vec::new()); // a store in memory keeps no blobs
         };
-        let mut statement = self.conn.prepare_cached(
-            "SELECT DISTINCT hash FROM files WHERE hash NOT IN (SELECT hash FROM uploaded_blobs) ORDER BY hash",
-        )?;
+        let mut statement = self.conn.prepare_cached("SELECT hash FROM blob_outbox ORDER BY added_at, hash")?;
         let hashes = statement.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
         Ok(hashes
             .into_iter()
@@ -53,15 +54,13 @@ impl Store {
             .collect())
     }
 
-    /// Notes that the central store holds blob `hash` whole.
+    /// Takes blob `hash` out of the blob outbox: the central store holds it whole.
     fn blob_uploaded(&self, hash: &str) -> crate::Result<()> {
-        self.conn
-            .prepare_cached("INSERT OR IGNORE INTO uploaded_blobs (hash, at) VALUES (?1, ?2)")?
-            .execute(params![hash, Timestamp::now().to_string()])?;
+        self.conn.prepare_cached("DELETE FROM blob_outbox WHERE hash = ?1")?.execute(params![hash])?;
         Ok(())
     }
 
-    /// How many files' bytes wait to be uploaded.
+    /// How many files' contents wait to go to the central store.
     pub fn blobs_waiting(&self) -> crate::Result<u64> {
         Ok(self.blobs_to_upload()?.len() as u64)
     }
@@ -212,7 +211,6 @@ pub fn fetch_blob(
         });
     }
     fs::rename(&partial, &target).map_err(|e| io(format!("cannot store {}", target.display()), &e))?;
-    store.blob_uploaded(&hash)?;
     Ok(target)
 }
 
