@@ -34,6 +34,8 @@ pub struct SyncStatus {
     pub syncing: bool,
     /// Changes made here that the lab has not received yet.
     pub pending: u64,
+    /// Files attached here whose contents the lab's server does not hold whole yet.
+    pub files_waiting: u64,
     pub last_sync_at: Option<Timestamp>,
     /// Why the last round failed; `None` after a good one.
     pub last_error: Option<String>,
@@ -79,6 +81,7 @@ fn snapshot(store: &Store, live: &Live) -> CommandResult<SyncStatus> {
         token_store: live.token_store,
         syncing: live.syncing,
         pending: state.pending,
+        files_waiting: store.blobs_waiting()?,
         last_sync_at: state.last_sync_at,
         last_error: state.last_error,
         progress: live.progress.clone(),

@@ -23,7 +23,11 @@ syncing: boolean,
 /**
  * Changes made here that the lab has not received yet.
  */
-pending: number, last_sync_at: Timestamp | null, 
+pending: number, 
+/**
+ * Files attached here whose contents the lab's server does not hold whole yet.
+ */
+files_waiting: number, last_sync_at: Timestamp | null, 
 /**
  * Why the last round failed; `None` after a good one.
  */

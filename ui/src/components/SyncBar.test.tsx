@@ -1,4 +1,4 @@
-import { render, screen } from '@testing-library/react';
+import { cleanup, render, screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
 
@@ -12,6 +12,7 @@ const base: SyncStatus = {
   token_store: 'keychain',
   syncing: false,
   pending: 0,
+  files_waiting: 0,
   last_sync_at: new Date(Date.now() - 5 * 60_000).toISOString(),
   last_error: null,
   progress: null,
@@ -74,6 +75,15 @@ describe('sync bar', () => {
     await user.click(screen.getByTestId('sync-rejected'));
     expect(screen.getByTestId('sync-rejected-list')).toHaveTextContent('only a lab manager may cancel a delivered case');
     expect(screen.getByTestId('sync-rejected-list')).toHaveTextContent('status = cancelled');
+  });
+
+  it('counts files whose contents have not gone up as waiting, so the bar is not up to date', () => {
+    render(<SyncBar status={{ ...base, files_waiting: 2 }} />);
+    expect(screen.getByTestId('sync-pending')).toHaveTextContent("2 files' contents waiting");
+    expect(screen.getByTestId('sync-last')).toHaveTextContent('Last sync');
+    cleanup();
+    render(<SyncBar status={{ ...base, pending: 1, files_waiting: 1 }} />);
+    expect(screen.getByTestId('sync-pending')).toHaveTextContent("1 change and 1 file's contents waiting");
   });
 
   it('offers to sign in when not signed in', () => {

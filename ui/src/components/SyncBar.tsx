@@ -17,6 +17,17 @@ function useNow(ms: number): number {
   return now;
 }
 
+/** What waits to reach the lab: changes, and files whose contents have not gone up yet. */
+function waitingText(pending: number, files: number): string {
+  const count = (n: number, one: string, many: string) => `${n.toLocaleString('en')} ${n === 1 ? one : many}`;
+  if (pending === 0 && files === 0) return 'All changes sent';
+  const parts = [
+    pending > 0 ? count(pending, 'change', 'changes') : null,
+    files > 0 ? count(files, "file's contents", "files' contents") : null,
+  ].filter(Boolean);
+  return `${parts.join(' and ')} waiting`;
+}
+
 export function SyncBar({ status }: { status: SyncStatus | null }) {
   const now = useNow(15000);
   const [open, setOpen] = useState(false);
@@ -47,13 +58,13 @@ export function SyncBar({ status }: { status: SyncStatus | null }) {
           {p.records_total ? `${p.records_done.toLocaleString('en')} / ${p.records_total.toLocaleString('en')}` : ''}
         </span>
       )}
-      <span data-testid="sync-pending" title="Changes stored here that the lab's server does not have yet">
-        {status.pending === 0 ? 'All changes sent' : `${status.pending.toLocaleString('en')} change${status.pending === 1 ? '' : 's'} waiting`}
+      <span data-testid="sync-pending" title="Changes and file contents stored here that the lab's server does not have yet">
+        {waitingText(status.pending, status.files_waiting)}
       </span>
       <span className="muted" title={status.last_sync_at ? dateTimeText(status.last_sync_at) : undefined} data-testid="sync-last">
         {/* Online, the watch hears of every change within a second: the last round's time alone
             would read as stale on a quiet day. */}
-        {state === 'online' && status.pending === 0
+        {state === 'online' && status.pending === 0 && status.files_waiting === 0
           ? `Up to date · last exchange ${agoText(status.last_sync_at, now)}`
           : `Last sync ${agoText(status.last_sync_at, now)}`}
       </span>

@@ -620,6 +620,7 @@ export function installFakeBackend(options: FakeOptions = {}): void {
     token_store: signedIn ? 'keychain' : null,
     syncing: false,
     pending: revisions.filter((r) => !synced.has(r.id)).length,
+    files_waiting: 0,
     last_sync_at: lastSyncAt,
     last_error: lastError,
     progress: null,
