@@ -5,6 +5,7 @@
 //! completes the blob is checked against its name before the blob is marked complete.
 
 use deadpool_postgres::{GenericClient, Pool};
+use futures_util::TryStreamExt;
 use labdesk_proto::sync::BlobState;
 use labdesk_server_database::{Identity, Result, StoreError};
 use sha2::{Digest, Sha256};
@@ -104,28 +105,20 @@ pub(crate) async fn put_chunk(
     Ok(BlobState { size, received, complete })
 }
 
-/// Do the blob's chunks, in order, hash to its name?
+/// Do the blob's chunks, in order, hash to its name? The chunks are streamed, not read into
+/// memory together: a blob may be 200 MB.
 async fn hashes_to(client: &impl GenericClient, who: &Identity, hash: &str) -> Result<bool> {
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&who.lab_id, &hash];
     let rows = client
-        .query(
-            "SELECT data FROM blob_chunks WHERE lab_id = $1 AND hash = $2 ORDER BY \"offset\"",
-            &[&who.lab_id, &hash],
-        )
+        .query_raw("SELECT data FROM blob_chunks WHERE lab_id = $1 AND hash = $2 ORDER BY \"offset\"", params)
         .await
         .map_err(db)?;
+    futures_util::pin_mut!(rows);
     let mut digest = Sha256::new();
-    for row in &rows {
+    while let Some(row) = rows.try_next().await.map_err(db)? {
         digest.update(row.get::<_, &[u8]>(0));
     }
-    Ok(hex(&digest.finalize()) == hash)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    Ok(format!("{:x}", digest.finalize()) == hash)
 }
 
 pub(crate) async fn read(pool: &Pool, who: &Identity, hash: &str, offset: u64, limit: u64) -> Result<Option<Vec<u8>>> {
