@@ -426,8 +426,13 @@ fn a_file_attached_on_one_workstation_goes_up_in_a_round_resumes_after_a_cut_and
     // Bob's workstation gets the record with the round, and the bytes when the file is opened.
     b.sync()?;
     assert!(b.store.blob_of(file.id)?.is_none(), "the record came, the bytes come when needed");
+    // A download cut short earlier left its first bytes: the fetch goes on from them.
+    let folder = b.store.blob_dir()?.join(&file.record.hash[..2]);
+    std::fs::create_dir_all(&folder)?;
+    std::fs::write(folder.join(format!(".download-{}", file.record.hash)), &bytes[..1000])?;
     let mut seen = Vec::new();
     let path = fetch_blob(&b.store, &b.transport, file.id, &mut |done, total| seen.push((done, total)))?;
+    assert_eq!(seen.first(), Some(&(1000, bytes.len() as u64)), "resumed after the bytes already here");
     assert_eq!(std::fs::read(&path)?, bytes, "the bytes that arrive are the file's");
     assert_eq!(seen.last(), Some(&(bytes.len() as u64, bytes.len() as u64)), "progress ends at the size");
     assert_eq!(b.store.blob_of(file.id)?, Some(path), "and stay here");

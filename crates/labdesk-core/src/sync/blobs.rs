@@ -185,6 +185,11 @@ pub fn fetch_blob(
         file.set_len(0).map_err(|e| io(format!("cannot write {}", partial.display()), &e))?;
         have = 0;
     }
+    // Hashed as it comes; a download resumed first hashes what it kept.
+    let mut digest = Sha256::new();
+    if have > 0 {
+        hash_file(&partial, &mut digest)?;
+    }
     progress(have, size);
     while have < size {
         let bytes = transport.get_blob(&hash, have, MAX_BLOB_CHUNK.min(size - have)).map_err(|e| match e {
@@ -198,12 +203,13 @@ pub fn fetch_blob(
             });
         }
         file.write_all(&bytes).map_err(|e| io(format!("cannot write {}", partial.display()), &e))?;
+        digest.update(&bytes);
         have += bytes.len() as u64;
         progress(have, size);
     }
     file.sync_all().map_err(|e| io(format!("cannot write {}", partial.display()), &e))?;
     drop(file);
-    if sha256_of(&partial)? != hash {
+    if format!("{:x}", digest.finalize()) != hash {
         let _ = fs::remove_file(&partial);
         return Err(SyncError::BadAnswer {
             url: transport.address(),
@@ -214,15 +220,8 @@ pub fn fetch_blob(
     Ok(target)
 }
 
-fn sha256_of(path: &Path) -> Result<String, SyncError> {
+fn hash_file(path: &Path, digest: &mut Sha256) -> Result<(), SyncError> {
     let mut file = File::open(path).map_err(|e| io(format!("cannot read {}", path.display()), &e))?;
-    let mut digest = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).map_err(|e| io(format!("cannot read {}", path.display()), &e))?;
-        if n == 0 {
-            return Ok(format!("{:x}", digest.finalize()));
-        }
-        digest.update(&buf[..n]);
-    }
+    std::io::copy(&mut file, digest).map_err(|e| io(format!("cannot read {}", path.display()), &e))?;
+    Ok(())
 }
