@@ -178,7 +178,7 @@ impl Store {
             rusqlite::params![file_id.to_string()],
         )?;
         let hash = hash.ok_or(Error::NotFound { kind: RecordKind::File, key: file_id.to_string() })?;
-        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !labdesk_proto::sync::is_blob_name(&hash) {
             return Ok(None);
         }
         let path = blob_path(&root, &hash);

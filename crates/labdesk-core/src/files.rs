@@ -190,7 +190,8 @@ impl Record for FileRecord {
         if !mime_allowed(&self.mime_type) {
             p.push(FieldError::new("mime_type", not_accepted(&format!("{} ({})", self.original_name, self.mime_type))));
         }
-        if self.hash.len() != 64 || !self.hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        // Normalised to lower case before this check: a blob's name, as the central store has it.
+        if !labdesk_proto::sync::is_blob_name(&self.hash) {
             p.push(FieldError::new("hash", "must be the file's SHA-256, 64 hex digits"));
         }
         Ok(())
