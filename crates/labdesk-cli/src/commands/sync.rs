@@ -68,23 +68,37 @@ pub fn login(ctx: &mut Ctx<'_>, args: LoginArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Downloads the contents of a case's files that are not here (attached elsewhere).
+/// Downloads the contents of a case's files that are not here (attached elsewhere), with a bar
+/// of bytes per file on a terminal.
 pub fn fetch(ctx: &mut Ctx<'_>, key: &str) -> Result<ExitCode> {
     let detail = ctx.store.case_detail(key)?;
-    let missing: Vec<_> = detail
-        .attachments
-        .iter()
-        .filter(|f| matches!(ctx.store.blob_of(f.id), Ok(None)))
-        .map(|f| (f.id, f.record.original_name.clone(), f.record.file_size))
-        .collect();
+    let mut missing = Vec::new();
+    for f in &detail.attachments {
+        if ctx.store.blob_of(f.id)?.is_none() {
+            missing.push((f.id, f.record.original_name.clone(), f.record.file_size));
+        }
+    }
     if missing.is_empty() {
         writeln!(ctx.out, "Every file of {} is on this workstation.", detail.case.record.case_number)?;
         return Ok(ExitCode::SUCCESS);
     }
     let transport = connect(ctx)?;
+    let show = !ctx.json && std::io::stderr().is_terminal();
     for (id, name, size) in &missing {
-        let path = fetch_blob(&ctx.store, &transport, *id, &mut |_, _| {})?;
-        writeln!(ctx.out, "Fetched {name} ({}) → {}", bytes(*size), path.display())?;
+        let bar = if show {
+            let bar = ProgressBar::with_draw_target(Some(*size), ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
+            bar.set_style(style);
+            bar.set_prefix(name.clone());
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        let path = fetch_blob(&ctx.store, &transport, *id, &mut |done, _| bar.set_position(done));
+        bar.finish_and_clear();
+        writeln!(ctx.out, "Fetched {name} ({}) → {}", bytes(*size), path?.display())?;
     }
     writeln!(ctx.out, "{} fetched.", plural(missing.len() as u64, "file"))?;
     Ok(ExitCode::SUCCESS)
