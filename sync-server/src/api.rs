@@ -1,5 +1,5 @@
-//! The routes: push, pull and wait, and files' bytes (blobs), for workstations; health, metrics and the OpenAPI document
-//! for operators. The extractors here do the checks every `/v1` request passes, in order:
+//! The routes: push, pull and wait, files' bytes (blobs) and the lab's snapshot, for workstations; health, metrics and
+//! the OpenAPI document for operators. The extractors here do the checks every `/v1` request passes, in order:
 //! [`Caller`] (protocol version, token, account) before [`JsonBody`] (size, shape).
 
 use std::time::Duration;
@@ -13,10 +13,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use labdesk_proto::sync::{
-    is_blob_name, BlobState, ErrorBody, PullPage, PushRequest, PushResponse, WaitPageResponse, MAX_BLOB_CHUNK,
-    MAX_PULL_LIMIT, MAX_PUSH_REVISIONS, MIN_PROTOCOL_VERSION, PROTOCOL_HEADER, PROTOCOL_VERSION,
+    is_blob_name, BlobState, ErrorBody, PullPage, PushRequest, PushResponse, SnapshotInfo, WaitPageResponse,
+    MAX_BLOB_CHUNK, MAX_PULL_LIMIT, MAX_PUSH_REVISIONS, MIN_PROTOCOL_VERSION, PROTOCOL_HEADER, PROTOCOL_VERSION,
 };
-use labdesk_server_database::{permit_sync, Identity};
+use labdesk_server_database::{permit_snapshot, permit_sync, Identity};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
@@ -409,6 +409,44 @@ pub async fn get_blob(
         Some(bytes) => Ok(([(CONTENT_TYPE, "application/octet-stream")], bytes).into_response()),
         None => Err(ApiError::NoBlob(format!(
             "the central store has no complete file {hash}: the workstation that attached it has not uploaded it yet"
+        ))),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SnapshotParams {
+    /// The schema version of the workstation's store: only a snapshot built at that version fits.
+    pub schema: u32,
+}
+
+/// The newest snapshot of the caller's lab for workstation stores of `schema`: a whole store, caught
+/// up to `seq`, that a fresh workstation downloads through `GET /v1/blobs/{hash}` and takes
+/// instead of pulling the lab's whole history, then pulls after `seq`.
+#[utoipa::path(
+    get, path = "/v1/snapshot", tag = "sync",
+    params(("LabDesk-Protocol" = u32, Header, description = "The protocol the workstation speaks (1)."), SnapshotParams),
+    responses(
+        (status = 200, description = "The newest snapshot: download the blob `hash`, take it, pull after `seq`.", body = SnapshotInfo),
+        (status = 404, description = "No snapshot of the lab for that schema (code `no_snapshot`): pull from the start.", body = ErrorBody),
+        (status = 400, description = "No schema, or not a whole number.", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 426, body = ErrorBody),
+        (status = 503, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn snapshot(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Params(params): Params<SnapshotParams>,
+) -> Result<Json<SnapshotInfo>, ApiError> {
+    permit_snapshot(&who).map_err(ApiError::Forbidden)?;
+    match state.store().snapshot(&who, params.schema).await? {
+        Some(info) => Ok(Json(info)),
+        None => Err(ApiError::NoSnapshot(format!(
+            "the central store has no snapshot of {} for workstation stores of schema {}: pull the lab's history \
+             from the start",
+            who.lab_name, params.schema
         ))),
     }
 }

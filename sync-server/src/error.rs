@@ -39,6 +39,10 @@ pub enum ApiError {
     #[error("{0}")]
     NoBlob(String),
 
+    /// No snapshot of the caller's lab for the schema asked: the workstation pulls instead.
+    #[error("{0}")]
+    NoSnapshot(String),
+
     #[error("{0}")]
     Conflict(String),
 
@@ -59,7 +63,7 @@ impl ApiError {
             ApiError::ProtocolTooOld(_) => StatusCode::UPGRADE_REQUIRED,
             ApiError::ProtocolTooNew(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::NotFound | ApiError::NoBlob(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::NoBlob(_) | ApiError::NoSnapshot(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -77,6 +81,7 @@ impl ApiError {
             ApiError::TooLarge(_) => "too_large",
             ApiError::NotFound => "not_found",
             ApiError::NoBlob(_) => "no_blob",
+            ApiError::NoSnapshot(_) => "no_snapshot",
             ApiError::Conflict(_) => "conflict",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",

@@ -6,6 +6,8 @@
 //!   token, checked after the protocol version and before the body is read.
 //! - **long poll**: `GET /v1/wait`, answered as soon as the caller's lab has something newer than
 //!   its cursor, or after at most [`MAX_WAIT`].
+//! - **snapshot builder**: the task [`serve`] runs beside the API, building labs' snapshots when
+//!   they are due ([`snapshot`]); `GET /v1/snapshot` tells a fresh workstation of the newest.
 //!
 //! The server keeps no state outside PostgreSQL: any number of instances may serve one
 //! database (metrics are per instance). The routes and their answers are in [`api`]; the wire
@@ -20,6 +22,7 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
+pub mod snapshot;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -37,6 +40,7 @@ use tracing::Level;
 pub use config::Config;
 pub use error::ApiError;
 pub use metrics::Metrics;
+pub use snapshot::SnapshotPolicy;
 
 /// The longest a long poll waits.
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
@@ -54,6 +58,7 @@ struct Inner {
     store: Arc<dyn SyncStore>,
     metrics: Metrics,
     max_body_bytes: usize,
+    snapshots: SnapshotPolicy,
     /// Pushes run as tasks of their own, so that a client that goes away mid-push does not
     /// cut a batch short; shutdown waits for them.
     pushes: TaskTracker,
@@ -62,12 +67,18 @@ struct Inner {
 }
 
 impl AppState {
+    /// A state whose snapshot builder builds as [`SnapshotPolicy::default`] says.
     pub fn new(store: Arc<dyn SyncStore>, max_body_bytes: usize) -> Self {
+        Self::with_snapshots(store, max_body_bytes, SnapshotPolicy::default())
+    }
+
+    pub fn with_snapshots(store: Arc<dyn SyncStore>, max_body_bytes: usize, snapshots: SnapshotPolicy) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
                 metrics: Metrics::new(),
                 max_body_bytes,
+                snapshots,
                 pushes: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
             }),
@@ -80,6 +91,10 @@ impl AppState {
 
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    pub fn snapshot_policy(&self) -> SnapshotPolicy {
+        self.inner.snapshots
     }
 
     pub(crate) fn pushes(&self) -> &TaskTracker {
@@ -100,6 +115,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/wait", get(api::wait))
         .route("/v1/blobs/{hash}/state", get(api::blob_state))
         .route("/v1/blobs/{hash}", get(api::get_blob).put(api::put_blob))
+        .route("/v1/snapshot", get(api::snapshot))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
         .route("/openapi.json", get(api::openapi_json))
@@ -122,8 +138,9 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `state` on `listener` until `shutdown` resolves, then stops taking requests, ends long
-/// polls, and returns once every request and push in flight has finished.
+/// Serves `state` on `listener`, with the snapshot builder beside it, until `shutdown` resolves,
+/// then stops taking requests, ends long polls, stops the builder (a build under way gives up and
+/// removes its files), and returns once every request and push in flight has finished.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -131,13 +148,22 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let token = state.shutdown().clone();
     let pushes = state.pushes().clone();
-    let signal = async move {
-        shutdown.await;
-        tracing::info!("shutting down: finishing the requests in flight");
-        token.cancel();
+    let builder = tokio::spawn(snapshot::builder(state.clone()));
+    let signal = {
+        let token = token.clone();
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing the requests in flight");
+            token.cancel();
+        }
     };
-    axum::serve(listener, app(state)).with_graceful_shutdown(signal).await?;
+    let served = axum::serve(listener, app(state)).with_graceful_shutdown(signal).await;
+    // Also when serving failed: the builder must not outlive the server.
+    token.cancel();
+    if let Err(e) = builder.await {
+        tracing::error!(error = %e, "the snapshot builder failed");
+    }
     pushes.close();
     pushes.wait().await;
-    Ok(())
+    served
 }

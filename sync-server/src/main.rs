@@ -3,16 +3,20 @@
 //! ```text
 //! labdesk-sync setup --lab North --user ann --workstation FD1     # first run: all of it, prints a token
 //! labdesk-sync serve                                               # migrates, then serves
+//! labdesk-sync snapshot --lab North                                # builds North's snapshot now
 //! ```
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use labdesk_server_database::{Added, Role, SyncStore};
+use labdesk_server_database::{Added, Role, StoreError, SyncStore};
 use labdesk_server_postgres::{PgOptions, PgStore};
+use labdesk_sync::config::Overrides;
+use labdesk_sync::snapshot::{build_and_save_until, Built};
 use labdesk_sync::{AppState, Config};
+use tokio_util::sync::CancellationToken;
 
 /// mimalloc, as `labdesk` uses: pushes and pulls allocate on one tokio worker and free on
 /// another, which glibc's malloc serialises on its arenas. The sync benchmark runs the server in
@@ -23,7 +27,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Debug, Parser)]
 #[command(name = "labdesk-sync", version, about = "The LabDesk sync server, and its admin commands.")]
 struct Cli {
-    /// A TOML configuration file (listen, database_url, max_body_bytes, max_connections).
+    /// A TOML configuration file (listen, database_url, max_body_bytes, max_connections,
+    /// snapshot_every, snapshot_check_secs).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
 
@@ -42,6 +47,13 @@ enum Command {
         /// Where to listen, IP:PORT (default 127.0.0.1:7400).
         #[arg(long, env = "LABDESK_SYNC_LISTEN")]
         listen: Option<String>,
+        /// Build a lab's snapshot once it has this many revisions more than its newest (default
+        /// 10000; 0: build none).
+        #[arg(long, env = "LABDESK_SYNC_SNAPSHOT_EVERY")]
+        snapshot_every: Option<u64>,
+        /// How often to look for labs whose snapshot is due, in seconds (default 600).
+        #[arg(long, env = "LABDESK_SYNC_SNAPSHOT_CHECK_SECS")]
+        snapshot_check_secs: Option<u64>,
     },
     /// Brings the database schema up to date, and exits.
     Migrate,
@@ -60,6 +72,12 @@ enum Command {
     /// First run: creates the lab, the user and the workstation unless they exist, and issues a
     /// token for them. Safe to run again (it issues another token).
     Setup(SetupArgs),
+    /// Builds a lab's snapshot now (what a fresh workstation takes instead of pulling the lab's
+    /// whole history), whether or not it is due; the server builds them by itself when they are.
+    Snapshot {
+        #[arg(long)]
+        lab: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,11 +178,13 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    let listen = match &cli.command {
-        Command::Serve { listen } => listen.clone(),
-        _ => None,
-    };
-    let config = Config::load(cli.config.as_deref(), cli.database_url, listen)?;
+    let mut overrides = Overrides { database_url: cli.database_url, ..Overrides::default() };
+    if let Command::Serve { listen, snapshot_every, snapshot_check_secs } = &cli.command {
+        overrides.listen = listen.clone();
+        overrides.snapshot_every = *snapshot_every;
+        overrides.snapshot_check_secs = *snapshot_check_secs;
+    }
+    let config = Config::load(cli.config.as_deref(), overrides)?;
     let options = PgOptions { max_connections: config.max_connections, ..PgOptions::default() };
     let store = PgStore::new(config.database_url()?, options)?;
     match cli.command {
@@ -216,6 +236,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Setup(args) => setup(&store, args).await,
+        Command::Snapshot { lab } => snapshot(store, &lab).await,
     }
 }
 
@@ -271,6 +292,75 @@ async fn setup(store: &PgStore, args: SetupArgs) -> Result<()> {
     Ok(())
 }
 
+async fn snapshot(store: PgStore, name: &str) -> Result<()> {
+    store.migrate().await?;
+    let lab = match store.lab(name).await {
+        Ok(lab) => lab,
+        Err(StoreError::NoLab(_)) => {
+            let labs: Vec<String> = store.labs().await?.into_iter().map(|l| l.name).collect();
+            if labs.is_empty() {
+                bail!(
+                    "there is no lab named {name}, nor any other lab yet: add one with `labdesk-sync lab add {name}`"
+                );
+            }
+            bail!(
+                "there is no lab named {name}; the labs are: {} (a new one is added with `labdesk-sync lab add NAME`)",
+                labs.join(", ")
+            );
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let store: Arc<dyn SyncStore> = Arc::new(store);
+    // Ctrl-C stops the build, which then removes what it had written, rather than the process.
+    let stop = CancellationToken::new();
+    let on_interrupt = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("stopping the build…");
+                stop.cancel();
+            }
+        })
+    };
+    eprintln!("building the snapshot of {}…", lab.name);
+    let started = std::time::Instant::now();
+    let built = build_and_save_until(&store, &lab, &stop).await;
+    on_interrupt.abort();
+    if stop.is_cancelled() {
+        bail!("the snapshot of {} was not built: stopped", lab.name);
+    }
+    match built? {
+        Built::Snapshot(info) => eprintln!(
+            "Built the snapshot of {}: {} revisions up to {}, {:.1} MB, in {:.1} s.",
+            lab.name,
+            thousands(info.revisions),
+            info.seq,
+            info.size as f64 / 1e6,
+            started.elapsed().as_secs_f64()
+        ),
+        Built::Empty => eprintln!("{} has no revisions yet: there is nothing to snapshot.", lab.name),
+        Built::Busy => bail!(
+            "the snapshot of {} is being built right now by a running labdesk-sync (or another `labdesk-sync \
+             snapshot`): it is kept when that build ends; run this again afterwards for a newer one",
+            lab.name
+        ),
+    }
+    Ok(())
+}
+
+/// 1100002 → "1,100,002".
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
 async fn serve(config: Config, store: PgStore) -> Result<()> {
     let applied = store.migrate().await.context("cannot bring the database schema up to date")?;
     if !applied.is_empty() {
@@ -280,7 +370,7 @@ async fn serve(config: Config, store: PgStore) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     tracing::info!(listen = %config.listen, "labdesk-sync serving");
-    let state = AppState::new(Arc::new(store), config.max_body_bytes);
+    let state = AppState::with_snapshots(Arc::new(store), config.max_body_bytes, config.snapshot_policy());
     labdesk_sync::serve(listener, state, shutdown_signal()).await.context("the server stopped")?;
     tracing::info!("labdesk-sync stopped");
     Ok(())
@@ -313,4 +403,17 @@ async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
         std::process::exit(130);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::thousands;
+
+    #[test]
+    fn counts_are_written_with_thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(1_100_002), "1,100,002");
+    }
 }

@@ -18,6 +18,7 @@ pub struct Metrics {
     durations: HistogramVec,
     revisions: IntCounterVec,
     pull_lag: Histogram,
+    snapshots: IntCounterVec,
 }
 
 impl Metrics {
@@ -46,11 +47,17 @@ impl Metrics {
             .buckets(vec![0.0, 1.0, 10.0, 100.0, 1_000.0, 10_000.0, 100_000.0, 1_000_000.0]),
         )
         .expect("valid lag histogram");
+        let snapshots = IntCounterVec::new(
+            Opts::new("snapshots_total", "Lab snapshots this instance set out to build, by result (built, failed)."),
+            &["result"],
+        )
+        .expect("valid snapshot counter");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(durations.clone()),
             Box::new(revisions.clone()),
             Box::new(pull_lag.clone()),
+            Box::new(snapshots.clone()),
         ] {
             registry.register(collector).expect("each metric registered once");
         }
@@ -58,7 +65,10 @@ impl Metrics {
         for outcome in ["applied", "merged", "conflicted", "rejected"] {
             revisions.with_label_values(&[outcome]);
         }
-        Self { registry, requests, durations, revisions, pull_lag }
+        for result in ["built", "failed"] {
+            snapshots.with_label_values(&[result]);
+        }
+        Self { registry, requests, durations, revisions, pull_lag, snapshots }
     }
 
     pub fn revision(&self, outcome: Outcome) {
@@ -73,6 +83,16 @@ impl Metrics {
 
     pub fn pull_lag(&self, lag: i64) {
         self.pull_lag.observe(lag.max(0) as f64);
+    }
+
+    /// A lab snapshot built and kept.
+    pub fn snapshot_built(&self) {
+        self.snapshots.with_label_values(&["built"]).inc();
+    }
+
+    /// A lab snapshot that could not be built or kept (the log says why).
+    pub fn snapshot_failed(&self) {
+        self.snapshots.with_label_values(&["failed"]).inc();
     }
 
     /// The Prometheus text exposition of every metric.

@@ -3,7 +3,7 @@
 
 use labdesk_proto::sync::{
     BlobState, CentralRevision, ErrorBody, FieldConflict, Outcome, PullPage, PushRequest, PushResponse, PushResult,
-    WaitPageResponse, WaitResponse,
+    SnapshotInfo, WaitPageResponse, WaitResponse,
 };
 use labdesk_proto::{Origin, RecordKind, Revision, Timestamp};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -19,16 +19,16 @@ use crate::api;
                        `LabDesk-Protocol: 1` and `Authorization: Bearer <token>`; errors are an ErrorBody.",
     ),
     paths(
-        api::push, api::pull, api::wait, api::blob_state, api::put_blob, api::get_blob, api::healthz, api::metrics,
-        api::openapi_json
+        api::push, api::pull, api::wait, api::snapshot, api::blob_state, api::put_blob, api::get_blob, api::healthz,
+        api::metrics, api::openapi_json
     ),
     components(schemas(
         PushRequest, PushResponse, PushResult, Outcome, FieldConflict, CentralRevision, PullPage, WaitResponse,
-        WaitPageResponse, BlobState, ErrorBody, Revision, RecordKind, Origin, Timestamp, api::Health
+        WaitPageResponse, BlobState, SnapshotInfo, ErrorBody, Revision, RecordKind, Origin, Timestamp, api::Health
     )),
     modifiers(&BearerAuth),
     tags(
-        (name = "sync", description = "Push, pull and wait: what workstations call."),
+        (name = "sync", description = "Push, pull and wait, and a fresh workstation's snapshot: what workstations call."),
         (name = "files", description = "Files' bytes (blobs, named by their SHA-256): uploaded in chunks that resume, downloaded when needed."),
         (name = "operations", description = "Health, metrics and this document: what operators call."),
     )

@@ -12,7 +12,7 @@ use labdesk_proto::sync::{
     BlobState, ErrorBody, Outcome, PullPage, PushRequest, PushResponse, WaitResponse, PROTOCOL_HEADER,
 };
 use labdesk_proto::{RecordKind, Revision};
-use labdesk_server_database::Role;
+use labdesk_server_database::{Identity, Role};
 use labdesk_server_postgres::{PgOptions, PgStore};
 use labdesk_sync::{app, AppState};
 use labdesk_testkit::{block_on, provision_blocking, revision, Provisioned, TestPostgres, TestServer};
@@ -59,12 +59,7 @@ impl Env {
 
     /// Runs one SQL query that returns one number.
     fn count(&self, sql: &'static str) -> Result<i64> {
-        let url = self.db.url.clone();
-        block_on(async move {
-            let (client, connection) = tokio_postgres::connect(&url, NoTls).await?;
-            tokio::spawn(connection);
-            Ok(client.query_one(sql, &[]).await?.get(0))
-        })
+        count(&self.db.url, sql)
     }
 
     /// A new case (the simplest record: it hangs on nothing), with `note` as its order note.
@@ -462,4 +457,263 @@ fn bytes_that_do_not_hash_to_their_name_are_refused_and_nothing_of_them_is_kept(
     let (status, body) = error_of(env.put_chunk(&env.ann.token, &right, 5, 0, &bytes)?)?;
     assert_eq!(status, StatusCode::BAD_REQUEST, "more bytes than announced: {}", body.error);
     Ok(())
+}
+
+/// A lab's snapshots: built by `build_and_save`, told of by `/v1/snapshot`, downloaded as blobs.
+mod snapshots {
+    use labdesk_core::sync::{parse_server_url, snapshot_schema, sync_round, HttpTransport, Token};
+    use labdesk_core::{OpenOptions, Store};
+    use labdesk_proto::sync::SnapshotInfo;
+    use labdesk_server_database::SyncStore;
+    use labdesk_sync::snapshot::{build_and_save, Built, SnapshotPolicy};
+
+    use super::*;
+
+    /// A workstation that takes in cases and syncs them: what a snapshot is built from must be
+    /// what a workstation makes.
+    struct Workstation {
+        store: Store,
+        transport: HttpTransport,
+    }
+
+    impl Workstation {
+        fn new(server: &str, who: &Provisioned) -> Result<Self> {
+            let store = Store::open_in_memory(OpenOptions {
+                workstation: Some(who.identity.workstation_code.clone()),
+                user: Some(who.identity.user_name.clone()),
+            })?;
+            let transport = HttpTransport::new(&parse_server_url(server)?, &Token::new(&who.token)?)?;
+            Ok(Self { store, transport })
+        }
+
+        /// Takes in `n` cases and syncs them.
+        fn add_cases(&mut self, n: usize) -> Result<()> {
+            for i in 0..n {
+                let fields = json!({"patient_name": format!("Patient {i}"), "status": "received"});
+                self.store.create_case(fields.as_object().cloned().unwrap_or_default())?;
+            }
+            let report = sync_round(&mut self.store, &self.transport, &mut |_| {})?;
+            assert_eq!(report.rejected, 0, "the cases are taken as they are");
+            Ok(())
+        }
+    }
+
+    impl Env {
+        fn snapshot_of(&self, token: &str, schema: &str) -> Result<Response> {
+            Ok(self.v1(self.http.get(self.at(&self.server, &format!("/v1/snapshot?schema={schema}"))), token).send()?)
+        }
+
+        /// Builds the lab's snapshot now, as the builder would.
+        fn build(&self, lab: &str) -> Result<Built> {
+            let (url, lab) = (self.db.url.clone(), lab.to_owned());
+            block_on(async move {
+                let store: Arc<dyn SyncStore> = Arc::new(PgStore::new(&url, PgOptions::default())?);
+                let lab = store.lab(&lab).await?;
+                Ok(build_and_save(&store, &lab).await?)
+            })
+        }
+
+        fn built(&self, lab: &str) -> Result<SnapshotInfo> {
+            match self.build(lab)? {
+                Built::Snapshot(info) => Ok(info),
+                other => anyhow::bail!("the snapshot of {lab} was not built: {other:?}"),
+            }
+        }
+
+        /// The blob `hash` downloaded whole, as a workstation downloads it.
+        fn download(&self, token: &str, hash: &str, size: u64) -> Result<Vec<u8>> {
+            let mut bytes = Vec::new();
+            while (bytes.len() as u64) < size {
+                let part = self.get_blob(token, hash, bytes.len(), 1 << 20)?;
+                assert_eq!(part.status(), 200, "every part of the snapshot downloads");
+                let part = part.bytes()?;
+                assert!(!part.is_empty(), "the blob ends before its announced size");
+                bytes.extend_from_slice(&part);
+            }
+            Ok(bytes)
+        }
+    }
+
+    fn schema() -> String {
+        snapshot_schema().to_string()
+    }
+
+    #[test]
+    fn a_lab_without_a_snapshot_is_told_so_and_pulls() -> Result<()> {
+        let env = env()?;
+        Workstation::new(&env.server.url, &env.ann)?.add_cases(2)?;
+        let (status, error) = error_of(env.snapshot_of(&env.ann.token, &schema())?)?;
+        assert_eq!((status, error.code.as_str()), (StatusCode::NOT_FOUND, "no_snapshot"));
+        assert!(error.error.contains("North") && error.error.contains("pull"), "{error:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn an_empty_lab_has_nothing_to_snapshot() -> Result<()> {
+        let env = env()?;
+        assert_eq!(env.build("North")?, Built::Empty);
+        assert_eq!(env.count("SELECT count(*) FROM snapshots")?, 0);
+        Ok(())
+    }
+
+    #[test]
+    fn a_built_snapshot_is_offered_to_its_lab_only_and_downloads_as_a_blob_that_hashes_to_its_name() -> Result<()> {
+        let env = env()?;
+        Workstation::new(&env.server.url, &env.ann)?.add_cases(5)?;
+        let built = env.built("North")?;
+        let revisions = env.count("SELECT count(*) FROM revisions")?;
+        assert_eq!(built.revisions as i64, revisions, "every revision of the lab is in it");
+        assert_eq!(built.seq, env.pull(&env.server, &env.ann.token, 0)?.head, "caught up to the lab's head");
+        assert_eq!(built.schema, snapshot_schema());
+
+        let offered: SnapshotInfo = env.snapshot_of(&env.ann.token, &schema())?.json()?;
+        assert_eq!(offered, built);
+        let bytes = env.download(&env.ann.token, &offered.hash, offered.size)?;
+        assert_eq!(bytes.len() as u64, offered.size);
+        assert_eq!(blob_name(&bytes), offered.hash, "the bytes hash to the snapshot's name");
+        assert!(bytes.starts_with(b"SQLite format 3\0"), "a snapshot is a workstation store");
+
+        let (status, error) = error_of(env.snapshot_of(&env.ann.token, "999")?)?;
+        assert_eq!((status, error.code.as_str()), (StatusCode::NOT_FOUND, "no_snapshot"), "another schema: none");
+        let bob = provision_blocking(&env.db.url, "South", "bob", Role::Technician, "SO1")?;
+        let (status, error) = error_of(env.snapshot_of(&bob.token, &schema())?)?;
+        assert_eq!((status, error.code.as_str()), (StatusCode::NOT_FOUND, "no_snapshot"), "another lab: none");
+        assert!(!error.error.contains("North"), "nothing of North is told to South: {error:?}");
+        assert_eq!(env.get_blob(&bob.token, &offered.hash, 0, 10)?.status(), 404, "nor its bytes");
+        Ok(())
+    }
+
+    #[test]
+    fn only_the_newest_two_snapshots_are_kept_and_the_oldest_ones_bytes_go_with_it() -> Result<()> {
+        let env = env()?;
+        let mut workstation = Workstation::new(&env.server.url, &env.ann)?;
+        let mut built = Vec::new();
+        for round in 1..=3 {
+            workstation.add_cases(round)?;
+            built.push(env.built("North")?);
+        }
+        let (first, second, third) = (&built[0], &built[1], &built[2]);
+        assert!(first.seq < second.seq && second.seq < third.seq, "{built:?}");
+        let offered: SnapshotInfo = env.snapshot_of(&env.ann.token, &schema())?.json()?;
+        assert_eq!(&offered, third, "the newest is offered");
+        assert_eq!(env.count("SELECT count(*) FROM snapshots")?, 2, "the newest two are kept");
+        assert_eq!(env.count("SELECT count(*) FROM blobs")?, 2, "the oldest's blob is gone");
+        assert_eq!(env.get_blob(&env.ann.token, &first.hash, 0, 10)?.status(), 404);
+        assert_eq!(
+            env.download(&env.ann.token, &second.hash, second.size)?.len() as u64,
+            second.size,
+            "the one before the newest still downloads: a workstation may be taking it"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_snapshot_request_without_a_whole_number_schema_is_refused_in_words() -> Result<()> {
+        let env = env()?;
+        for query in ["soon", "-1", ""] {
+            let (status, error) = error_of(env.snapshot_of(&env.ann.token, query)?)?;
+            assert_eq!((status, error.code.as_str()), (StatusCode::BAD_REQUEST, "bad_request"), "schema={query}");
+            assert!(error.error.contains("schema") || error.error.contains("query"), "{error:?}");
+        }
+        let bare = env.v1(env.http.get(env.at(&env.server, "/v1/snapshot")), &env.ann.token).send()?;
+        let (status, error) = error_of(bare)?;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(error.error.contains("schema"), "says what is missing: {error:?}");
+        let doc: Value = env.http.get(env.at(&env.server, "/openapi.json")).send()?.json()?;
+        assert!(doc["paths"].get("/v1/snapshot").is_some(), "the document describes /v1/snapshot");
+        assert!(doc["components"]["schemas"].get("SnapshotInfo").is_some());
+        Ok(())
+    }
+
+    #[test]
+    fn the_snapshot_command_says_what_it_built_or_why_it_built_nothing() -> Result<()> {
+        let env = env()?;
+        let run = |lab: &str| -> Result<(bool, String)> {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_labdesk-sync"))
+                .args(["snapshot", "--lab", lab])
+                .env("DATABASE_URL", &env.db.url)
+                .env_remove("RUST_LOG")
+                .output()?;
+            Ok((out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned()))
+        };
+        let (ok, said) = run("Nowhere")?;
+        assert!(!ok && said.contains("no lab named Nowhere") && said.contains("the labs are: North"), "{said}");
+        assert!(said.contains("labdesk-sync lab add"), "says how to add one: {said}");
+        let (ok, said) = run("North")?;
+        assert!(ok && said.contains("North has no revisions yet: there is nothing to snapshot"), "{said}");
+        Workstation::new(&env.server.url, &env.ann)?.add_cases(2)?;
+        let (ok, said) = run("North")?;
+        let revisions = env.count("SELECT count(*) FROM revisions")?;
+        assert!(ok && said.contains(&format!("Built the snapshot of North: {revisions} revisions up to ")), "{said}");
+        assert!(said.contains(" MB, in ") && said.trim_end().ends_with(" s."), "{said}");
+        assert_eq!(env.count("SELECT count(*) FROM snapshots")?, 1);
+        Ok(())
+    }
+
+    /// Waits until the lab's newest snapshot is not `seen`, and returns it.
+    async fn next_snapshot(
+        store: &Arc<dyn SyncStore>,
+        who: &Identity,
+        seen: Option<&SnapshotInfo>,
+    ) -> Result<SnapshotInfo> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match store.snapshot(who, snapshot_schema()).await? {
+                Some(info) if Some(&info) != seen => return Ok(info),
+                _ => {}
+            }
+            assert!(Instant::now() < deadline, "the builder never built {}'s snapshot", who.lab_name);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_builder_builds_a_due_labs_snapshot_by_itself_and_stops_with_the_server() -> Result<()> {
+        let db = TestPostgres::start()?;
+        let ann = provision_blocking(&db.url, "North", "ann", Role::Technician, "FD1")?;
+        provision_blocking(&db.url, "South", "bob", Role::Technician, "SO1")?;
+        let store: Arc<dyn SyncStore> = Arc::new(PgStore::new(&db.url, PgOptions::default())?);
+        let revisions = || -> Result<i64> { super::count(&db.url, "SELECT count(*) FROM revisions") };
+        // A new case is at least one revision: due after each new one.
+        let policy = SnapshotPolicy { every: 1, check: Duration::from_millis(100) };
+        let state = AppState::with_snapshots(Arc::clone(&store), 1 << 20, policy);
+        let metrics = state.metrics().clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(labdesk_sync::serve(listener, state, async {
+            let _ = stopped.await;
+        }));
+        let mut workstation = {
+            let (url, ann) = (url.clone(), ann.clone());
+            tokio::task::spawn_blocking(move || Workstation::new(&url, &ann)).await??
+        };
+        workstation = tokio::task::spawn_blocking(move || workstation.add_cases(2).map(|()| workstation)).await??;
+
+        let first = next_snapshot(&store, &ann.identity, None).await?;
+        assert_eq!(first.revisions as i64, revisions()?);
+        workstation = tokio::task::spawn_blocking(move || workstation.add_cases(1).map(|()| workstation)).await??;
+        let second = next_snapshot(&store, &ann.identity, Some(&first)).await?;
+        assert_eq!(second.revisions as i64, revisions()?, "built again once due again");
+        drop(workstation);
+        let rendered = metrics.render();
+        assert!(rendered.contains(r#"labdesk_sync_snapshots_total{result="failed"} 0"#), "{rendered}");
+        assert!(!rendered.contains(r#"labdesk_sync_snapshots_total{result="built"} 0"#), "{rendered}");
+
+        let _ = stop.send(());
+        tokio::time::timeout(Duration::from_secs(30), server).await???;
+        let south = Identity::snapshot_builder(&store.lab("South").await?);
+        assert_eq!(store.snapshot(&south, snapshot_schema()).await?, None, "an empty lab is never due");
+        Ok(())
+    }
+}
+
+/// Runs one SQL query that returns one number, on the database at `url`.
+fn count(url: &str, sql: &'static str) -> Result<i64> {
+    let url = url.to_owned();
+    block_on(async move {
+        let (client, connection) = tokio_postgres::connect(&url, NoTls).await?;
+        tokio::spawn(connection);
+        Ok(client.query_one(sql, &[]).await?.get(0))
+    })
 }

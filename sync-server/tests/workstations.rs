@@ -121,3 +121,68 @@ fn the_same_meta_key_set_offline_on_two_workstations_and_reactions_from_both_mee
     }
     Ok(())
 }
+
+#[test]
+fn a_fresh_workstation_starts_from_the_snapshot_the_server_built_and_converges_with_the_lab() -> Result<()> {
+    use labdesk_server_database::SyncStore;
+    use labdesk_sync::snapshot::{build_and_save, Built};
+
+    let db = TestPostgres::start()?;
+    let server = TestServer::start(&db.url)?;
+    let ann = provision_blocking(&db.url, "North", "ann", Role::Technician, "FD1")?;
+    let cara = provision_blocking(&db.url, "North", "cara", Role::Technician, "FD3")?;
+    let mut fd1 = Workstation::new(&server, &ann)?;
+    for i in 0..20 {
+        let case =
+            fd1.store.create_case(fields(json!({"patient_name": format!("Patient {i}"), "status": "received"})))?;
+        fd1.store.add_note(&case.record.case_number, "shade A2")?;
+    }
+    fd1.sync()?;
+
+    // The server builds the lab's snapshot, as its builder does; then the lab goes on.
+    let store: std::sync::Arc<dyn SyncStore> = std::sync::Arc::new(labdesk_server_postgres::PgStore::new(
+        &db.url,
+        labdesk_server_postgres::PgOptions::default(),
+    )?);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let build = || -> Result<labdesk_proto::sync::SnapshotInfo> {
+        let built = runtime.block_on(async {
+            let lab = store.lab("North").await?;
+            anyhow::Ok(build_and_save(&store, &lab).await?)
+        })?;
+        match built {
+            Built::Snapshot(snapshot) => Ok(snapshot),
+            other => panic!("the lab has revisions: a snapshot is built, not {other:?}"),
+        }
+    };
+    assert_eq!(build()?.revisions, 40, "every case and note so far");
+    // The next one starts from it and pulls only what came after (the builder takes the lab's
+    // snapshot as a workstation does); then the lab goes on.
+    fd1.store.edit_case("FD1-000001", None, fields(json!({"status": "milling"})))?;
+    fd1.sync()?;
+    assert_eq!(build()?.revisions, 41, "the first snapshot's and the edit after it");
+    fd1.store.edit_case("FD1-000001", None, fields(json!({"status": "qc"})))?;
+    fd1.sync()?;
+
+    // A new workstation in a folder, as a lab's: it takes the newest snapshot, then pulls the edit
+    // after it.
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(dir.path(), OpenOptions { workstation: Some("FD3".into()), user: Some("cara".into()) })?;
+    let transport = HttpTransport::new(&parse_server_url(&server.url)?, &Token::new(&cara.token)?)?;
+    let mut fd3 = Workstation { store, transport };
+    let report = fd3.sync()?;
+    assert_eq!(report.from_snapshot, 41, "the newest snapshot was taken");
+    assert_eq!(report.pulled, 42, "and the edit made after it was pulled");
+    assert_eq!(fd3.status("FD1-000001")?, "qc");
+    assert_eq!(fd3.store.sync_state()?.cursor, fd1.store.sync_state()?.cursor, "caught up with the lab");
+    fd3.assert_sound()?;
+
+    // It is a workstation of its own: its cases are numbered FD3 and reach the others.
+    let mine = fd3.store.create_case(fields(json!({"patient_name": "Taken In At FD3", "status": "received"})))?;
+    assert_eq!(mine.record.case_number, "FD3-000001");
+    assert_eq!(fd3.sync()?.applied, 1);
+    fd1.sync()?;
+    assert_eq!(fd1.status("FD3-000001")?, "received", "FD1 has the case FD3 took in");
+    runtime.shutdown_background();
+    Ok(())
+}

@@ -86,6 +86,20 @@ impl Store {
         Ok(Self { conn, path, actor: Actor { user, workstation } })
     }
 
+    /// Opens this store's file again on a new connection, as [`open`](Self::open) does, and lets
+    /// go of the old one (and whatever it kept in memory). A store in memory stays as it is.
+    pub(crate) fn reconnect(&mut self) -> Result<()> {
+        let Some(path) = self.path.clone() else { return Ok(()) };
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| Error::Open { path: path.clone(), source })?;
+        let options = OpenOptions { workstation: None, user: Some(self.actor.user.clone()) };
+        *self = Self::set_up(conn, Some(path), options)?;
+        Ok(())
+    }
+
     /// The store's file, if it has one.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()

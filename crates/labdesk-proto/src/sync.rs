@@ -21,6 +21,12 @@
 //!   bytes hash to its name; bytes that do not are refused and nothing of them kept.
 //! - `GET /v1/blobs/{hash}?offset=O&limit=N` — up to `limit` bytes of a complete blob from
 //!   `offset`, for a workstation that needs the file (`application/octet-stream`).
+//! - `GET /v1/snapshot?schema=N` — [`SnapshotInfo`]: the newest **snapshot** of the caller's lab
+//!   for workstation stores of schema version `N`: a whole workstation store, built by the server
+//!   from the central store up to a cursor and kept as a blob (downloaded as any blob is), that a
+//!   fresh workstation takes instead of pulling the lab's whole history, then pulls what came
+//!   after it; 404 when there is none for that schema (added within version 1: a workstation
+//!   that does not ask pulls everything, as before).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -51,6 +57,23 @@ pub struct BlobState {
     pub received: u64,
     /// Every byte is there and they hash to the blob's name: it can be downloaded.
     pub complete: bool,
+}
+
+/// A snapshot of a lab's central store, as a workstation store file (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SnapshotInfo {
+    /// The blob holding the store file: its SHA-256, as for a file's bytes.
+    pub hash: String,
+    /// The file's size in bytes.
+    pub size: u64,
+    /// The cursor the snapshot is caught up to: a workstation taking it pulls after this.
+    pub seq: i64,
+    /// The workstation store's schema version it was built with; only a workstation at the same
+    /// version takes it.
+    pub schema: u32,
+    /// Revisions it holds.
+    pub revisions: u64,
 }
 
 /// Is `hash` a blob's name: a SHA-256 as 64 lower-case hex digits?

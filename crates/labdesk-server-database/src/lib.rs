@@ -11,20 +11,27 @@
 //!   **cursor** (the last seq a workstation applied) never passes a revision that shows up later.
 //! - **head** (of a lab): the highest seq among the lab's revisions: what a cursor catches up to.
 //! - **permit**: the one permission check every pushed revision passes ([`permit()`]).
+//! - **snapshot**: a whole workstation store, built by the server from a lab's central store up
+//!   to a cursor, kept as a blob of the lab ([`SnapshotInfo`]); a fresh workstation takes it
+//!   instead of pulling the lab's whole history, then pulls what came after. Kept per lab and
+//!   workstation store **schema** (only a workstation of that schema takes it), the newest two.
+//! - **snapshot lease**: held by whoever builds a lab's snapshot ([`SnapshotLease`]), so that of
+//!   several server instances one builds it at a time.
 
 pub mod permit;
 
 use std::fmt;
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use labdesk_proto::sync::{BlobState, PullPage, PushResult};
+use labdesk_proto::sync::{BlobState, PullPage, PushResult, SnapshotInfo};
 use labdesk_proto::{RecordKind, Revision};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-pub use permit::{permit, permit_sync};
+pub use permit::{permit, permit_snapshot, permit_sync};
 
 /// Who is calling: the user and workstation a bearer token was issued to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +45,29 @@ pub struct Identity {
     pub workstation_code: String,
     /// The user was disabled by an admin: the token still names them, but they may not sync.
     pub user_disabled: bool,
+}
+
+impl Identity {
+    /// The identity the server's snapshot builder reads `lab` as: the lab, and no user or
+    /// workstation (nil ids, no workstation code). For reading the lab's pages only: it is never
+    /// the answer to a token, and [`permit()`] refuses whatever is pushed as it.
+    pub fn snapshot_builder(lab: &Lab) -> Identity {
+        Identity {
+            user_id: Uuid::nil(),
+            user_name: "the snapshot builder".to_owned(),
+            role: Role::Admin,
+            lab_id: lab.id,
+            lab_name: lab.name.clone(),
+            workstation_id: Uuid::nil(),
+            workstation_code: String::new(),
+            user_disabled: false,
+        }
+    }
+
+    /// Is this [`Identity::snapshot_builder`]?
+    pub fn is_snapshot_builder(&self) -> bool {
+        self.user_id.is_nil()
+    }
 }
 
 /// A user's role: the roles of seed 001 (`user_role`). The text forms are stored.
@@ -200,6 +230,33 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// The right to build one lab's snapshot, on every server instance at once: while one is held, no
+/// one else gets the lab's ([`SyncStore::lease_snapshot`]). Released when dropped (and when the
+/// process that holds it dies).
+pub struct SnapshotLease {
+    lab_id: Uuid,
+    /// What the backend holds to keep the lease (a database session holding a lock); dropping it
+    /// releases the lease.
+    _held: Box<dyn Send + Sync>,
+}
+
+impl SnapshotLease {
+    /// A lease on `lab_id`'s snapshot kept by `held`: for backends.
+    pub fn new(lab_id: Uuid, held: impl Send + Sync + 'static) -> Self {
+        Self { lab_id, _held: Box::new(held) }
+    }
+
+    pub fn lab_id(&self) -> Uuid {
+        self.lab_id
+    }
+}
+
+impl fmt::Debug for SnapshotLease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SnapshotLease").field("lab_id", &self.lab_id).finish_non_exhaustive()
+    }
+}
+
 /// A pull page as JSON text (the shape of [`PullPage`]), and the lab's head it was read with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageText {
@@ -267,6 +324,34 @@ pub trait SyncStore: Send + Sync + fmt::Debug + 'static {
 
     /// Returns the lab's head as soon as it is greater than `after`, or at `timeout`.
     async fn wait_for_change(&self, who: &Identity, after: i64, timeout: Duration) -> Result<i64>;
+
+    /// The newest snapshot of `who`'s lab for workstation stores of schema `schema` whose blob is
+    /// complete: `None` when there is none. Ask [`permit_snapshot`] first.
+    async fn snapshot(&self, who: &Identity, schema: u32) -> Result<Option<SnapshotInfo>>;
+
+    /// The labs whose snapshot for `schema` is due: at least `every` revisions after their newest
+    /// snapshot of that schema, or, with none, at least `every` revisions at all. In name order.
+    async fn snapshots_due(&self, schema: u32, every: u64) -> Result<Vec<Lab>>;
+
+    /// The lease on `lab_id`'s snapshot (one builder at a time, across server instances): `None`
+    /// when someone holds it already.
+    async fn lease_snapshot(&self, lab_id: Uuid) -> Result<Option<SnapshotLease>>;
+
+    /// Keeps a snapshot built of `lab_id` (held under its [`SnapshotLease`]): the bytes of `file`
+    /// as a complete blob of the lab named `info.hash`, in chunks of at most
+    /// [`MAX_BLOB_CHUNK`](labdesk_proto::sync::MAX_BLOB_CHUNK), and its row, in one transaction.
+    /// A file whose bytes are not `info.size` bytes hashing to `info.hash` is refused
+    /// ([`StoreError::Invalid`]) and nothing is kept. Then only the newest two snapshots of the lab
+    /// and schema stay: the older ones go, and their blobs with them unless another snapshot or a
+    /// file record of the lab names the same bytes. A snapshot at the same cursor as one kept
+    /// replaces it.
+    async fn save_snapshot(&self, lab_id: Uuid, info: &SnapshotInfo, file: &Path) -> Result<()>;
+
+    /// The lab of that name ([`StoreError::NoLab`] when there is none).
+    async fn lab(&self, name: &str) -> Result<Lab>;
+
+    /// Every lab, in name order.
+    async fn labs(&self) -> Result<Vec<Lab>>;
 
     /// Creates a lab, or finds the one of that name.
     async fn add_lab(&self, name: &str) -> Result<Added<Lab>>;

@@ -1,7 +1,7 @@
 //! The one permission check. Every revision a workstation pushes passes [`permit`] before it is
 //! stored, with the record locked, whatever the backend; [`permit_sync`] decides whether an
-//! identity may sync at all. The role rules of seed 001 (the accounts issue) go here and nowhere
-//! else.
+//! identity may sync at all, and [`permit_snapshot`] whether it may take its lab's snapshot. The
+//! role rules of seed 001 (the accounts issue) go here and nowhere else.
 //!
 //! A refusal is a sentence for the person who made the change: it says what was refused and,
 //! where there is one, what to do instead. It is shown in the workstation's list of rejected
@@ -23,6 +23,18 @@ pub fn permit_sync(who: &Identity) -> Result<(), String> {
             who.user_name, who.lab_name
         ));
     }
+    Ok(())
+}
+
+/// May this identity (which may sync: [`permit_sync`]) take its lab's snapshot?
+///
+/// A snapshot is the whole lab: every record and revision the lab's central store holds. Today
+/// every identity pulls the whole lab anyway, so every one may take it. The accounts issue, which
+/// gives some roles less than the whole lab (a dentist sees their own cases), must refuse it here
+/// to every role that sees less: such a workstation then pulls, and its pull shows it what its
+/// role may see — a snapshot cannot be filtered.
+pub fn permit_snapshot(who: &Identity) -> Result<(), String> {
+    let _ = who;
     Ok(())
 }
 
@@ -48,6 +60,9 @@ pub fn permit(
 ) -> Result<(), String> {
     let label = kind.label();
     let id = revision.record_id;
+    if who.is_snapshot_builder() {
+        return Err("the snapshot builder reads a lab and changes nothing: it cannot push".to_owned());
+    }
     if revision.workstation != who.workstation_code {
         return Err(format!(
             "this change was made on workstation {} but sent with the sign-in of workstation {}: \
@@ -307,6 +322,16 @@ mod tests {
         assert!(err.contains("not a case"), "{err}");
         let orphan = revision(RecordKind::CaseNote, None, "ann", json!({"body": "x"}));
         assert!(permit(&who(), RecordKind::CaseNote, None, None, &orphan).unwrap_err().contains("needs a case_id"));
+    }
+
+    #[test]
+    fn the_snapshot_builder_may_read_a_lab_but_not_push_to_it() {
+        let lab = crate::Lab { id: Uuid::from_u128(1), name: "North".into() };
+        let mut r = revision(RecordKind::Case, None, "ann", json!({"status": "qc"}));
+        r.workstation = String::new();
+        let err = permit(&Identity::snapshot_builder(&lab), RecordKind::Case, None, None, &r).unwrap_err();
+        assert!(err.contains("cannot push"), "{err}");
+        assert_eq!(permit_snapshot(&who()), Ok(()), "every identity may take its lab's snapshot today");
     }
 
     #[test]

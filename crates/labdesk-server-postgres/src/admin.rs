@@ -46,6 +46,17 @@ async fn lab(client: &impl GenericClient, name: &str) -> Result<Lab> {
     find_lab(client, name).await?.ok_or_else(|| StoreError::NoLab(name.to_owned()))
 }
 
+pub(crate) async fn lab_named(pool: &Pool, name: &str) -> Result<Lab> {
+    let client = pool.get().await.map_err(pool_error)?;
+    lab(&client, name).await
+}
+
+pub(crate) async fn labs(pool: &Pool) -> Result<Vec<Lab>> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let rows = client.query("SELECT id, name FROM labs ORDER BY name", &[]).await.map_err(db)?;
+    Ok(rows.iter().map(|row| Lab { id: row.get(0), name: row.get(1) }).collect())
+}
+
 pub(crate) async fn add_lab(pool: &Pool, name: &str) -> Result<Added<Lab>> {
     check_name("lab", name)?;
     let client = pool.get().await.map_err(pool_error)?;

@@ -92,6 +92,14 @@
 //! subscribes, reads the lab head, and sleeps until a notification or its timeout; it also
 //! re-reads the head every few seconds, so a listener that lost its connection delays a wake-up
 //! but never loses it.
+//!
+//! # Snapshots
+//!
+//! A lab's snapshot (`snapshots.rs`) is kept as a blob of the lab, in the chunks a download reads,
+//! with its row, in one transaction; then only the newest two per lab and schema stay, and the
+//! blobs of those dropped go too unless something else names the same bytes. One builder at a
+//! time per lab, across instances: the **snapshot lease**, a session advisory lock
+//! ([`SNAPSHOT_LOCK`], the lab) on a connection of its own, tried, never waited for.
 
 mod admin;
 mod blobs;
@@ -100,19 +108,22 @@ mod listen;
 mod pull;
 mod push;
 mod schema;
+mod snapshots;
 
 use std::fmt;
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use labdesk_proto::sync::{BlobState, PushResult};
+use labdesk_proto::sync::{BlobState, PushResult, SnapshotInfo};
 use labdesk_proto::Revision;
 use labdesk_server_database::{
-    Added, Identity, IssuedToken, Lab, PageText, Result, Role, StoreError, SyncStore, User, Workstation,
+    Added, Identity, IssuedToken, Lab, PageText, Result, Role, SnapshotLease, StoreError, SyncStore, User, Workstation,
 };
 use tokio_postgres::NoTls;
+use uuid::Uuid;
 
 pub use schema::latest_version;
 
@@ -120,6 +131,9 @@ pub use schema::latest_version;
 pub const SEQUENCER_LOCK: i64 = 0x004c_4453_4551;
 /// The advisory lock key that serialises schema migrations (ASCII "LDMIG").
 pub const MIGRATION_LOCK: i64 = 0x004c_444d_4947;
+/// The first key of a lab's snapshot lease (ASCII "LDSN"); the second is the lab's, so every lab
+/// has a lease of its own. (Two-key advisory locks never meet the one-key ones above.)
+pub const SNAPSHOT_LOCK: i32 = 0x4c44_534e;
 /// The channel the sequencer notifies after numbering revisions.
 pub const CHANNEL: &str = "labdesk_revisions";
 
@@ -265,6 +279,36 @@ impl SyncStore for PgStore {
     #[tracing::instrument(skip_all, fields(workstation = %who.workstation_code, after, timeout_ms = timeout.as_millis()))]
     async fn wait_for_change(&self, who: &Identity, after: i64, timeout: Duration) -> Result<i64> {
         listen::wait_for_change(&self.listener, &self.pool, who, after, timeout).await
+    }
+
+    #[tracing::instrument(skip_all, fields(lab = %who.lab_name, schema))]
+    async fn snapshot(&self, who: &Identity, schema: u32) -> Result<Option<SnapshotInfo>> {
+        snapshots::newest(&self.pool, who, schema).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn snapshots_due(&self, schema: u32, every: u64) -> Result<Vec<Lab>> {
+        snapshots::due(&self.pool, schema, every).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn lease_snapshot(&self, lab_id: Uuid) -> Result<Option<SnapshotLease>> {
+        snapshots::lease(&self.pool, lab_id).await
+    }
+
+    #[tracing::instrument(skip(self, info, file), fields(hash = %info.hash, seq = info.seq, bytes = info.size))]
+    async fn save_snapshot(&self, lab_id: Uuid, info: &SnapshotInfo, file: &Path) -> Result<()> {
+        snapshots::save(&self.pool, lab_id, info, file).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn lab(&self, name: &str) -> Result<Lab> {
+        admin::lab_named(&self.pool, name).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn labs(&self) -> Result<Vec<Lab>> {
+        admin::labs(&self.pool).await
     }
 
     #[tracing::instrument(skip(self))]

@@ -25,7 +25,12 @@ pulled: number,
  * Of those: our own that came back as we had them, those appended by the fast path, and
  * the records rebuilt (once per page each).
  */
-confirmed: number, fast: number, rebuilt: number, bytes_up: number, bytes_down: number, 
+confirmed: number, fast: number, rebuilt: number, 
+/**
+ * Of the revisions received: those that came in the lab's snapshot (a fresh workstation's
+ * first round, when the central store keeps one).
+ */
+from_snapshot: number, bytes_up: number, bytes_down: number, 
 /**
  * Files whose bytes went to the central store (whole, by the end of the round).
  */

@@ -214,6 +214,13 @@ fn print_report(ctx: &mut Ctx<'_>, report: &SyncReport) -> Result<()> {
         report.rejected,
         plural(report.pulled, "change")
     )?;
+    if report.from_snapshot > 0 {
+        writeln!(
+            out,
+            "This workstation started from the lab's snapshot ({}), then pulled what came after it.",
+            plural(report.from_snapshot, "change")
+        )?;
+    }
     if report.unanswered > 0 {
         writeln!(out, "The server left {} unanswered; they will be sent again.", plural(report.unanswered, "change"))?;
     }

@@ -175,10 +175,35 @@ pub fn fetch_blob(
     fs::create_dir_all(&dir).map_err(|e| io(format!("cannot create {}", dir.display()), &e))?;
     // Named for the blob, so that a download cut short is found and continued.
     let partial = dir.join(format!(".download-{hash}"));
+    download(transport, &hash, size, &partial, progress).map_err(|e| match e {
+        SyncError::Refused { status: 404, .. } => SyncError::NotUploaded { name: name.clone() },
+        SyncError::BadAnswer { url, detail } if detail == MISMATCH => SyncError::BadAnswer {
+            url,
+            detail: format!("the bytes downloaded for file {file_id} do not hash to its name; fetch it again"),
+        },
+        other => other,
+    })?;
+    fs::rename(&partial, &target).map_err(|e| io(format!("cannot store {}", target.display()), &e))?;
+    Ok(target)
+}
+
+/// [`download`]'s detail when the bytes do not hash to their name.
+const MISMATCH: &str = "the bytes downloaded do not hash to their name";
+
+/// Downloads blob `hash` (`size` bytes) into `partial`, going on from what `partial` holds
+/// already (a download cut short), hashing as the bytes come; returns once `partial` holds them
+/// all, synced, and they hash to `hash`. Bytes that do not are deleted: the next try starts over.
+pub(super) fn download(
+    transport: &dyn Transport,
+    hash: &str,
+    size: u64,
+    partial: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(), SyncError> {
     let mut file = OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&partial)
+        .open(partial)
         .map_err(|e| io(format!("cannot write {}", partial.display()), &e))?;
     let mut have = file.metadata().map_err(|e| io(format!("cannot read {}", partial.display()), &e))?.len();
     if have > size {
@@ -188,18 +213,15 @@ pub fn fetch_blob(
     // Hashed as it comes; a download resumed first hashes what it kept.
     let mut digest = Sha256::new();
     if have > 0 {
-        hash_file(&partial, &mut digest)?;
+        hash_file(partial, &mut digest)?;
     }
     progress(have, size);
     while have < size {
-        let bytes = transport.get_blob(&hash, have, MAX_BLOB_CHUNK.min(size - have)).map_err(|e| match e {
-            SyncError::Refused { status: 404, .. } => SyncError::NotUploaded { name: name.clone() },
-            other => other,
-        })?;
+        let bytes = transport.get_blob(hash, have, MAX_BLOB_CHUNK.min(size - have))?;
         if bytes.is_empty() {
             return Err(SyncError::BadAnswer {
                 url: transport.address(),
-                detail: format!("file {hash} ended at byte {have} of {size}"),
+                detail: format!("blob {hash} ended at byte {have} of {size}"),
             });
         }
         file.write_all(&bytes).map_err(|e| io(format!("cannot write {}", partial.display()), &e))?;
@@ -210,14 +232,10 @@ pub fn fetch_blob(
     file.sync_all().map_err(|e| io(format!("cannot write {}", partial.display()), &e))?;
     drop(file);
     if format!("{:x}", digest.finalize()) != hash {
-        let _ = fs::remove_file(&partial);
-        return Err(SyncError::BadAnswer {
-            url: transport.address(),
-            detail: format!("the bytes downloaded for file {file_id} do not hash to its name; fetch it again"),
-        });
+        let _ = fs::remove_file(partial);
+        return Err(SyncError::BadAnswer { url: transport.address(), detail: MISMATCH.to_owned() });
     }
-    fs::rename(&partial, &target).map_err(|e| io(format!("cannot store {}", target.display()), &e))?;
-    Ok(target)
+    Ok(())
 }
 
 fn hash_file(path: &Path, digest: &mut Sha256) -> Result<(), SyncError> {

@@ -677,3 +677,125 @@ fn a_bootstrap_many_pages_long_into_a_store_on_disk_takes_every_record_and_leave
     assert_eq!(slow_count(&store), 3_300, "one revision row per pulled revision");
     assert_sound(&store, "the bootstrapped store");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Snapshots (`snapshot.rs`): a store the central store built, taken by a fresh workstation.
+
+/// A central store that keeps a snapshot: the link's revisions, and a store file served as the
+/// blob the snapshot names.
+struct Shelf {
+    link: Link,
+    snapshot: super::BuiltSnapshot,
+}
+
+impl Transport for Shelf {
+    fn push(&self, request: &PushRequest) -> Result<PushResponse, SyncError> {
+        self.link.push(request)
+    }
+
+    fn pull(&self, after: i64, limit: u32) -> Result<PullPage, SyncError> {
+        self.link.pull(after, limit)
+    }
+
+    fn wait(&self, after: i64, timeout: Duration) -> Result<WaitResponse, SyncError> {
+        self.link.wait(after, timeout)
+    }
+
+    fn snapshot(&self, schema: u32) -> Result<Option<labdesk_proto::sync::SnapshotInfo>, SyncError> {
+        Ok((schema == self.snapshot.info.schema).then(|| self.snapshot.info.clone()))
+    }
+
+    fn get_blob(&self, hash: &str, offset: u64, limit: u64) -> Result<Vec<u8>, SyncError> {
+        assert_eq!(hash, self.snapshot.info.hash, "only the snapshot is asked for");
+        let bytes = std::fs::read(&self.snapshot.file).unwrap();
+        let from = usize::try_from(offset).unwrap().min(bytes.len());
+        let to = usize::try_from(offset + limit).unwrap().min(bytes.len());
+        Ok(bytes[from..to].to_vec())
+    }
+}
+
+/// The lab's history, a snapshot of it, then more history after the snapshot.
+fn shelf_with_history_after() -> (Shelf, tempfile::TempDir) {
+    let link = lab_history();
+    let built_in = tempfile::tempdir().unwrap();
+    let snapshot = super::build_snapshot(built_in.path(), &link).unwrap();
+    assert_eq!(snapshot.info.seq, link.central.lock().unwrap().head(), "built up to the head");
+    assert_eq!(snapshot.info.schema, super::snapshot_schema());
+    let mut late = workstation("FD3", "cara");
+    sync(&mut late, &link);
+    let case = late.create_case(object(json!({"patient_name": "After Snapshot", "status": "received"}))).unwrap();
+    late.post_message(&case.record.case_number, NewMessage::text("came after the snapshot")).unwrap();
+    late.edit_case("FD1-000002", None, object(json!({"status": "shipped"}))).unwrap();
+    sync(&mut late, &link);
+    (Shelf { link, snapshot }, built_in)
+}
+
+fn fresh_on_disk(dir: &std::path::Path, code: &str) -> Store {
+    let mut store =
+        Store::open(dir, OpenOptions { workstation: Some(code.into()), user: Some("fresh".into()) }).unwrap();
+    store.set_default_user("fresh").unwrap();
+    store.set_server_url(&url::Url::parse("https://hq.example/").unwrap()).unwrap();
+    store
+}
+
+#[test]
+fn a_fresh_workstation_takes_the_labs_snapshot_then_pulls_what_came_after_to_the_store_a_full_pull_gives() {
+    let (shelf, _built) = shelf_with_history_after();
+    let slow = per_revision(&shelf.link, "FD8");
+    let dir = tempfile::tempdir().unwrap();
+    let mut fresh = fresh_on_disk(dir.path(), "FD9");
+    let report = sync_round(&mut fresh, &shelf, &mut |_| {}).unwrap();
+    assert_eq!(report.from_snapshot, shelf.snapshot.info.revisions, "the snapshot was taken");
+    assert_eq!(report.pulled, slow_count(&slow), "the snapshot's revisions and the ones after it");
+    assert_sound(&fresh, "from the snapshot");
+    assert_same(&fresh, &slow);
+    assert_eq!(fresh.sync_state().unwrap().cursor, shelf.link.central.lock().unwrap().head());
+    assert_eq!(fresh.search("dentist", 100).unwrap().len(), slow.search("dentist", 100).unwrap().len());
+    assert_eq!(fresh.search("snapshot", 100).unwrap().len(), 1, "what came after is searchable too");
+    // What is this workstation's stayed its own: not the builder's.
+    assert_eq!(fresh.workstation(), "FD9");
+    assert_eq!(fresh.sync_state().unwrap().server_url.as_deref(), Some("https://hq.example/"));
+    let mine = fresh.create_case(object(json!({"patient_name": "Mine", "status": "received"}))).unwrap();
+    assert_eq!(mine.record.case_number, "FD9-000001", "cases made here are numbered by this workstation");
+    drop(fresh);
+    let reopened = Store::open(dir.path(), OpenOptions::default()).unwrap();
+    assert_eq!((reopened.workstation(), reopened.user()), ("FD9", "fresh"), "kept across an open");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".snapshot-"))
+        .collect();
+    assert!(left.is_empty(), "the downloaded snapshot is not kept beside the store: {left:?}");
+}
+
+#[test]
+fn a_workstation_with_a_change_of_its_own_pulls_and_does_not_take_the_snapshot() {
+    let (shelf, _built) = shelf_with_history_after();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = fresh_on_disk(dir.path(), "FD9");
+    store.create_case(object(json!({"patient_name": "Made First", "status": "received"}))).unwrap();
+    let report = sync_round(&mut store, &shelf, &mut |_| {}).unwrap();
+    assert_eq!(report.from_snapshot, 0, "a store with a change of its own is never copied over");
+    assert_sound(&store, "pulled");
+    assert_eq!(store.search("made first", 10).unwrap().len(), 1, "the change made here is kept");
+    assert_eq!(store.sync_state().unwrap().pending, 0, "and was sent");
+}
+
+#[test]
+fn a_snapshot_whose_tables_differ_from_the_stores_is_set_aside_and_the_lab_pulled() {
+    let (mut shelf, _built) = shelf_with_history_after();
+    // A store from another build: a table this one does not have.
+    let conn = rusqlite::Connection::open(&shelf.snapshot.file).unwrap();
+    conn.execute_batch("CREATE TABLE from_elsewhere (x); PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+    drop(conn);
+    let bytes = std::fs::read(&shelf.snapshot.file).unwrap();
+    shelf.snapshot.info.hash = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    shelf.snapshot.info.size = bytes.len() as u64;
+    let slow = per_revision(&shelf.link, "FD8");
+    let dir = tempfile::tempdir().unwrap();
+    let mut fresh = fresh_on_disk(dir.path(), "FD9");
+    let report = sync_round(&mut fresh, &shelf, &mut |_| {}).unwrap();
+    assert_eq!(report.from_snapshot, 0, "not taken");
+    assert_sound(&fresh, "pulled instead");
+    assert_same(&fresh, &slow);
+}

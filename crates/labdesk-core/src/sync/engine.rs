@@ -10,11 +10,11 @@ use rand::Rng;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::bootstrap;
 use super::conflicts::RejectedChange;
 use super::error::SyncError;
 use super::pull::{Apply, ApplyReport};
 use super::transport::Transport;
+use super::{bootstrap, snapshot};
 use crate::Store;
 
 /// At most this many revisions in one push.
@@ -68,6 +68,9 @@ pub struct SyncReport {
     pub confirmed: u64,
     pub fast: u64,
     pub rebuilt: u64,
+    /// Of the revisions received: those that came in the lab's snapshot (a fresh workstation's
+    /// first round, when the central store keeps one).
+    pub from_snapshot: u64,
     pub bytes_up: u64,
     pub bytes_down: u64,
     /// Files whose bytes went to the central store (whole, by the end of the round).
@@ -243,7 +246,9 @@ fn pull_stage(
     let mut p =
         Progress { stage: SyncStage::Pull, records_done: 0, records_total: 0, bytes_done: 0, bytes_total: None };
     progress(&p);
-    if store.bootstrapping()? {
+    // A fresh workstation takes the lab's snapshot when there is one; the pull goes on after it.
+    let took_snapshot = store.bootstrapping()? && snapshot::take(store, transport, progress, &mut p, report)?;
+    if !took_snapshot && store.bootstrapping()? {
         // A fresh workstation's first pull (or one cut short): in bulk, pages fetched ahead.
         let outcome = match bootstrap::pull(store, transport, progress, &mut p, report) {
             Ok(bootstrap::Pulled::Done) => Ok(()),

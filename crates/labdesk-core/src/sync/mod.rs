@@ -53,6 +53,7 @@ mod error;
 mod pull;
 mod push;
 mod rebuild;
+mod snapshot;
 pub mod transport;
 
 use rusqlite::params;
@@ -71,6 +72,7 @@ pub use engine::{
 pub use error::SyncError;
 pub use pull::ApplyReport;
 pub use push::PushTally;
+pub use snapshot::{build_snapshot, snapshot_schema, BuiltSnapshot};
 pub use transport::{HttpTransport, Transport};
 
 use crate::error::{Error, Result};

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use labdesk_proto::sync::{
-    BlobState, ErrorBody, PullPage, PushRequest, PushResponse, WaitPageResponse, WaitResponse, PROTOCOL_HEADER,
-    PROTOCOL_VERSION,
+    BlobState, ErrorBody, PullPage, PushRequest, PushResponse, SnapshotInfo, WaitPageResponse, WaitResponse,
+    PROTOCOL_HEADER, PROTOCOL_VERSION,
 };
 use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
@@ -65,6 +65,14 @@ pub trait Transport: Send + Sync {
     fn get_blob(&self, hash: &str, offset: u64, limit: u64) -> Result<Vec<u8>, SyncError> {
         let _ = (hash, offset, limit);
         Err(no_files(&self.address()))
+    }
+
+    /// The newest snapshot of the lab for workstation stores of schema version `schema`, if the
+    /// central store keeps one ([`super::snapshot`]). This default keeps none: a fresh workstation
+    /// then pulls the lab's whole history.
+    fn snapshot(&self, schema: u32) -> Result<Option<SnapshotInfo>, SyncError> {
+        let _ = schema;
+        Ok(None)
     }
 
     /// Where the central store is, for messages (the server's address).
@@ -228,6 +236,22 @@ impl Transport for HttpTransport {
                 // A server from before files: its API has no such route.
                 _ => Err(no_files(self.base.as_str())),
             };
+        }
+        let body = self.interpret(status, body)?;
+        serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|e| SyncError::BadAnswer { url: self.base.to_string(), detail: e.to_string() })
+    }
+
+    #[tracing::instrument(name = "sync.snapshot", skip_all, fields(server = %self.base, schema))]
+    fn snapshot(&self, schema: u32) -> Result<Option<SnapshotInfo>, SyncError> {
+        let mut url = self.url("v1/snapshot")?;
+        url.query_pairs_mut().append_pair("schema", &schema.to_string());
+        let (status, body) = self.send(self.client.get(url), self.request_timeout)?;
+        // None for this schema (`no_snapshot`), or a server from before snapshots (no such
+        // route): either way the workstation pulls everything, as it always could.
+        if status == StatusCode::NOT_FOUND {
+            return Ok(None);
         }
         let body = self.interpret(status, body)?;
         serde_json::from_slice(&body)
