@@ -23,7 +23,8 @@ CREATE TABLE snapshots (
     -- A snapshot dropped takes its blob along, unless another snapshot or a file record names
     -- the same bytes: that is decided in code (labdesk-server-postgres, snapshots.rs).
     hash      text NOT NULL,
-    size      bigint NOT NULL CHECK (size >= 0),
+    size      bigint NOT NULL CHECK (size >= 0),        -- the blob's: the store file compressed (zstd)
+    store_size bigint NOT NULL CHECK (store_size >= 0), -- the store file's, decompressed
     revisions bigint NOT NULL CHECK (revisions >= 0),  -- revisions the store holds
     built_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (lab_id, schema, seq),

@@ -125,7 +125,9 @@ fn main() -> Result<()> {
     if phases() {
         // The bootstrap logs where its time went (labdesk-core, `bootstrap pull timings`).
         tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("labdesk_core::sync::bootstrap=debug"))
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "labdesk_core::sync::bootstrap=debug,labdesk_core::sync::snapshot=debug",
+            ))
             .with_target(false)
             .init();
     }

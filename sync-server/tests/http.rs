@@ -571,7 +571,9 @@ mod snapshots {
         let bytes = env.download(&env.ann.token, &offered.hash, offered.size)?;
         assert_eq!(bytes.len() as u64, offered.size);
         assert_eq!(blob_name(&bytes), offered.hash, "the bytes hash to the snapshot's name");
-        assert!(bytes.starts_with(b"SQLite format 3\0"), "a snapshot is a workstation store");
+        let store = zstd::decode_all(&bytes[..])?;
+        assert_eq!(store.len() as u64, offered.store_size, "it decompresses to the store it announces");
+        assert!(store.starts_with(b"SQLite format 3\0"), "a snapshot is a workstation store, compressed");
 
         let (status, error) = error_of(env.snapshot_of(&env.ann.token, "999")?)?;
         assert_eq!((status, error.code.as_str()), (StatusCode::NOT_FOUND, "no_snapshot"), "another schema: none");

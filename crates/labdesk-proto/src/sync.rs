@@ -63,10 +63,13 @@ pub struct BlobState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SnapshotInfo {
-    /// The blob holding the store file: its SHA-256, as for a file's bytes.
+    /// The blob holding the store file, compressed with zstd: its SHA-256, as for a file's
+    /// bytes.
     pub hash: String,
-    /// The file's size in bytes.
+    /// The blob's size in bytes (compressed).
     pub size: u64,
+    /// The store file's size in bytes, once decompressed.
+    pub store_size: u64,
     /// The cursor the snapshot is caught up to: a workstation taking it pulls after this.
     pub seq: i64,
     /// The workstation store's schema version it was built with; only a workstation at the same

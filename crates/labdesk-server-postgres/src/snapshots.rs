@@ -47,6 +47,7 @@ fn info(row: &tokio_postgres::Row) -> Result<SnapshotInfo> {
     let schema: i32 = row.get("schema");
     Ok(SnapshotInfo {
         size: number("size")?,
+        store_size: number("store_size")?,
         revisions: number("revisions")?,
         seq: row.get("seq"),
         schema: u32::try_from(schema).map_err(|_| corrupt(format!("snapshot {hash} has schema {schema}")))?,
@@ -61,7 +62,7 @@ pub(crate) async fn newest(pool: &Pool, who: &Identity, schema: u32) -> Result<O
     let client = pool.get().await.map_err(pool_error)?;
     let statement = client
         .prepare_cached(
-            "SELECT s.hash, s.size, s.seq, s.schema, s.revisions FROM snapshots s \
+            "SELECT s.hash, s.size, s.store_size, s.seq, s.schema, s.revisions FROM snapshots s \
                JOIN blobs b ON b.lab_id = s.lab_id AND b.hash = s.hash AND b.complete \
               WHERE s.lab_id = $1 AND s.schema = $2 ORDER BY s.seq DESC LIMIT 1",
         )
@@ -141,6 +142,8 @@ pub(crate) async fn save(pool: &Pool, lab_id: Uuid, snapshot: &SnapshotInfo, pat
     }
     let size = i64::try_from(snapshot.size)
         .map_err(|_| StoreError::Invalid(format!("a snapshot of {} bytes is too large", snapshot.size)))?;
+    let store_size = i64::try_from(snapshot.store_size)
+        .map_err(|_| StoreError::Invalid(format!("a store of {} bytes is too large", snapshot.store_size)))?;
     let revisions = i64::try_from(snapshot.revisions)
         .map_err(|_| StoreError::Invalid(format!("a snapshot of {} revisions is too large", snapshot.revisions)))?;
     let schema = i32::try_from(snapshot.schema)
@@ -214,8 +217,9 @@ pub(crate) async fn save(pool: &Pool, lab_id: Uuid, snapshot: &SnapshotInfo, pat
         .map(|row| row.get(0))
         .collect();
     tx.execute(
-        "INSERT INTO snapshots (lab_id, schema, seq, hash, size, revisions) VALUES ($1, $2, $3, $4, $5, $6)",
-        &[&lab_id, &schema, &snapshot.seq, &hash, &size, &revisions],
+        "INSERT INTO snapshots (lab_id, schema, seq, hash, size, store_size, revisions) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[&lab_id, &schema, &snapshot.seq, &hash, &size, &store_size, &revisions],
     )
     .await
     .map_err(db)?;
@@ -304,6 +308,7 @@ mod tests {
             let info = SnapshotInfo {
                 hash: format!("{:x}", Sha256::digest(bytes)),
                 size: bytes.len() as u64,
+                store_size: bytes.len() as u64 * 3,
                 seq,
                 schema: 7,
                 revisions: 1,

@@ -175,7 +175,7 @@ pub fn fetch_blob(
     fs::create_dir_all(&dir).map_err(|e| io(format!("cannot create {}", dir.display()), &e))?;
     // Named for the blob, so that a download cut short is found and continued.
     let partial = dir.join(format!(".download-{hash}"));
-    download(transport, &hash, size, &partial, progress).map_err(|e| match e {
+    download(transport, &hash, size, &partial, progress, &mut |_| Ok(())).map_err(|e| match e {
         SyncError::Refused { status: 404, .. } => SyncError::NotUploaded { name: name.clone() },
         SyncError::BadAnswer { url, detail } if detail == MISMATCH => SyncError::BadAnswer {
             url,
@@ -193,12 +193,15 @@ const MISMATCH: &str = "the bytes downloaded do not hash to their name";
 /// Downloads blob `hash` (`size` bytes) into `partial`, going on from what `partial` holds
 /// already (a download cut short), hashing as the bytes come; returns once `partial` holds them
 /// all, synced, and they hash to `hash`. Bytes that do not are deleted: the next try starts over.
+/// `bytes` sees every byte, in order, from the first (those kept from before, then those that
+/// come): for whoever reads them as they come.
 pub(super) fn download(
     transport: &dyn Transport,
     hash: &str,
     size: u64,
     partial: &Path,
     progress: &mut dyn FnMut(u64, u64),
+    bytes: &mut dyn FnMut(&[u8]) -> Result<(), SyncError>,
 ) -> Result<(), SyncError> {
     let mut file = OpenOptions::new()
         .create(true)
@@ -213,20 +216,21 @@ pub(super) fn download(
     // Hashed as it comes; a download resumed first hashes what it kept.
     let mut digest = Sha256::new();
     if have > 0 {
-        hash_file(partial, &mut digest)?;
+        read_kept(partial, &mut digest, bytes)?;
     }
     progress(have, size);
     while have < size {
-        let bytes = transport.get_blob(hash, have, MAX_BLOB_CHUNK.min(size - have))?;
-        if bytes.is_empty() {
+        let chunk = transport.get_blob(hash, have, MAX_BLOB_CHUNK.min(size - have))?;
+        if chunk.is_empty() {
             return Err(SyncError::BadAnswer {
                 url: transport.address(),
                 detail: format!("blob {hash} ended at byte {have} of {size}"),
             });
         }
-        file.write_all(&bytes).map_err(|e| io(format!("cannot write {}", partial.display()), &e))?;
-        digest.update(&bytes);
-        have += bytes.len() as u64;
+        file.write_all(&chunk).map_err(|e| io(format!("cannot write {}", partial.display()), &e))?;
+        digest.update(&chunk);
+        bytes(&chunk)?;
+        have += chunk.len() as u64;
         progress(have, size);
     }
     file.sync_all().map_err(|e| io(format!("cannot write {}", partial.display()), &e))?;
@@ -238,8 +242,20 @@ pub(super) fn download(
     Ok(())
 }
 
-fn hash_file(path: &Path, digest: &mut Sha256) -> Result<(), SyncError> {
+/// What a download cut short kept: hashed, and handed to `bytes`.
+fn read_kept(
+    path: &Path,
+    digest: &mut Sha256,
+    bytes: &mut dyn FnMut(&[u8]) -> Result<(), SyncError>,
+) -> Result<(), SyncError> {
     let mut file = File::open(path).map_err(|e| io(format!("cannot read {}", path.display()), &e))?;
-    std::io::copy(&mut file, digest).map_err(|e| io(format!("cannot read {}", path.display()), &e))?;
-    Ok(())
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| io(format!("cannot read {}", path.display()), &e))?;
+        if n == 0 {
+            return Ok(());
+        }
+        digest.update(&buf[..n]);
+        bytes(&buf[..n])?;
+    }
 }

@@ -785,12 +785,16 @@ fn a_workstation_with_a_change_of_its_own_pulls_and_does_not_take_the_snapshot()
 fn a_snapshot_whose_tables_differ_from_the_stores_is_set_aside_and_the_lab_pulled() {
     let (mut shelf, _built) = shelf_with_history_after();
     // A store from another build: a table this one does not have.
-    let conn = rusqlite::Connection::open(&shelf.snapshot.file).unwrap();
+    let store_file = shelf.snapshot.file.with_extension("");
+    let conn = rusqlite::Connection::open(&store_file).unwrap();
     conn.execute_batch("CREATE TABLE from_elsewhere (x); PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
     drop(conn);
-    let bytes = std::fs::read(&shelf.snapshot.file).unwrap();
-    shelf.snapshot.info.hash = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(&bytes));
-    shelf.snapshot.info.size = bytes.len() as u64;
+    let store = std::fs::read(&store_file).unwrap();
+    let blob = zstd::encode_all(&store[..], 3).unwrap();
+    std::fs::write(&shelf.snapshot.file, &blob).unwrap();
+    shelf.snapshot.info.hash = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(&blob));
+    shelf.snapshot.info.size = blob.len() as u64;
+    shelf.snapshot.info.store_size = store.len() as u64;
     let slow = per_revision(&shelf.link, "FD8");
     let dir = tempfile::tempdir().unwrap();
     let mut fresh = fresh_on_disk(dir.path(), "FD9");

@@ -24,7 +24,9 @@
 //! pulls.
 
 use std::fs::{self, File};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use labdesk_proto::sync::{is_blob_name, SnapshotInfo};
 use rusqlite::{params, Connection, OpenFlags};
@@ -41,6 +43,9 @@ use crate::{OpenOptions, Store};
 /// The workstation code of the store a snapshot is built in; every workstation that takes the
 /// snapshot puts its own code in its place.
 const BUILDER_CODE: &str = "SNAPSHOT";
+/// zstd's level for a snapshot: its default, about three to one on a store at some hundreds of MB/s
+/// a core; the download shrinks with it, and decompressing costs less than the bytes it spares.
+const ZSTD_LEVEL: i32 = 3;
 /// The tables that are a workstation's own, not the lab's (or SQLite's and refinery's): a
 /// workstation taking a snapshot keeps its own.
 const LOCAL_TABLES: [&str; 9] = [
@@ -54,9 +59,10 @@ const LOCAL_TABLES: [&str; 9] = [
     "search_index_config",
     "sqlite_sequence",
 ];
-/// The tables a snapshot must have empty: what a workstation made and has not had accepted. A
-/// snapshot is built from the central store alone, so anything here means it is not one.
-const OWN_CHANGES: [&str; 4] = ["outbox", "blob_outbox", "rejected_changes", "revisions WHERE origin = 'local'"];
+/// The tables a snapshot must have empty: what a workstation made and has not had accepted (a
+/// revision made here is in the outbox until accepted). A snapshot is built from the central
+/// store alone, so anything here means it is not one.
+const OWN_CHANGES: [&str; 3] = ["outbox", "blob_outbox", "rejected_changes"];
 
 /// The schema version of the stores this build makes: a snapshot is taken only by a store of
 /// the version it was built with.
@@ -98,23 +104,74 @@ pub fn build_snapshot(dir: &Path, transport: &dyn Transport) -> Result<BuiltSnap
         store.path().map(Path::to_path_buf).ok_or_else(|| Error::Corrupt("a store in a folder has a file".into()))?;
     // The last connection to close removes the log: the file alone is the store.
     drop(store);
-    let (hash, size) = hash_file(&file)?;
+    let compressed = file.with_extension("db.zst");
+    let (hash, size, store_size) = compress(&file, &compressed)?;
     let info = SnapshotInfo {
         hash,
         size,
+        store_size,
         seq: report.cursor,
         schema: snapshot_schema(),
         revisions: u64::try_from(revisions).unwrap_or(0),
     };
     tracing::info!(revisions = info.revisions, seq = info.seq, bytes = info.size, "snapshot built");
-    Ok(BuiltSnapshot { file, info })
+    Ok(BuiltSnapshot { file: compressed, info })
 }
 
-fn hash_file(path: &Path) -> Result<(String, u64), SyncError> {
-    let cannot = |e: std::io::Error| SyncError::Store(Error::Input(format!("cannot read {}: {e}", path.display())));
-    let mut digest = Sha256::new();
-    let size = std::io::copy(&mut File::open(path).map_err(cannot)?, &mut digest).map_err(cannot)?;
-    Ok((format!("{:x}", digest.finalize()), size))
+/// Compresses the store file `from` into `to` (zstd, every core of the machine), hashing what it
+/// writes: the blob's SHA-256 and size, and the store file's size.
+fn compress(from: &Path, to: &Path) -> Result<(String, u64, u64), SyncError> {
+    let failed = |what: &Path, e: std::io::Error| SyncError::Store(Error::Input(format!("{}: {e}", what.display())));
+    let mut source = File::open(from).map_err(|e| failed(from, e))?;
+    let sink = Hashing { file: File::create(to).map_err(|e| failed(to, e))?, digest: Sha256::new(), size: 0 };
+    let mut encoder = zstd::Encoder::new(sink, ZSTD_LEVEL).map_err(|e| failed(to, e))?;
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    encoder.multithread(u32::try_from(threads).unwrap_or(1)).map_err(|e| failed(to, e))?;
+    let store_size = std::io::copy(&mut source, &mut encoder).map_err(|e| failed(from, e))?;
+    let sink = encoder.finish().map_err(|e| failed(to, e))?;
+    sink.file.sync_all().map_err(|e| failed(to, e))?;
+    Ok((format!("{:x}", sink.digest.finalize()), sink.size, store_size))
+}
+
+/// A file that hashes and counts what is written to it.
+struct Hashing {
+    file: File,
+    digest: Sha256,
+    size: u64,
+}
+
+impl std::io::Write for Hashing {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(bytes)?;
+        self.digest.update(&bytes[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// What the download says when the decompressing thread took no more bytes.
+const STOPPED: &str = "the snapshot's decompression stopped";
+
+/// Decompresses a snapshot's bytes as they arrive into the store file they hold, which must be
+/// `size` bytes.
+fn decompress(arriving: mpsc::Receiver<Vec<u8>>, to: &Path, size: u64) -> Result<(), Unusable> {
+    let failed = |e: std::io::Error| Unusable(format!("{}: {e}", to.display()));
+    let sink = std::io::BufWriter::with_capacity(1 << 20, File::create(to).map_err(failed)?);
+    let mut decoder = zstd::stream::write::Decoder::new(sink).map_err(failed)?;
+    for chunk in arriving {
+        decoder.write_all(&chunk).map_err(|e| Unusable(format!("it does not decompress: {e}")))?;
+    }
+    decoder.flush().map_err(|e| Unusable(format!("it does not decompress: {e}")))?;
+    let file = decoder.into_inner().into_inner().map_err(|e| failed(e.into_error()))?;
+    let written = file.metadata().map_err(failed)?.len();
+    if written != size {
+        return Err(Unusable(format!("it decompresses to {written} bytes, not the {size} announced")));
+    }
+    Ok(())
 }
 
 impl Store {
@@ -165,24 +222,56 @@ pub(super) fn take(
     p.bytes_total = Some(info.size);
     progress(p);
     let mut downloaded = 0;
-    download(transport, &info.hash, info.size, &partial, &mut |have, _| {
-        report.bytes_down += have - downloaded;
-        p.bytes_done += have - downloaded;
-        downloaded = have;
-        progress(p);
-    })
-    .map_err(|e| match e {
+    let started = std::time::Instant::now();
+    let file = partial.with_extension("db");
+    // Decompressed on a thread of its own as the bytes come, so that it costs no time of its own.
+    let (got, decompressed) = std::thread::scope(|scope| {
+        let (chunks, arriving) = mpsc::sync_channel::<Vec<u8>>(4);
+        let decoder = scope.spawn(|| decompress(arriving, &file, info.store_size));
+        let got = download(
+            transport,
+            &info.hash,
+            info.size,
+            &partial,
+            &mut |have, _| {
+                report.bytes_down += have - downloaded;
+                p.bytes_done += have - downloaded;
+                downloaded = have;
+                progress(p);
+            },
+            // The decompressing thread stopped: it says why once joined.
+            &mut |bytes| chunks.send(bytes.to_vec()).map_err(|_| SyncError::Store(Error::Input(STOPPED.into()))),
+        );
+        drop(chunks);
+        let decompressed = decoder.join().unwrap_or_else(|_| Err(Unusable("decompressing it failed".to_owned())));
+        (got, decompressed)
+    });
+    let fetched = started.elapsed();
+    match got {
+        // Bytes the decompression refused: the snapshot is set aside below.
+        Err(SyncError::Store(Error::Input(detail))) if detail == STOPPED => {}
         // Replaced by a newer one while this was downloading: the next round takes that.
-        SyncError::Refused { status: 404, url, .. } => SyncError::Refused {
-            url,
-            status: 404,
-            message: "the lab's snapshot was replaced by a newer one during the download: sync again".to_owned(),
-        },
-        other => other,
-    })?;
-    let took = store.take_snapshot(&partial, &info);
+        Err(SyncError::Refused { status: 404, url, .. }) => {
+            return Err(SyncError::Refused {
+                url,
+                status: 404,
+                message: "the lab's snapshot was replaced by a newer one during the download: sync again".to_owned(),
+            })
+        }
+        // Cut short: the next round goes on from what was kept.
+        Err(other) => return Err(other),
+        Ok(()) => {}
+    }
+    let took = decompressed.and_then(|()| store.take_snapshot(&file, &info));
+    // Where a snapshot's time went (the sync benchmark prints it with LABDESK_BENCH_PHASES=1).
+    tracing::debug!(
+        download_and_decompress_ms = ms(fetched),
+        take_ms = ms(started.elapsed() - fetched),
+        "snapshot timings"
+    );
     // Taken or not, the download has served: a store is not kept twice.
     let _ = fs::remove_file(&partial);
+    let _ = fs::remove_file(&file);
     match took {
         Ok(()) => {
             // This connection's search index may remember the empty index it had (FTS5 re-reads
@@ -200,6 +289,10 @@ pub(super) fn take(
             Ok(false)
         }
     }
+}
+
+fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Why a downloaded snapshot cannot be taken (the store is left as it was).
@@ -269,6 +362,7 @@ impl Store {
 
     /// The copy of [`take_snapshot`](Self::take_snapshot), in one IMMEDIATE transaction.
     fn copy_lab_tables(&mut self, tables: &[String], info: &SnapshotInfo) -> Result<(), Unusable> {
+        let started = std::time::Instant::now();
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let fresh: bool = tx.query_row(
             "SELECT NOT EXISTS (SELECT 1 FROM revisions) AND NOT EXISTS (SELECT 1 FROM outbox) \
@@ -302,7 +396,9 @@ impl Store {
             "UPDATE sync_state SET cursor = ?1, bootstrap = 0, indexes_pending = 0, last_error = NULL WHERE only_row = 1",
             params![info.seq],
         )?;
+        let copied = started.elapsed();
         tx.commit()?;
+        tracing::debug!(copy_ms = ms(copied), commit_ms = ms(started.elapsed() - copied), "snapshot copy timings");
         tracing::info!(revisions = info.revisions, seq = info.seq, bytes = info.size, "took the lab's snapshot");
         Ok(())
     }
