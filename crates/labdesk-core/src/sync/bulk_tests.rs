@@ -686,6 +686,8 @@ fn a_bootstrap_many_pages_long_into_a_store_on_disk_takes_every_record_and_leave
 struct Shelf {
     link: Link,
     snapshot: super::BuiltSnapshot,
+    /// Runs once, during the snapshot's download: what someone else does meanwhile.
+    meanwhile: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 impl Transport for Shelf {
@@ -707,6 +709,9 @@ impl Transport for Shelf {
 
     fn get_blob(&self, hash: &str, offset: u64, limit: u64) -> Result<Vec<u8>, SyncError> {
         assert_eq!(hash, self.snapshot.info.hash, "only the snapshot is asked for");
+        if let Some(meanwhile) = self.meanwhile.lock().unwrap().take() {
+            meanwhile();
+        }
         let bytes = std::fs::read(&self.snapshot.file).unwrap();
         let from = usize::try_from(offset).unwrap().min(bytes.len());
         let to = usize::try_from(offset + limit).unwrap().min(bytes.len());
@@ -727,7 +732,7 @@ fn shelf_with_history_after() -> (Shelf, tempfile::TempDir) {
     late.post_message(&case.record.case_number, NewMessage::text("came after the snapshot")).unwrap();
     late.edit_case("FD1-000002", None, object(json!({"status": "shipped"}))).unwrap();
     sync(&mut late, &link);
-    (Shelf { link, snapshot }, built_in)
+    (Shelf { link, snapshot, meanwhile: Mutex::new(None) }, built_in)
 }
 
 fn fresh_on_disk(dir: &std::path::Path, code: &str) -> Store {
@@ -802,4 +807,25 @@ fn a_snapshot_whose_tables_differ_from_the_stores_is_set_aside_and_the_lab_pulle
     assert_eq!(report.from_snapshot, 0, "not taken");
     assert_sound(&fresh, "pulled instead");
     assert_same(&fresh, &slow);
+}
+
+#[test]
+fn a_case_taken_in_on_another_connection_during_the_download_is_kept_and_the_lab_pulled_instead() {
+    let (shelf, _built) = shelf_with_history_after();
+    let dir = tempfile::tempdir().unwrap();
+    let mut sync_handle = fresh_on_disk(dir.path(), "FD9");
+    // The desktop's window has a handle of its own on the same store: the front desk takes in a
+    // case while the sync thread downloads the snapshot.
+    let folder = dir.path().to_owned();
+    *shelf.meanwhile.lock().unwrap() = Some(Box::new(move || {
+        let mut window = Store::open(&folder, OpenOptions::default()).unwrap();
+        window.create_case(object(json!({"patient_name": "Walked In", "status": "received"}))).unwrap();
+    }));
+    let report = sync_round(&mut sync_handle, &shelf, &mut |_| {}).unwrap();
+    assert!(shelf.meanwhile.lock().unwrap().is_none(), "the case was taken in during the download");
+    assert_eq!(report.from_snapshot, 0, "the store was no longer fresh: the snapshot is not copied over it");
+    assert_sound(&sync_handle, "pulled instead");
+    assert_eq!(sync_handle.search("walked in", 10).unwrap().len(), 1, "the case taken in is kept");
+    assert_eq!(sync_handle.case("FD9-000001").unwrap().record.patient_name, "Walked In");
+    assert_eq!(sync_handle.sync_state().unwrap().cursor, shelf.link.central.lock().unwrap().head(), "caught up");
 }
