@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Two workstations converging through a local sync server, step by step: a throwaway PostgreSQL,
-# the sync server on it, a front desk and a technician's bench each with their own store.
+# Workstations converging through a local sync server, step by step: a throwaway PostgreSQL,
+# the sync server on it, a front desk and a technician's bench each with their own store, and
+# a third workstation that joins later from the lab's snapshot.
 # Run through `./scripts/run.sh sync-demo`. Everything is removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -82,8 +83,17 @@ bench sync
 bench fetch FD1-000001
 cmp "$demo/upper-jaw.stl" "$demo"/bench/blobs/*/* && echo "The bench has the very bytes the front desk attached."
 
-if diff <("$bin/labdesk" --data "$demo/front-desk" --json list) <("$bin/labdesk" --data "$demo/bench" --json list) >/dev/null; then
-    step "Both workstations show exactly the same cases."
+step "A new workstation joins: headquarters builds the lab's snapshot, and the new one starts from it"
+run "$bin/labdesk-sync" snapshot --lab "Demo Lab"
+token_c=$("$bin/labdesk-sync" setup --lab "Demo Lab" --user cara --workstation QC3 2>/dev/null)
+qc() { run "$bin/labdesk" --data "$demo/qc" --user cara --workstation QC3 "$@"; }
+qc login --server "$url" --token "$token_c"
+qc sync
+qc list
+
+same() { diff <("$bin/labdesk" --data "$demo/front-desk" --json list) <("$bin/labdesk" --data "$demo/$1" --json list) >/dev/null; }
+if same bench && same qc; then
+    step "All three workstations show exactly the same cases."
 else
     step "The workstations differ — this is a bug; please report it with the output above."
     exit 1

@@ -322,7 +322,7 @@ async fn snapshot(store: PgStore, name: &str) -> Result<()> {
             }
         })
     };
-    eprintln!("building the snapshot of {}…", lab.name);
+    eprintln!("Building the snapshot of {}…", lab.name);
     let started = std::time::Instant::now();
     let built = build_and_save_until(&store, &lab, &stop).await;
     on_interrupt.abort();
@@ -331,11 +331,12 @@ async fn snapshot(store: PgStore, name: &str) -> Result<()> {
     }
     match built? {
         Built::Snapshot(info) => eprintln!(
-            "Built the snapshot of {}: {} revisions up to {}, {:.1} MB, in {:.1} s.",
+            "Built the snapshot of {}: {} revisions up to {}, a {} store sent as {}, in {:.1} s.",
             lab.name,
             thousands(info.revisions),
             info.seq,
-            info.size as f64 / 1e6,
+            size(info.store_size),
+            size(info.size),
             started.elapsed().as_secs_f64()
         ),
         Built::Empty => eprintln!("{} has no revisions yet: there is nothing to snapshot.", lab.name),
@@ -346,6 +347,16 @@ async fn snapshot(store: PgStore, name: &str) -> Result<()> {
         ),
     }
     Ok(())
+}
+
+/// A size in bytes, for people: "8.7 KB", "278.4 MB".
+fn size(bytes: u64) -> String {
+    match bytes {
+        0..1_000 => format!("{bytes} B"),
+        1_000..1_000_000 => format!("{:.1} KB", bytes as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", bytes as f64 / 1e6),
+        _ => format!("{:.2} GB", bytes as f64 / 1e9),
+    }
 }
 
 /// 1100002 → "1,100,002".

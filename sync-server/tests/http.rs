@@ -647,7 +647,7 @@ mod snapshots {
         let (ok, said) = run("North")?;
         let revisions = env.count("SELECT count(*) FROM revisions")?;
         assert!(ok && said.contains(&format!("Built the snapshot of North: {revisions} revisions up to ")), "{said}");
-        assert!(said.contains(" MB, in ") && said.trim_end().ends_with(" s."), "{said}");
+        assert!(said.contains(" store sent as ") && said.trim_end().ends_with(" s."), "{said}");
         assert_eq!(env.count("SELECT count(*) FROM snapshots")?, 1);
         Ok(())
     }

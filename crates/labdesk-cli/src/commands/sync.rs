@@ -215,10 +215,16 @@ fn print_report(ctx: &mut Ctx<'_>, report: &SyncReport) -> Result<()> {
         plural(report.pulled, "change")
     )?;
     if report.from_snapshot > 0 {
+        let after = report.pulled.saturating_sub(report.from_snapshot);
         writeln!(
             out,
-            "This workstation started from the lab's snapshot ({}), then pulled what came after it.",
-            plural(report.from_snapshot, "change")
+            "This workstation started from the lab's snapshot ({}){}.",
+            plural(report.from_snapshot, "change"),
+            if after > 0 {
+                format!(", then received the {} made since", plural(after, "change"))
+            } else {
+                String::new()
+            }
         )?;
     }
     if report.unanswered > 0 {
