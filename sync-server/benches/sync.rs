@@ -256,6 +256,25 @@ impl Workstation {
         Ok(sync_round(&mut self.store, &self.transport, &mut |_| {})?)
     }
 
+    /// Rounds until one pulls nothing: what they did together, how long they took, and the CPU
+    /// this process spent meanwhile.
+    fn catch_up(&mut self) -> Result<(SyncReport, Duration, Duration)> {
+        let cpu = process_cpu();
+        let started = Instant::now();
+        let mut report = self.sync()?;
+        loop {
+            let more = self.sync()?;
+            if more.pulled == 0 {
+                break;
+            }
+            report.pulled += more.pulled;
+            report.fast += more.fast;
+            report.rebuilt += more.rebuilt;
+            report.bytes_down += more.bytes_down;
+        }
+        Ok((report, started.elapsed(), process_cpu().saturating_sub(cpu)))
+    }
+
     /// The push stage alone, as `sync_round` runs it: the outbox in batches of `PUSH_BATCH`, each
     /// answer recorded in the store. Returns the revisions accepted.
     fn push_outbox(&mut self) -> Result<u64> {
@@ -355,21 +374,7 @@ fn run_bootstrap(config: &Config, db: &TestPostgres, server: &TestServer) -> Res
     let boot = provision_blocking(&db.url, "North", "boot", Role::Technician, "BS1")?;
     let dir = tempfile::Builder::new().prefix("labdesk-sync-bench-").tempdir()?;
     let mut ws = Workstation::on_disk(server, &boot, dir.path())?;
-    let cpu = process_cpu();
-    let started = Instant::now();
-    let mut report = ws.sync()?;
-    loop {
-        let more = ws.sync()?;
-        if more.pulled == 0 {
-            break;
-        }
-        report.pulled += more.pulled;
-        report.fast += more.fast;
-        report.rebuilt += more.rebuilt;
-        report.bytes_down += more.bytes_down;
-    }
-    let labdesk = started.elapsed();
-    let cpu = process_cpu().saturating_sub(cpu);
+    let (report, labdesk, cpu) = ws.catch_up()?;
     ensure!(report.pulled == records, "the fresh workstation pulled {} records, not {}", report.pulled, records);
     println!(
         "      pulled {} revisions ({} fast path, {} rebuilt), {:.0} MB of JSON, in {:.1} s",
@@ -409,18 +414,7 @@ fn run_bootstrap(config: &Config, db: &TestPostgres, server: &TestServer) -> Res
     let boot2 = provision_blocking(&db.url, "North", "boot2", Role::Technician, "BS2")?;
     let dir2 = tempfile::Builder::new().prefix("labdesk-sync-bench-").tempdir()?;
     let mut ws = Workstation::on_disk(server, &boot2, dir2.path())?;
-    let cpu = process_cpu();
-    let started = Instant::now();
-    let mut report = ws.sync()?;
-    loop {
-        let more = ws.sync()?;
-        if more.pulled == 0 {
-            break;
-        }
-        report.pulled += more.pulled;
-    }
-    let from_snapshot = started.elapsed();
-    let cpu = process_cpu().saturating_sub(cpu);
+    let (report, from_snapshot, cpu) = ws.catch_up()?;
     ensure!(report.from_snapshot == snapshot.revisions, "the workstation did not take the snapshot: {report:?}");
     ensure!(report.pulled == records, "the workstation has {} records, not {}", report.pulled, records);
     println!(
