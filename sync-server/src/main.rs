@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use labdesk_server_database::{Added, Role, StoreError, SyncStore};
 use labdesk_server_postgres::{PgOptions, PgStore};
 use labdesk_sync::config::Overrides;
-use labdesk_sync::snapshot::{build_and_save_until, Built};
+use labdesk_sync::snapshot::{build_and_save_until, Built, Start};
 use labdesk_sync::{AppState, Config};
 use tokio_util::sync::CancellationToken;
 
@@ -77,6 +77,11 @@ enum Command {
     Snapshot {
         #[arg(long)]
         lab: String,
+        /// Build from the central store alone, not from the lab's newest snapshot and what came
+        /// after it (each build starts from the one before, so a snapshot passes on whatever the
+        /// one before held: this starts the line again).
+        #[arg(long)]
+        from_scratch: bool,
     },
 }
 
@@ -236,7 +241,9 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Setup(args) => setup(&store, args).await,
-        Command::Snapshot { lab } => snapshot(store, &lab).await,
+        Command::Snapshot { lab, from_scratch } => {
+            snapshot(store, &lab, if from_scratch { Start::Scratch } else { Start::Newest }).await
+        }
     }
 }
 
@@ -292,7 +299,7 @@ async fn setup(store: &PgStore, args: SetupArgs) -> Result<()> {
     Ok(())
 }
 
-async fn snapshot(store: PgStore, name: &str) -> Result<()> {
+async fn snapshot(store: PgStore, name: &str, start: Start) -> Result<()> {
     store.migrate().await?;
     let lab = match store.lab(name).await {
         Ok(lab) => lab,
@@ -324,7 +331,7 @@ async fn snapshot(store: PgStore, name: &str) -> Result<()> {
     };
     eprintln!("Building the snapshot of {}…", lab.name);
     let started = std::time::Instant::now();
-    let built = build_and_save_until(&store, &lab, &stop).await;
+    let built = build_and_save_until(&store, &lab, start, &stop).await;
     on_interrupt.abort();
     if stop.is_cancelled() {
         bail!("the snapshot of {} was not built: stopped", lab.name);

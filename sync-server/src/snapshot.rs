@@ -82,7 +82,19 @@ pub enum SnapshotError {
 /// Builds `lab`'s snapshot now and keeps it (module docs). Blocking work runs on tokio's blocking
 /// threads: call it from async code, on a multi-threaded runtime or under `Runtime::block_on`.
 pub async fn build_and_save(store: &Arc<dyn SyncStore>, lab: &Lab) -> Result<Built, SnapshotError> {
-    build_and_save_until(store, lab, &CancellationToken::new()).await
+    build_and_save_until(store, lab, Start::Newest, &CancellationToken::new()).await
+}
+
+/// Where a build starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// From the lab's newest snapshot, pulling what came after it (from nothing when there is
+    /// none): the builder's way, a fraction of a build from nothing for a large lab.
+    Newest,
+    /// From the central store alone, whatever snapshots there are: a snapshot passes on what the
+    /// one it started from held, and this starts the line again (`labdesk-sync snapshot
+    /// --from-scratch`).
+    Scratch,
 }
 
 /// [`build_and_save`], giving up (with an error, and leaving nothing behind) once `stop` is
@@ -91,6 +103,7 @@ pub async fn build_and_save(store: &Arc<dyn SyncStore>, lab: &Lab) -> Result<Bui
 pub async fn build_and_save_until(
     store: &Arc<dyn SyncStore>,
     lab: &Lab,
+    start: Start,
     stop: &CancellationToken,
 ) -> Result<Built, SnapshotError> {
     let Some(lease) = store.lease_snapshot(lab.id).await? else {
@@ -104,7 +117,8 @@ pub async fn build_and_save_until(
         .prefix("labdesk-snapshot-")
         .tempdir()
         .map_err(|source| SnapshotError::Folder { lab: lab.name.clone(), source })?;
-    let transport = StoreTransport { store: Arc::clone(store), who, runtime: Handle::current(), stop: stop.clone() };
+    let transport =
+        StoreTransport { store: Arc::clone(store), who, start, runtime: Handle::current(), stop: stop.clone() };
     let path = folder.path().to_owned();
     let built = tokio::task::spawn_blocking(move || build_snapshot(&path, &transport)).await;
     let saved = match built {
@@ -139,6 +153,7 @@ async fn remove(folder: tempfile::TempDir) {
 struct StoreTransport {
     store: Arc<dyn SyncStore>,
     who: Identity,
+    start: Start,
     runtime: Handle,
     /// Cancelled: every call fails at once, so a build under way ends quickly.
     stop: CancellationToken,
@@ -208,7 +223,10 @@ impl Transport for StoreTransport {
     /// and pulls only what came after it, instead of the lab's whole history (the sync benchmark,
     /// 1.1 million revisions: ~50 s from nothing).
     fn snapshot(&self, schema: u32) -> Result<Option<SnapshotInfo>, SyncError> {
-        self.call(self.store.snapshot(&self.who, schema))
+        match self.start {
+            Start::Newest => self.call(self.store.snapshot(&self.who, schema)),
+            Start::Scratch => Ok(None),
+        }
     }
 
     fn get_blob(&self, hash: &str, offset: u64, limit: u64) -> Result<Vec<u8>, SyncError> {
@@ -264,7 +282,7 @@ async fn check(state: AppState, every: u64, stop: CancellationToken) {
             return;
         }
         let started = Instant::now();
-        match build_and_save_until(store, &lab, &stop).await {
+        match build_and_save_until(store, &lab, Start::Newest, &stop).await {
             Ok(Built::Snapshot(info)) => {
                 state.metrics().snapshot_built();
                 tracing::info!(

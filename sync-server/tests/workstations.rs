@@ -125,7 +125,7 @@ fn the_same_meta_key_set_offline_on_two_workstations_and_reactions_from_both_mee
 #[test]
 fn a_fresh_workstation_starts_from_the_snapshot_the_server_built_and_converges_with_the_lab() -> Result<()> {
     use labdesk_server_database::SyncStore;
-    use labdesk_sync::snapshot::{build_and_save, Built};
+    use labdesk_sync::snapshot::{build_and_save_until, Built, Start};
 
     let db = TestPostgres::start()?;
     let server = TestServer::start(&db.url)?;
@@ -145,22 +145,29 @@ fn a_fresh_workstation_starts_from_the_snapshot_the_server_built_and_converges_w
         labdesk_server_postgres::PgOptions::default(),
     )?);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let build = || -> Result<labdesk_proto::sync::SnapshotInfo> {
+    let build_from = |start: Start| -> Result<labdesk_proto::sync::SnapshotInfo> {
         let built = runtime.block_on(async {
             let lab = store.lab("North").await?;
-            anyhow::Ok(build_and_save(&store, &lab).await?)
+            let stop = tokio_util::sync::CancellationToken::new();
+            anyhow::Ok(build_and_save_until(&store, &lab, start, &stop).await?)
         })?;
         match built {
             Built::Snapshot(snapshot) => Ok(snapshot),
             other => panic!("the lab has revisions: a snapshot is built, not {other:?}"),
         }
     };
+    let build = || build_from(Start::Newest);
     assert_eq!(build()?.revisions, 40, "every case and note so far");
     // The next one starts from it and pulls only what came after (the builder takes the lab's
     // snapshot as a workstation does); then the lab goes on.
     fd1.store.edit_case("FD1-000001", None, fields(json!({"status": "milling"})))?;
     fd1.sync()?;
-    assert_eq!(build()?.revisions, 41, "the first snapshot's and the edit after it");
+    let newest = build()?;
+    assert_eq!(newest.revisions, 41, "the first snapshot's and the edit after it");
+    // Built again from the central store alone, at the same cursor: it replaces the one there, and
+    // is what the new workstation below takes.
+    let scratch = build_from(Start::Scratch)?;
+    assert_eq!((scratch.revisions, scratch.seq), (newest.revisions, newest.seq));
     fd1.store.edit_case("FD1-000001", None, fields(json!({"status": "qc"})))?;
     fd1.sync()?;
 
