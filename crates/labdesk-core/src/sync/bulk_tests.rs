@@ -688,6 +688,10 @@ struct Shelf {
     snapshot: super::BuiltSnapshot,
     /// Runs once, during the snapshot's download: what someone else does meanwhile.
     meanwhile: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// Chunks served at most this large (the real server's are 4 MiB), and how many are served
+    /// before the network cuts the download.
+    chunk: Option<u64>,
+    cut_after: Mutex<Option<usize>>,
 }
 
 impl Transport for Shelf {
@@ -712,7 +716,14 @@ impl Transport for Shelf {
         if let Some(meanwhile) = self.meanwhile.lock().unwrap().take() {
             meanwhile();
         }
+        if let Some(left) = self.cut_after.lock().unwrap().as_mut() {
+            if *left == 0 {
+                return Err(SyncError::Unreachable { url: "http://test-central/".into(), detail: "cut".into() });
+            }
+            *left -= 1;
+        }
         let bytes = std::fs::read(&self.snapshot.file).unwrap();
+        let limit = self.chunk.map_or(limit, |chunk| chunk.min(limit));
         let from = usize::try_from(offset).unwrap().min(bytes.len());
         let to = usize::try_from(offset + limit).unwrap().min(bytes.len());
         Ok(bytes[from..to].to_vec())
@@ -732,7 +743,7 @@ fn shelf_with_history_after() -> (Shelf, tempfile::TempDir) {
     late.post_message(&case.record.case_number, NewMessage::text("came after the snapshot")).unwrap();
     late.edit_case("FD1-000002", None, object(json!({"status": "shipped"}))).unwrap();
     sync(&mut late, &link);
-    (Shelf { link, snapshot, meanwhile: Mutex::new(None) }, built_in)
+    (Shelf { link, snapshot, meanwhile: Mutex::new(None), chunk: None, cut_after: Mutex::new(None) }, built_in)
 }
 
 fn fresh_on_disk(dir: &std::path::Path, code: &str) -> Store {
@@ -828,4 +839,35 @@ fn a_case_taken_in_on_another_connection_during_the_download_is_kept_and_the_lab
     assert_eq!(sync_handle.search("walked in", 10).unwrap().len(), 1, "the case taken in is kept");
     assert_eq!(sync_handle.case("FD9-000001").unwrap().record.patient_name, "Walked In");
     assert_eq!(sync_handle.sync_state().unwrap().cursor, shelf.link.central.lock().unwrap().head(), "caught up");
+}
+
+#[test]
+fn a_snapshot_download_cut_short_goes_on_from_what_it_kept_in_the_next_round() {
+    let (mut shelf, _built) = shelf_with_history_after();
+    // Chunks of a fifth of the snapshot; the network cuts after two.
+    let size = shelf.snapshot.info.size;
+    assert!(size > 5, "a snapshot of some bytes");
+    shelf.chunk = Some(size / 5);
+    let slow = per_revision(&shelf.link, "FD8");
+    let whole = {
+        let dir = tempfile::tempdir().unwrap();
+        sync_round(&mut fresh_on_disk(dir.path(), "FD7"), &shelf, &mut |_| {}).unwrap().bytes_down
+    };
+    *shelf.cut_after.lock().unwrap() = Some(2);
+    let dir = tempfile::tempdir().unwrap();
+    let mut fresh = fresh_on_disk(dir.path(), "FD9");
+    let cut = sync_round(&mut fresh, &shelf, &mut |_| {}).unwrap_err();
+    assert!(matches!(cut, SyncError::Unreachable { .. }), "the round fails with the network: {cut}");
+    assert!(fresh.is_fresh().unwrap(), "nothing was taken: the store is as it was");
+    let kept = std::fs::metadata(dir.path().join(format!(".snapshot-{}", shelf.snapshot.info.hash))).unwrap().len();
+    assert_eq!(kept, 2 * (size / 5), "what came before the cut is kept");
+
+    *shelf.cut_after.lock().unwrap() = None;
+    let mut shown = Vec::new();
+    let report = sync_round(&mut fresh, &shelf, &mut |p| shown.push(p.bytes_done)).unwrap();
+    assert_eq!(report.from_snapshot, shelf.snapshot.info.revisions, "taken in the next round");
+    assert_eq!(report.bytes_down, whole - kept, "only what was missing was downloaded again");
+    assert!(shown.contains(&kept) && shown.contains(&size), "the bar starts at what was kept: {shown:?}");
+    assert_sound(&fresh, "from a resumed snapshot");
+    assert_same(&fresh, &slow);
 }

@@ -221,7 +221,7 @@ pub(super) fn take(
     p.records_total = info.revisions;
     p.bytes_total = Some(info.size);
     progress(p);
-    let mut downloaded = 0;
+    let mut downloaded = None;
     let started = std::time::Instant::now();
     let file = partial.with_extension("db");
     // Decompressed on a thread of its own as the bytes come, so that it costs no time of its own.
@@ -234,9 +234,10 @@ pub(super) fn take(
             info.size,
             &partial,
             &mut |have, _| {
-                report.bytes_down += have - downloaded;
-                p.bytes_done += have - downloaded;
-                downloaded = have;
+                // The first call says what a download cut short kept: not downloaded this time.
+                report.bytes_down += have - downloaded.unwrap_or(have);
+                downloaded = Some(have);
+                p.bytes_done = have;
                 progress(p);
             },
             // The decompressing thread stopped: it says why once joined.
