@@ -177,6 +177,13 @@ pub fn fetch_blob(
     let partial = dir.join(format!(".download-{hash}"));
     download(transport, &hash, size, &partial, progress, &mut |_| Ok(())).map_err(|e| match e {
         SyncError::Refused { status: 404, .. } => SyncError::NotUploaded { name: name.clone() },
+        // The transport's words are about the outbox; a fetch has none.
+        SyncError::Unreachable { url, detail } => SyncError::FetchOffline { name: name.clone(), url, detail },
+        SyncError::TimedOut { url, after } => SyncError::FetchOffline {
+            name: name.clone(),
+            url,
+            detail: format!("no answer within {} s", after.as_secs()),
+        },
         SyncError::BadAnswer { url, detail } if detail == MISMATCH => SyncError::BadAnswer {
             url,
             detail: format!("the bytes downloaded for file {file_id} do not hash to its name; fetch it again"),

@@ -871,3 +871,50 @@ fn a_snapshot_download_cut_short_goes_on_from_what_it_kept_in_the_next_round() {
     assert_sound(&fresh, "from a resumed snapshot");
     assert_same(&fresh, &slow);
 }
+
+/// A central store whose server went away: it answers nothing.
+struct Away;
+
+impl Transport for Away {
+    fn push(&self, _: &PushRequest) -> Result<PushResponse, SyncError> {
+        Err(SyncError::Unreachable { url: "http://hq.example/".into(), detail: "connection refused".into() })
+    }
+
+    fn pull(&self, _: i64, _: u32) -> Result<PullPage, SyncError> {
+        Err(SyncError::Unreachable { url: "http://hq.example/".into(), detail: "connection refused".into() })
+    }
+
+    fn wait(&self, _: i64, _: Duration) -> Result<WaitResponse, SyncError> {
+        Err(SyncError::Unreachable { url: "http://hq.example/".into(), detail: "connection refused".into() })
+    }
+
+    fn get_blob(&self, _: &str, _: u64, _: u64) -> Result<Vec<u8>, SyncError> {
+        Err(SyncError::Unreachable { url: "http://hq.example/".into(), detail: "connection refused".into() })
+    }
+}
+
+#[test]
+fn fetching_a_files_contents_while_the_server_is_away_says_so_about_the_file_not_the_outbox() {
+    let link = Link::default();
+    let mut desk = workstation("FD1", "ann");
+    let case = desk.create_case(object(json!({"patient_name": "Ada", "status": "received"}))).unwrap();
+    let number = case.record.case_number;
+    let file = NewFile {
+        original_name: "upper-jaw.stl".into(),
+        file_size: 35,
+        mime_type: "application/sla".into(),
+        hash: format!("{:064x}", 7),
+        message_id: None,
+    };
+    desk.attach_files(&number, vec![file]).unwrap();
+    sync(&mut desk, &link);
+    let dir = tempfile::tempdir().unwrap();
+    let mut bench = fresh_on_disk(dir.path(), "TB2");
+    sync(&mut bench, &link);
+    let id = bench.files(&number).unwrap()[0].id;
+    let error = super::fetch_blob(&bench, &Away, id, &mut |_, _| {}).unwrap_err();
+    assert!(error.is_offline(), "a fetch with no server is offline: {error:?}");
+    let said = error.to_string();
+    assert!(said.contains("upper-jaw.stl") && said.contains("online"), "names the file and what to do: {said}");
+    assert!(!said.contains("outbox"), "a fetch has nothing in the outbox: {said}");
+}

@@ -39,6 +39,9 @@ pub enum SyncError {
     )]
     NotSignedIn,
 
+    #[error("the contents of {name} are not on this workstation, and the server at {url} is not reachable ({detail}) to fetch them from; open it again once this workstation is online")]
+    FetchOffline { name: String, url: String, detail: String },
+
     #[error("the contents of {name} are not on the sync server yet: the workstation that attached the file sends them with its next sync; try again after that")]
     NotUploaded { name: String },
 
@@ -60,11 +63,14 @@ impl SyncError {
     /// The server may well answer later: retry with backoff. The others need a person (sign in
     /// again, update LabDesk, fix the address) — a watch keeps retrying them too, slowly.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unreachable { .. } | Self::TimedOut { .. } | Self::Unavailable { .. })
+        matches!(
+            self,
+            Self::Unreachable { .. } | Self::TimedOut { .. } | Self::Unavailable { .. } | Self::FetchOffline { .. }
+        )
     }
 
     /// The server could not be reached or did not answer at all (as opposed to answering no).
     pub fn is_offline(&self) -> bool {
-        matches!(self, Self::Unreachable { .. } | Self::TimedOut { .. })
+        matches!(self, Self::Unreachable { .. } | Self::TimedOut { .. } | Self::FetchOffline { .. })
     }
 }
