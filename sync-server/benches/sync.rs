@@ -570,7 +570,7 @@ fn load_central(url: &str, config: &Config, case_id: uuid::Uuid, message_id: uui
             id(&msg_k, 1),
         ))
         .await?;
-        let base: i64 = tx.query_one("SELECT coalesce(max(seq), 0) FROM revisions", &[]).await?.get(0);
+        let base: i64 = tx.query_one("SELECT coalesce(max(seq), 0) FROM pull_positions", &[]).await?.get(0);
         // What each clone changes of its template.
         let case_patch = "jsonb_build_object('case_number', 'BN-' || lpad(g.n::text, 7, '0'), \
                           'patient_name', 'Patient ' || g.n)";
@@ -586,9 +586,9 @@ fn load_central(url: &str, config: &Config, case_id: uuid::Uuid, message_id: uui
                    FROM gen_case g, records t WHERE t.id = '{case_id}'"
             ),
             format!(
-                "INSERT INTO revisions (id, seq, record_id, kind, lab_id, version, base_version, fields, outcome,
+                "INSERT INTO revisions (id, record_id, kind, lab_id, version, base_version, fields, outcome,
                                         author, workstation, made_at, pushed_by)
-                 SELECT g.rev, {base} + g.n, g.rid, t.kind, t.lab_id, 1, 0, t.fields || {id_patch} || {case_patch},
+                 SELECT g.rev, g.rid, t.kind, t.lab_id, 1, 0, t.fields || {id_patch} || {case_patch},
                         'applied', t.author, t.workstation, t.made_at, t.pushed_by
                    FROM gen_case g, revisions t WHERE t.record_id = '{case_id}' AND t.version = 1 ORDER BY g.n"
             ),
@@ -599,14 +599,26 @@ fn load_central(url: &str, config: &Config, case_id: uuid::Uuid, message_id: uui
                    FROM gen_msg g JOIN gen_case c ON c.n = g.case_n, records t WHERE t.id = '{message_id}'"
             ),
             format!(
-                "INSERT INTO revisions (id, seq, record_id, kind, lab_id, version, base_version, fields, outcome,
+                "INSERT INTO revisions (id, record_id, kind, lab_id, version, base_version, fields, outcome,
                                         author, workstation, made_at, pushed_by)
-                 SELECT g.rev, {base} + {cases} + g.n, g.rid, t.kind, t.lab_id, 1, 0,
+                 SELECT g.rev, g.rid, t.kind, t.lab_id, 1, 0,
                         t.fields || {id_patch} || {message_patch},
                         'applied', t.author, t.workstation, t.made_at, t.pushed_by
                    FROM gen_msg g JOIN gen_case c ON c.n = g.case_n, revisions t
                   WHERE t.record_id = '{message_id}' AND t.version = 1 ORDER BY g.n"
             ),
+            // Numbered here, as the sequencer would number them (cases first, in order), and taken
+            // out of its queue.
+            format!(
+                "INSERT INTO pull_positions (seq, lab_id, revision_id)
+                 SELECT {base} + g.n, t.lab_id, g.rev FROM gen_case g, records t WHERE t.id = '{case_id}'"
+            ),
+            format!(
+                "INSERT INTO pull_positions (seq, lab_id, revision_id)
+                 SELECT {base} + {cases} + g.n, t.lab_id, g.rev FROM gen_msg g, records t WHERE t.id = '{message_id}'"
+            ),
+            "DELETE FROM unsequenced u USING gen_case g WHERE u.revision_id = g.rev".to_owned(),
+            "DELETE FROM unsequenced u USING gen_msg g WHERE u.revision_id = g.rev".to_owned(),
             format!("SELECT setval('pull_seq', {base} + {cases} + {messages})"),
         ];
         for step in &steps {
@@ -626,8 +638,10 @@ fn load_central(url: &str, config: &Config, case_id: uuid::Uuid, message_id: uui
 /// time of the COPY drained to nothing, the time of COPY → SQLite, and the rows.
 fn baseline_bootstrap(url: &str, lab_id: uuid::Uuid, dir: &Path) -> Result<(Duration, Duration, u64)> {
     let copy = format!(
-        "COPY (SELECT seq, id, record_id, kind, version, base_version, parent, fields, author, workstation, made_at
-                 FROM revisions WHERE lab_id = '{lab_id}' AND seq IS NOT NULL ORDER BY seq) TO STDOUT"
+        "COPY (SELECT p.seq, r.id, r.record_id, r.kind, r.version, r.base_version, r.parent, r.fields, r.author,
+                      r.workstation, r.made_at
+                 FROM pull_positions p JOIN revisions r ON r.id = p.revision_id
+                WHERE p.lab_id = '{lab_id}' ORDER BY p.seq) TO STDOUT"
     );
     // The COPY alone, drained to nothing.
     let (u, c) = (url.to_owned(), copy.clone());

@@ -54,15 +54,18 @@
 //!
 //! PostgreSQL hands out sequence values before commit, and transactions commit in any order: a
 //! revision numbered 7 can become visible after one numbered 8, and a cursor that moved to 8
-//! would never see 7. So a revision gets no pull position when it is inserted, only `arrival`.
-//! Its position `seq` is given by the **sequencer** (`pull::sequence`), after it committed:
+//! would never see 7. So a revision gets no pull position when it is inserted, only `arrival`, and
+//! a place in the queue `unsequenced` (a trigger puts every inserted revision there). Its position
+//! `seq` is given by the **sequencer** (`pull::sequence`), after it committed, as a row of
+//! `pull_positions` (schema V4: numbering used to update the revision's own, indexed, row —
+//! writing it a second time):
 //!
 //! 1. `pg_advisory_xact_lock(SEQUENCER_LOCK)` — one sequencer at a time, on every server
 //!    instance; the lock is held until this transaction commits;
 //! 2. in a *later statement* (so that its READ COMMITTED snapshot is taken after the lock was
-//!    granted, and sees everything the previous sequencer run committed): number every committed
-//!    revision with `seq IS NULL` (a partial index keeps this cheap) in `arrival` order, with a
-//!    block of numbers from the `pull_seq` sequence;
+//!    granted, and sees everything the previous sequencer run committed): take every committed
+//!    revision out of the queue and give it a pull position, in `arrival` order, from a block of
+//!    numbers of the `pull_seq` sequence;
 //! 3. `NOTIFY labdesk_revisions`, delivered at commit, which wakes long polls on every instance.
 //!
 //! Why this never skips: runs are serialised by the lock and each commits before the next one
@@ -82,8 +85,8 @@
 //! commit, so pushes that commit together are numbered by one run rather than queueing one run
 //! each on the lock.
 //!
-//! A pull page is `seq > cursor` for the caller's lab, in seq order, read in one statement (one
-//! snapshot) together with the lab's head and how many remain.
+//! A pull page is the lab's pull positions `seq > cursor`, in seq order, with their revisions,
+//! read in one statement (one snapshot) together with the lab's head and how many remain.
 //!
 //! # Long polls
 //!
@@ -179,6 +182,12 @@ impl fmt::Debug for PgStore {
 }
 
 impl PgStore {
+    /// Brings the schema to migration `version` only: for tests that build old databases.
+    #[doc(hidden)]
+    pub async fn migrate_to(&self, version: i32) -> Result<()> {
+        schema::migrate_to(&self.pool, version).await
+    }
+
     /// A store for the database at `url` (`postgres://user@host:port/db`, or the key=value form).
     /// Connects lazily: an unreachable database shows as [`StoreError::Unavailable`] on use.
     pub fn new(url: &str, options: PgOptions) -> Result<Self> {

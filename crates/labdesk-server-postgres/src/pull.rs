@@ -22,30 +22,25 @@ use crate::{CHANNEL, SEQUENCER_LOCK};
 /// trip. Statement by statement:
 /// - the advisory lock, alone: the next statement's snapshot is then taken after it is granted
 ///   and sees every number the previous run committed;
-/// - `todo`: the committed, unnumbered revisions (the partial index `revisions_unsequenced`),
-///   ranked by arrival; uncommitted ones are invisible here and wait for a later run;
+/// - `todo`: the committed, unnumbered revisions, taken out of the queue (`unsequenced`, schema
+///   V4), ranked by arrival; uncommitted ones are invisible here and wait for a later run;
 /// - `block`: one `nextval` plus a `setval` past the whole block, so the numbers follow the rank
-///   exactly rather than the order in which an UPDATE happens to visit rows (MATERIALIZED: the
-///   sequence calls run once, however the join is planned; no rows, no numbers taken);
-/// - the UPDATE gives each its number, and `pg_notify` (delivered at COMMIT) wakes long polls.
-///
-/// Hash and merge joins are off for the run (`SET LOCAL`: this transaction only), so the UPDATE
-/// finds each revision of `todo` by its primary key. Left to itself, the planner joined a run of a
-/// few thousand revisions (combined pushes, see [`Sequencer`]) by hashing a sequential scan of the
-/// whole table — a cost that grows with the store, every run. (A `seq IS NULL` filter on the
-/// updated side instead gave a nested loop over the unnumbered rows per row: worse, quadratic.)
+///   exactly (MATERIALIZED: the sequence calls run once; no rows, no numbers taken);
+/// - the INSERT gives each its pull position, and `pg_notify` (delivered at COMMIT) wakes long
+///   polls.
 static SEQUENCER: LazyLock<String> = LazyLock::new(|| {
     format!(
         "BEGIN;
-SET LOCAL enable_hashjoin = off;
-SET LOCAL enable_mergejoin = off;
 SELECT pg_advisory_xact_lock({SEQUENCER_LOCK});
 WITH todo AS MATERIALIZED (
-    SELECT id, row_number() OVER (ORDER BY arrival) AS n FROM revisions WHERE seq IS NULL
+    DELETE FROM unsequenced RETURNING arrival, revision_id, lab_id
+), ranked AS MATERIALIZED (
+    SELECT revision_id, lab_id, row_number() OVER (ORDER BY arrival) AS n FROM todo
 ), block AS MATERIALIZED (
-    SELECT setval('pull_seq', nextval('pull_seq') + count(*) - 1) - count(*) AS base FROM todo HAVING count(*) > 0
+    SELECT setval('pull_seq', nextval('pull_seq') + count(*) - 1) - count(*) AS base FROM ranked HAVING count(*) > 0
 ), numbered AS (
-    UPDATE revisions r SET seq = block.base + todo.n FROM todo, block WHERE r.id = todo.id RETURNING r.seq
+    INSERT INTO pull_positions (seq, lab_id, revision_id)
+    SELECT block.base + ranked.n, ranked.lab_id, ranked.revision_id FROM ranked, block RETURNING seq
 )
 SELECT count(*) AS numbered, coalesce(max(seq), 0) AS last,
        CASE WHEN count(*) > 0 THEN pg_notify('{CHANNEL}', max(seq)::text) END AS notified
@@ -163,8 +158,7 @@ impl Sequencer {
 /// Runs the sequencer when some committed revision still waits for its number (a push that
 /// died between its commit and its sequencer run, or one still running its run).
 async fn sequence_if_needed(client: &Object) -> Result<()> {
-    let statement =
-        client.prepare_cached("SELECT EXISTS (SELECT 1 FROM revisions WHERE seq IS NULL)").await.map_err(db)?;
+    let statement = client.prepare_cached("SELECT EXISTS (SELECT 1 FROM unsequenced)").await.map_err(db)?;
     let waiting: bool = client.query_one(&statement, &[]).await.map_err(db)?.get(0);
     if waiting {
         sequence(client).await?;
@@ -180,7 +174,7 @@ pub(crate) async fn head(pool: &Pool, who: &Identity) -> Result<i64> {
 
 pub(crate) async fn lab_head(client: &impl GenericClient, lab: Uuid) -> Result<i64> {
     let statement = client
-        .prepare_cached("SELECT coalesce(max(seq), 0) FROM revisions WHERE lab_id = $1 AND seq IS NOT NULL")
+        .prepare_cached("SELECT coalesce(max(seq), 0) FROM pull_positions WHERE lab_id = $1")
         .await
         .map_err(db)?;
     Ok(client.query_one(&statement, &[&lab]).await.map_err(db)?.get(0))
@@ -197,11 +191,13 @@ pub(crate) async fn pull_text(pool: &Pool, who: &Identity, after: i64, limit: u3
     let statement = client
         .prepare_cached(
             "WITH page AS (
-                SELECT seq, id, kind, record_id, version, parent, base_version, fields::text, author, workstation,
-                       made_at, resolves, superseded_by, outcome, conflicts::text, proposed::text, parent_unconfirmed
-                  FROM revisions WHERE lab_id = $1 AND seq > $2 ORDER BY seq LIMIT $3
+                SELECT p.seq, r.id, r.kind, r.record_id, r.version, r.parent, r.base_version, r.fields::text,
+                       r.author, r.workstation, r.made_at, r.resolves, r.superseded_by, r.outcome, r.conflicts::text,
+                       r.proposed::text, r.parent_unconfirmed
+                  FROM (SELECT seq, revision_id FROM pull_positions WHERE lab_id = $1 AND seq > $2 ORDER BY seq LIMIT $3) p
+                  JOIN revisions r ON r.id = p.revision_id
             ), stats AS (
-                SELECT (SELECT coalesce(max(seq), 0) FROM revisions WHERE lab_id = $1 AND seq IS NOT NULL) AS head
+                SELECT (SELECT coalesce(max(seq), 0) FROM pull_positions WHERE lab_id = $1) AS head
             )
             SELECT stats.head, 0::bigint, page.* FROM stats LEFT JOIN page ON true ORDER BY page.seq",
         )

@@ -65,3 +65,17 @@ async fn migrate_locked(client: &mut deadpool_postgres::Object) -> Result<Vec<St
     }
     Ok(applied)
 }
+
+/// Runs the migrations up to and including `version` only: for tests that build old databases.
+#[doc(hidden)]
+pub async fn migrate_to(pool: &Pool, version: i32) -> Result<()> {
+    let mut client = pool.get().await.map_err(error::pool)?;
+    let client: &mut tokio_postgres::Client = &mut client;
+    embedded::migrations::runner()
+        .set_grouped(true)
+        .set_target(refinery::Target::Version(version))
+        .run_async(client)
+        .await
+        .map_err(|e| StoreError::Migration(e.to_string()))?;
+    Ok(())
+}

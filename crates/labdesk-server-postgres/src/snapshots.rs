@@ -83,9 +83,9 @@ pub(crate) async fn due(pool: &Pool, schema: u32, every: u64) -> Result<Vec<Lab>
         .query(
             "SELECT l.id, l.name FROM labs l
               WHERE (SELECT count(*) FROM (
-                        SELECT 1 FROM revisions r
-                         WHERE r.lab_id = l.id
-                           AND r.seq > coalesce(
+                        SELECT 1 FROM pull_positions p
+                         WHERE p.lab_id = l.id
+                           AND p.seq > coalesce(
                                (SELECT max(s.seq) FROM snapshots s WHERE s.lab_id = l.id AND s.schema = $1), 0)
                          LIMIT $2) counted) >= $2
               ORDER BY l.name",

@@ -537,7 +537,10 @@ async fn a_revision_that_commits_after_a_later_one_is_still_pulled() -> Result<(
     let order = |id: Uuid| {
         let holder = &holder;
         async move {
-            let row = holder.query_one("SELECT arrival, seq FROM revisions WHERE id = $1", &[&id]).await?;
+            let row = holder.query_one(
+                "SELECT r.arrival, p.seq FROM revisions r JOIN pull_positions p ON p.revision_id = r.id WHERE r.id = $1",
+                &[&id],
+            ).await?;
             Ok::<(i64, i64), anyhow::Error>((row.get(0), row.get(1)))
         }
     };
@@ -768,5 +771,63 @@ async fn an_unreachable_database_is_unavailable_rather_than_broken() -> Result<(
     )?;
     assert!(matches!(store.health().await, Err(StoreError::Unavailable(_))), "503 material, not 500");
     assert!(matches!(store.authenticate("x").await, Err(StoreError::Unavailable(_))));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_from_before_pull_positions_keeps_every_position_and_numbers_what_was_waiting() -> Result<()> {
+    // Schema 3: positions in the revisions' own `seq`; two numbered, one committed and waiting.
+    let db = TestPostgres::start()?;
+    let store = PgStore::new(&db.url, PgOptions::default())?;
+    store.migrate_to(3).await?;
+    let ann = provision(&store, "North", "ann", Role::Technician, "FD1").await?.identity;
+    let (raw, connection) = tokio_postgres::connect(&db.url, NoTls).await?;
+    tokio::spawn(connection);
+    let ids: Vec<(Uuid, Uuid)> = (0..3).map(|_| (Uuid::now_v7(), Uuid::now_v7())).collect();
+    for (n, (record, revision)) in ids.iter().enumerate() {
+        let fields = new_case_fields(&format!("FD1-{:06}", n + 1));
+        let seq = (n < 2).then_some(n as i64 + 41);
+        raw.batch_execute("BEGIN").await?;
+        raw.execute(
+            "INSERT INTO records (id, kind, lab_id, version, head_revision, state, created_at, updated_at, updated_by)
+             VALUES ($1, 'case', $2, 1, $3, $4, now(), now(), 'ann')",
+            &[record, &ann.lab_id, revision, &fields],
+        )
+        .await?;
+        raw.execute(
+            "INSERT INTO revisions (id, seq, record_id, kind, lab_id, version, base_version, fields, outcome, author,
+                                    workstation, made_at)
+             VALUES ($1, $2, $3, 'case', $4, 1, 0, $5, 'applied', 'ann', 'FD1', now())",
+            &[revision, &seq, record, &ann.lab_id, &fields],
+        )
+        .await?;
+        raw.batch_execute("COMMIT").await?;
+    }
+    raw.batch_execute("SELECT setval('pull_seq', 42)").await?;
+
+    store.migrate().await?;
+    let pulled = {
+        let mut all = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = store.pull(&ann, after, 100).await?;
+            all.extend(page.revisions.iter().map(|r| (r.seq, r.revision.id)));
+            if !page.more {
+                break all;
+            }
+            after = page.next;
+        }
+    };
+    assert_eq!(
+        pulled,
+        [(41, ids[0].1), (42, ids[1].1), (43, ids[2].1)],
+        "the numbered keep their positions; the one waiting is numbered after them"
+    );
+    let queued: i64 = raw.query_one("SELECT count(*) FROM unsequenced", &[]).await?.get(0);
+    assert_eq!(queued, 0, "nothing is left waiting");
+    // And pushes go on as usual after the upgrade.
+    let answer = store.push(&ann, vec![fresh_case(&ann, 4)]).await?;
+    assert_eq!(outcome(&answer[0]), Outcome::Applied);
+    assert_eq!(store.pull(&ann, 43, 100).await?.revisions.len(), 1, "the new revision is pulled after them");
     Ok(())
 }

@@ -94,10 +94,10 @@ impl Central {
             .query_one(
                 "SELECT count(*) FILTER (WHERE seq IS NULL),
                         count(*) FILTER (WHERE arrival < prev_arrival OR seq < prev_seq)
-                   FROM (SELECT seq, arrival,
-                                lag(arrival) OVER (PARTITION BY record_id ORDER BY version) AS prev_arrival,
-                                lag(seq) OVER (PARTITION BY record_id ORDER BY version) AS prev_seq
-                           FROM revisions) r",
+                   FROM (SELECT p.seq, r.arrival,
+                                lag(r.arrival) OVER (PARTITION BY r.record_id ORDER BY r.version) AS prev_arrival,
+                                lag(p.seq) OVER (PARTITION BY r.record_id ORDER BY r.version) AS prev_seq
+                           FROM revisions r LEFT JOIN pull_positions p ON p.revision_id = r.id) r",
                 &[],
             )
             .await?;
