@@ -75,6 +75,7 @@ enum Command {
     /// Builds a lab's snapshot now (what a fresh workstation takes instead of pulling the lab's
     /// whole history), whether or not it is due; the server builds them by itself when they are.
     Snapshot {
+        /// The lab, by its name (as `labdesk-sync lab add` or `setup` made it).
         #[arg(long)]
         lab: String,
         /// Build from the central store alone, not from the lab's newest snapshot and what came
