@@ -247,8 +247,9 @@ fn pull_stage(
         Progress { stage: SyncStage::Pull, records_done: 0, records_total: 0, bytes_done: 0, bytes_total: None };
     progress(&p);
     // A fresh workstation takes the lab's snapshot when there is one; the pull goes on after it.
-    let took_snapshot = store.bootstrapping()? && snapshot::take(store, transport, progress, &mut p, report)?;
-    if !took_snapshot && store.bootstrapping()? {
+    let bootstrapping = store.bootstrapping()?;
+    let took_snapshot = bootstrapping && snapshot::take(store, transport, progress, &mut p, report)?;
+    if bootstrapping && !took_snapshot {
         // A fresh workstation's first pull (or one cut short): in bulk, pages fetched ahead.
         let outcome = match bootstrap::pull(store, transport, progress, &mut p, report) {
             Ok(bootstrap::Pulled::Done) => Ok(()),

@@ -178,13 +178,18 @@ impl Store {
     /// Whether this store has nothing of its own yet: no revision (so no record and nothing in
     /// the outbox) and nothing pulled. Only such a store takes a snapshot.
     pub(crate) fn is_fresh(&self) -> crate::Result<bool> {
-        Ok(self.conn.query_row(
-            "SELECT NOT EXISTS (SELECT 1 FROM revisions) AND NOT EXISTS (SELECT 1 FROM outbox) \
-                 AND (SELECT cursor FROM sync_state WHERE only_row = 1) = 0",
-            [],
-            |r| r.get(0),
-        )?)
+        Ok(fresh(&self.conn)?)
     }
+}
+
+/// [`Store::is_fresh`], on a connection (or in a transaction).
+fn fresh(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT NOT EXISTS (SELECT 1 FROM revisions) AND NOT EXISTS (SELECT 1 FROM outbox) \
+             AND (SELECT cursor FROM sync_state WHERE only_row = 1) = 0",
+        [],
+        |r| r.get(0),
+    )
 }
 
 /// A bootstrap's first step (module docs): takes the lab's snapshot when there is one this store
@@ -365,13 +370,7 @@ impl Store {
     fn copy_lab_tables(&mut self, tables: &[String], info: &SnapshotInfo) -> Result<(), Unusable> {
         let started = std::time::Instant::now();
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let fresh: bool = tx.query_row(
-            "SELECT NOT EXISTS (SELECT 1 FROM revisions) AND NOT EXISTS (SELECT 1 FROM outbox) \
-                 AND (SELECT cursor FROM sync_state WHERE only_row = 1) = 0",
-            [],
-            |r| r.get(0),
-        )?;
-        if !fresh {
+        if !fresh(&tx)? {
             return Err(Unusable("a change was made here meanwhile: it is kept, and the lab is pulled".to_owned()));
         }
         // A table with triggers is copied row by row: the index triggers are set aside (the
