@@ -3,6 +3,7 @@ import type { SyncStage } from "./SyncStage";
 
 /**
  * How far a stage is, for a progress bar. `records_total` grows during a pull as the server
- * says how much remains; `bytes_total` is an estimate, `None` until there is one.
+ * says how much remains; `bytes_total` is an estimate, `None` until there is one. While a lab's
+ * snapshot downloads, `records_done` counts its revisions in proportion to its bytes.
  */
 export type Progress = { stage: SyncStage, records_done: number, records_total: number, bytes_done: number, bytes_total: number | null, };

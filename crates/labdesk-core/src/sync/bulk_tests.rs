@@ -864,10 +864,16 @@ fn a_snapshot_download_cut_short_goes_on_from_what_it_kept_in_the_next_round() {
 
     *shelf.cut_after.lock().unwrap() = None;
     let mut shown = Vec::new();
-    let report = sync_round(&mut fresh, &shelf, &mut |p| shown.push(p.bytes_done)).unwrap();
-    assert_eq!(report.from_snapshot, shelf.snapshot.info.revisions, "taken in the next round");
+    let report = sync_round(&mut fresh, &shelf, &mut |p| shown.push((p.bytes_done, p.records_done))).unwrap();
+    let revisions = shelf.snapshot.info.revisions;
+    assert_eq!(report.from_snapshot, revisions, "taken in the next round");
     assert_eq!(report.bytes_down, whole - kept, "only what was missing was downloaded again");
-    assert!(shown.contains(&kept) && shown.contains(&size), "the bar starts at what was kept: {shown:?}");
+    let bytes: Vec<u64> = shown.iter().map(|&(b, _)| b).collect();
+    assert!(bytes.contains(&kept) && bytes.contains(&size), "the bar starts at what was kept: {shown:?}");
+    assert!(
+        shown.iter().any(|&(b, r)| b == kept && r > 0 && r < revisions),
+        "the records counted move with the download, not only once it is taken: {shown:?}"
+    );
     assert_sound(&fresh, "from a resumed snapshot");
     assert_same(&fresh, &slow);
 }

@@ -36,7 +36,8 @@ pub enum SyncStage {
 }
 
 /// How far a stage is, for a progress bar. `records_total` grows during a pull as the server
-/// says how much remains; `bytes_total` is an estimate, `None` until there is one.
+/// says how much remains; `bytes_total` is an estimate, `None` until there is one. While a lab's
+/// snapshot downloads, `records_done` counts its revisions in proportion to its bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Progress {

@@ -243,6 +243,11 @@ pub(super) fn take(
                 report.bytes_down += have - downloaded.unwrap_or(have);
                 downloaded = Some(have);
                 p.bytes_done = have;
+                // The snapshot's revisions come with its bytes: a bar that counts records (the
+                // CLI's, the desktop's) moves with the download instead of waiting at 0 for it.
+                p.records_done =
+                    u64::try_from(u128::from(info.revisions) * u128::from(have) / u128::from(info.size.max(1)))
+                        .unwrap_or(info.revisions);
                 progress(p);
             },
             // The decompressing thread stopped: it says why once joined.
