@@ -7,7 +7,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/labdesk/target}"
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # apt-get install with the retry this image needs: a first install can fail with
-# "dpkg-deb: error: failed to read archive" (docs: shared/design/desktop-facts.md).
+# "dpkg-deb: error: failed to read archive" (seen on the Debian 12 image: the .deb files vanish between dpkg passes).
 apt_install() {
     local missing=()
     for pkg in "$@"; do
@@ -92,7 +92,7 @@ pg_bindir() {
 
 # What the desktop app needs to build (Tauri 2 on WebKitGTK), to run in a window under test
 # (Xvfb), to be driven (WebKitWebDriver), and the browser for the UI tests (Chromium).
-# Package list: shared/design/desktop-facts.md.
+# Tauri 2 on WebKitGTK needs these -dev packages; xvfb/xauth for the window, webkit2gtk-driver to drive it.
 ensure_desktop_deps() {
     apt_install libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev \
         libsoup-3.0-dev libdbus-1-dev build-essential file libssl-dev pkg-config \
