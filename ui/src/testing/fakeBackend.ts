@@ -58,6 +58,8 @@ export type FakeControl = {
   /** The next call of `cmd` fails with this error. */
   failNext: (cmd: string, error: CommandError) => void;
   caseCount: () => number;
+  /** Someone at another workstation reads the sent message that says `text`, and it is pulled. */
+  readElsewhere: (text: string) => void;
 };
 
 type Json = Record<string, JsonValue>;
@@ -1037,5 +1039,15 @@ export function installFakeBackend(options: FakeOptions = {}): void {
       failures.set(cmd, error);
     },
     caseCount: () => order.length,
+    readElsewhere: (text) => {
+      for (const m of messages) {
+        if (m.message_content === text && m.message_status === 'sent') {
+          m.message_status = 'read';
+          m.read_at = now();
+          m.version += 1;
+        }
+      }
+      emit('store://changed', null);
+    },
   };
 }
