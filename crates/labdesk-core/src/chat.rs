@@ -204,13 +204,20 @@ impl Deref for MessageView {
     }
 }
 
-/// The messages whose creation waits in the outbox (of one message, or of all with `None`).
-fn pending_creations(conn: &Connection, id: Option<Uuid>) -> Result<HashSet<String>> {
-    let sql = "SELECT r.record_id FROM outbox o JOIN revisions r ON r.id = o.revision_id \
-               WHERE r.record_kind = 'chat_message' AND r.base_version = 0 AND (?1 IS NULL OR r.record_id = ?1)";
+/// Which messages have their creation waiting in the outbox: the message `id`, or those of the
+/// case `id`. Read from the messages' own chains, so a long outbox (an import waiting to go)
+/// costs nothing here.
+fn pending_creations(conn: &Connection, of_case: bool, id: Uuid) -> Result<HashSet<String>> {
+    let sql = if of_case {
+        "SELECT m.id FROM chat_messages m JOIN revisions r ON r.record_id = m.id AND r.base_version = 0 \
+         JOIN outbox o ON o.revision_id = r.id WHERE m.case_id = ?1"
+    } else {
+        "SELECT r.record_id FROM revisions r JOIN outbox o ON o.revision_id = r.id \
+         WHERE r.record_id = ?1 AND r.base_version = 0"
+    };
     let ids = conn
         .prepare_cached(sql)?
-        .query_map(params![id.map(|i| i.to_string())], |r| r.get(0))?
+        .query_map(params![id.to_string()], |r| r.get(0))?
         .collect::<std::result::Result<_, _>>()?;
     Ok(ids)
 }
@@ -229,7 +236,7 @@ fn shown_status(m: &ChatMessage, creation_pending: bool) -> MessageStatus {
 
 /// One stored message with its delivery state.
 pub(crate) fn delivered(conn: &Connection, mut m: Stored<ChatMessage>) -> Result<Stored<ChatMessage>> {
-    let pending = pending_creations(conn, Some(m.id))?.contains(&m.id.to_string());
+    let pending = pending_creations(conn, false, m.id)?.contains(&m.id.to_string());
     m.record.message_status = shown_status(&m.record, pending);
     Ok(m)
 }
@@ -292,7 +299,7 @@ fn refused(conn: &Connection, record_id: &str) -> Result<Option<Refused>> {
 pub(crate) fn chat_of_case(conn: &Connection, case_id: Uuid) -> Result<Vec<MessageView>> {
     let stored =
         record::load_where::<ChatMessage>(conn, "case_id = ?1 ORDER BY created_at, seq", [case_id.to_string()])?;
-    let pending = pending_creations(conn, None)?;
+    let pending = pending_creations(conn, true, case_id)?;
     let mut out: Vec<MessageView> = stored
         .into_iter()
         .map(|mut m| {
