@@ -230,6 +230,14 @@ pub fn delete_message(
     Ok(out)
 }
 
+/// Sends again, as a new message, one the lab's server refused (shown as failed).
+#[tauri::command(async)]
+pub fn retry_message(app: AppHandle, state: State<'_, AppState>, id: Uuid) -> CommandResult<Stored<ChatMessage>> {
+    let out = state.with_store(|store| store.retry_message(id))?;
+    store_changed(&app, &state);
+    Ok(out)
+}
+
 /// Adds a note to a case. A case's notes come with it (`case_detail`), like its chat.
 #[tauri::command(async)]
 pub fn add_note(

@@ -110,6 +110,7 @@ pub fn run() -> anyhow::Result<()> {
             commands::react_message,
             commands::mark_read,
             commands::delete_message,
+            commands::retry_message,
             commands::add_note,
             commands::edit_note,
             commands::delete_note,

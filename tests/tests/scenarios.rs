@@ -10,7 +10,7 @@ mod common;
 use anyhow::Result;
 use common::{assert_converged, fields, outbox_ids, Lab, Ws};
 use labdesk_core::sync::{fetch_blob, Transport};
-use labdesk_core::{NewMessage, Stage, StageAction, StageStatus};
+use labdesk_core::{MessageStatus, NewMessage, Stage, StageAction, StageStatus};
 use labdesk_proto::sync::{Outcome, PushRequest};
 use labdesk_testkit::TestServer;
 use serde_json::json;
@@ -232,6 +232,13 @@ fn chat_from_several_workstations_keeps_every_message_merges_reactions_as_sets_a
     for w in &ws {
         let chat = w.store.messages(&number)?;
         assert_eq!(chat.len(), 4, "every message on {}", w.name());
+        let shown: Vec<MessageStatus> = chat.iter().map(|m| m.record.message_status).collect();
+        assert_eq!(
+            shown,
+            [MessageStatus::Read, MessageStatus::Sent, MessageStatus::Sent, MessageStatus::Sent],
+            "the central store has every message, and the first was read, as {} shows it",
+            w.name()
+        );
         let message = w.store.message(first.id)?.record;
         let thumbs: Vec<&str> = message.reactions["👍"].iter().map(String::as_str).collect();
         assert_eq!(thumbs, ["u1", "u2", "u3"], "the reactions are merged as a set on {}", w.name());

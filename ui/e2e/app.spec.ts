@@ -531,3 +531,34 @@ test('chat attachments: a file from disk and one of the case’s are sent and sh
   expect(second).toMatchObject({ message: { message_type: 'image', message_content: '', attachments: [(posted as { message: { attachments: string[] } }).message.attachments[0]] } });
   await shot(page, 'chat-attachments');
 });
+
+test('chat ticks: sending, sent, read; a message the server refuses shows why, and Retry sends it again', async ({ page }) => {
+  await openApp(page, '#/case/FD1-000001');
+  const messages = page.getByTestId('chat-message');
+  await expect(messages).toHaveCount(2);
+  for (const text of ['Design approved, go ahead with milling.', 'Scan at http://scans.example/881', 'Milling tomorrow.']) {
+    await page.getByTestId('chat-input').fill(text);
+    await page.getByTestId('chat-send').click();
+  }
+  await expect(messages).toHaveCount(5);
+  const status = (i: number) => messages.nth(i).getByTestId('chat-status');
+  for (const i of [2, 3, 4]) await expect(status(i)).toHaveAttribute('data-status', 'sending');
+
+  await page.getByTestId('sync-now').click();
+  await expect(status(2)).toHaveAttribute('data-status', 'sent');
+  await expect(status(4)).toHaveAttribute('data-status', 'sent');
+  const refused = messages.nth(3);
+  await expect(status(3)).toHaveAttribute('data-status', 'failed');
+  await expect(refused.getByTestId('chat-failure')).toContainText('Not sent: this lab takes no links in chat');
+  await fake(page, (f) => f.readElsewhere('Design approved, go ahead with milling.'));
+  await expect(status(2)).toHaveAttribute('data-status', 'read');
+  await expect(status(2)).toHaveText('✓✓');
+  await shot(page, 'chat-ticks');
+
+  await refused.getByTestId('chat-retry').click();
+  await expect(messages).toHaveCount(5);
+  await expect(page.getByTestId('chat-failure')).toHaveCount(0);
+  const again = messages.last();
+  await expect(again).toContainText('Scan at http://scans.example/881');
+  await expect(again.getByTestId('chat-status')).toHaveAttribute('data-status', 'sending');
+});

@@ -131,6 +131,8 @@ export const reactMessage = (id: string, emoji: string, on: boolean): Promise<Wr
 export const markRead = (id: string): Promise<Written<ChatMessage>> => call('mark_read', { id });
 export const deleteMessage = (id: string, baseVersion: number): Promise<Written<ChatMessage>> =>
   call('delete_message', { id, baseVersion });
+/** Sends again, as a new message, one the lab's server refused (its status is `failed`). */
+export const retryMessage = (id: string): Promise<Stored<ChatMessage>> => call('retry_message', { id });
 
 // ---- notes (a case's notes come with it: `caseDetail(...).notes`) ----
 

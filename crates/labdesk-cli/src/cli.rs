@@ -429,6 +429,11 @@ pub enum ChatCommand {
         #[arg(value_name = "CASE")]
         case: String,
     },
+    /// Send again a message of yours that the lab's server refused (listed as failed)
+    Retry {
+        #[arg(value_name = "MSG_ID", value_parser = parse_message_id)]
+        id: Uuid,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -170,7 +170,7 @@ fn verify_cases(data: &Path, round: &str) -> (usize, u64) {
             let notes: Vec<String> = store.notes(&key).unwrap().into_iter().map(|n| n.record.body).collect();
             assert_eq!(notes, [note_of(i)], "{round}: case {} must have its note", case.case_number);
             let chat: Vec<String> =
-                store.messages(&key).unwrap().into_iter().map(|m| m.record.message_content).collect();
+                store.messages(&key).unwrap().into_iter().map(|m| m.message.record.message_content).collect();
             assert_eq!(chat, chat_of(i), "{round}: case {} must have all its messages, in order", case.case_number);
             records += 1 + 3 + 1 + chat.len() as u64;
         }

@@ -111,6 +111,12 @@ impl Central {
         if let Some(c) = self.accepted.iter().find(|c| c.revision.id == sent.id) {
             return answer(c.outcome, Some(c.revision.version), None, c.conflicts.clone());
         }
+        let text = sent.fields.get("message_content").and_then(Value::as_str).unwrap_or("");
+        if sent.record_kind == labdesk_proto::RecordKind::ChatMessage && text.contains("http://") {
+            let reason = "this lab takes no links in chat".to_owned();
+            self.rejected.insert(sent.id, reason.clone());
+            return answer(Outcome::Rejected, None, Some(reason), vec![]);
+        }
         if sent.fields.get("status") == Some(&json!("invoiced")) {
             let reason = "a technician may not mark a case invoiced".to_owned();
             self.rejected.insert(sent.id, reason.clone());
@@ -337,6 +343,59 @@ fn two_workstations_sync_conflict_resolve_and_converge_and_a_refused_change_is_l
         "{listed}"
     );
     assert_eq!(json_of(a, "FD1", &["show", "FD1-000001"])["case"]["status"], "qc", "the refused change was taken back");
+    for (dir, ws) in [(a, "FD1"), (b, "FD2")] {
+        ok(dir, ws, &["check"]);
+    }
+}
+
+#[test]
+fn chat_says_sending_until_a_sync_then_sent_on_every_workstation_read_once_read_and_failed_with_a_retry() {
+    let url = serve("tok");
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (a.path(), b.path());
+    ok(a, "FD1", &["login", "--server", &url, "--token", "tok"]);
+    ok(b, "FD2", &["login", "--server", &url, "--token", "tok"]);
+    ok(a, "FD1", &["create", "--patient", "Ada"]);
+    let id = json_of(a, "FD1", &["chat", "post", "FD1-000001", "hello bench"])["id"].as_str().unwrap().to_owned();
+    let list = ok(a, "FD1", &["chat", "list", "FD1-000001"]);
+    assert!(list.contains("fd1 (sending): hello bench"), "not sent yet: {list}");
+
+    let synced = ok(a, "FD1", &["sync"]);
+    assert!(synced.contains("2 applied"), "{synced}");
+    let list = ok(a, "FD1", &["chat", "list", "FD1-000001"]);
+    assert!(list.contains("fd1 (sent): hello bench"), "the central store has it: {list}");
+    ok(b, "FD2", &["sync"]);
+    let list = ok(b, "FD2", &["chat", "list", "FD1-000001"]);
+    assert!(list.contains("fd1 (sent): hello bench"), "a message pulled from the lab was sent: {list}");
+
+    ok(b, "FD2", &["chat", "read", &id]);
+    ok(b, "FD2", &["sync"]);
+    ok(a, "FD1", &["sync"]);
+    let list = ok(a, "FD1", &["chat", "list", "FD1-000001"]);
+    assert!(list.contains("fd1 (read): hello bench"), "FD2 read it: {list}");
+
+    let refused = json_of(a, "FD1", &["chat", "post", "FD1-000001", "scan at http://scans.example"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let synced = ok(a, "FD1", &["sync"]);
+    assert!(synced.contains("1 rejected"), "{synced}");
+    let list = ok(a, "FD1", &["chat", "list", "FD1-000001"]);
+    assert!(list.contains("fd1 (failed): scan at http://scans.example"), "refused, it stays in the chat: {list}");
+    assert!(
+        list.contains(&format!(
+            "refused: this lab takes no links in chat · send it again: labdesk chat retry {refused}"
+        )),
+        "with the server's reason and the way to send it again: {list}"
+    );
+
+    let again = ok(a, "FD1", &["chat", "retry", &refused]);
+    assert!(again.starts_with(&format!("Sent message {refused} again, as message ")), "{again}");
+    let list = ok(a, "FD1", &["chat", "list", "FD1-000001"]);
+    assert!(list.contains("fd1 (sending): scan at http://scans.example"), "the new message waits to go: {list}");
+    assert!(!list.contains("(failed)"), "and the refused one left the chat: {list}");
+    let err = fails(a, "FD1", &["chat", "retry", &refused]);
+    assert!(err.contains("was sent again already"), "{err}");
     for (dir, ws) in [(a, "FD1"), (b, "FD2")] {
         ok(dir, ws, &["check"]);
     }

@@ -42,7 +42,7 @@ pub use cases::{
     Aligner, AuthorInfo, Case, GeoLocation, Link, SecretKey, Service, DEFAULT_PRIORITY, DEFAULT_STATUS,
     SUGGESTED_PRIORITIES, SUGGESTED_STATUSES,
 };
-pub use chat::{ChatMessage, MessageStatus, MessageType, NewMessage};
+pub use chat::{ChatMessage, MessageStatus, MessageType, MessageView, NewMessage};
 pub use check::CheckReport;
 pub use db::{check_workstation_code, OpenOptions, Store, STORE_FILE};
 pub use error::{Error, FieldError, Invalid, Result};

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::record::{self, load_where, query_opt, Stored, ATTACHED_RECORD_IDS};
-use crate::{Case, CaseMeta, CaseNote, ChatMessage, FileRecord, StageView, Store, Timestamp};
+use crate::{Case, CaseMeta, CaseNote, FileRecord, StageView, Store, Timestamp};
 
 /// Statuses after which a case can no longer be late.
 pub const CLOSED_STATUSES: &[&str] = &["delivered", "cancelled"];
@@ -334,7 +334,7 @@ impl Store {
             children: summaries("parent_id = ?1 AND deleted_at IS NULL ORDER BY seq", id.to_string())?,
             meta: load_where::<CaseMeta>(conn, "case_id = ?1 AND deleted_at IS NULL ORDER BY key", by_case.clone())?,
             attachments: load_where::<FileRecord>(conn, live, by_case.clone())?,
-            chat: load_where::<ChatMessage>(conn, "case_id = ?1 ORDER BY created_at, seq", by_case.clone())?,
+            chat: crate::chat::chat_of_case(conn, id)?,
             stages: self.stages(&id.to_string())?,
             notes: load_where::<CaseNote>(conn, live, by_case)?,
             pending_changes: query_opt::<i64>(
@@ -382,8 +382,9 @@ pub struct CaseDetail {
     pub meta: Vec<Stored<CaseMeta>>,
     /// The seed's `attachments`: the case's file records.
     pub attachments: Vec<Stored<FileRecord>>,
-    /// All messages, oldest first; deleted ones are included, to show as deleted.
-    pub chat: Vec<Stored<ChatMessage>>,
+    /// All messages, oldest first, with their delivery state; deleted ones are included, to show
+    /// as deleted, and refused ones, as failed.
+    pub chat: Vec<crate::MessageView>,
     pub stages: Vec<StageView>,
     pub notes: Vec<Stored<CaseNote>>,
     /// Changes to this case not yet accepted by the central store.

@@ -98,6 +98,10 @@ fn a_store_from_a_newer_labdesk_is_refused_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     drop(Store::open(dir.path(), opts()).unwrap());
     let future = schema::latest_version() + 1;
+    let history = |conn: &Connection| -> i64 {
+        conn.query_row("SELECT count(*) FROM refinery_schema_history", [], |r| r.get(0)).unwrap()
+    };
+    let applied = history(&Connection::open(dir.path().join(STORE_FILE)).unwrap());
     {
         let conn = Connection::open(dir.path().join(STORE_FILE)).unwrap();
         conn.execute(
@@ -109,8 +113,8 @@ fn a_store_from_a_newer_labdesk_is_refused_and_left_untouched() {
     let err = Store::open(dir.path(), opts()).unwrap_err();
     assert!(err.to_string().contains("update LabDesk"), "the message should say what to do: {err}");
     let conn = Connection::open(dir.path().join(STORE_FILE)).unwrap();
-    let versions: i64 = conn.query_row("SELECT count(*) FROM refinery_schema_history", [], |r| r.get(0)).unwrap();
-    assert_eq!(versions, schema::latest_version() + 1, "nothing was migrated or removed");
+    // Counted, not taken from the newest version: migration numbers may leave gaps.
+    assert_eq!(history(&conn), applied + 1, "nothing was migrated or removed");
 }
 
 #[test]

@@ -3,8 +3,8 @@ import type { Case } from "./Case";
 import type { CaseMeta } from "./CaseMeta";
 import type { CaseNote } from "./CaseNote";
 import type { CaseSummary } from "./CaseSummary";
-import type { ChatMessage } from "./ChatMessage";
 import type { FileRecord } from "./FileRecord";
+import type { MessageView } from "./MessageView";
 import type { RecordConflicts } from "./RecordConflicts";
 import type { StageView } from "./StageView";
 import type { Stored } from "./Stored";
@@ -18,9 +18,10 @@ export type CaseDetail = { case: Stored<Case>, parent: CaseSummary | null, child
  */
 attachments: Array<Stored<FileRecord>>, 
 /**
- * All messages, oldest first; deleted ones are included, to show as deleted.
+ * All messages, oldest first, with their delivery state; deleted ones are included, to show
+ * as deleted, and refused ones, as failed.
  */
-chat: Array<Stored<ChatMessage>>, stages: Array<StageView>, notes: Array<Stored<CaseNote>>, 
+chat: Array<MessageView>, stages: Array<StageView>, notes: Array<Stored<CaseNote>>, 
 /**
  * Changes to this case not yet accepted by the central store.
  */

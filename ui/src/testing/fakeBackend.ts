@@ -58,6 +58,8 @@ export type FakeControl = {
   /** The next call of `cmd` fails with this error. */
   failNext: (cmd: string, error: CommandError) => void;
   caseCount: () => number;
+  /** Someone at another workstation reads the sent message that says `text`, and it is pulled. */
+  readElsewhere: (text: string) => void;
 };
 
 type Json = Record<string, JsonValue>;
@@ -147,6 +149,9 @@ export function installFakeBackend(options: FakeOptions = {}): void {
   let lastSyncAt: string | null = null;
   let lastError: string | null = null;
   let rejected: SyncStatus['rejected'] = [];
+  // Chat messages the "central store" refused (id → reason), and those sent again since.
+  const refusedMessages = new Map<string, string>();
+  const retriedMessages = new Set<string>();
   let dialogAnswer: string[] | string | null = ['/scans/FD1-000001-upper.stl', '/scans/photo-front.png'];
   const failures = new Map<string, CommandError>();
   const calls: FakeControl['calls'] = [];
@@ -635,7 +640,24 @@ export function installFakeBackend(options: FakeOptions = {}): void {
       return;
     }
     for (const r of revisions) synced.add(r.id);
-    for (const m of messages) if (m.message_status === 'sending') m.message_status = 'sent';
+    // As the core says it: sent once the server has it; this server takes no links in chat.
+    for (const m of messages) {
+      if (m.message_status !== 'sending') continue;
+      if (m.message_content.includes('http://')) {
+        const reason = 'this lab takes no links in chat';
+        m.message_status = 'failed';
+        refusedMessages.set(m.id, reason);
+        rejected = [
+          ...rejected,
+          {
+            revision_id: uuid(), record_kind: 'chat_message', record_id: m.id, fields: { message_content: m.message_content },
+            author: m.sender_id, workstation, made_at: m.created_at, reason, rejected_at: now(),
+          },
+        ];
+      } else {
+        m.message_status = 'sent';
+      }
+    }
     lastSyncAt = now();
     lastError = null;
     emit('sync://status', syncState());
@@ -690,7 +712,9 @@ export function installFakeBackend(options: FakeOptions = {}): void {
       children: order.filter((id) => cases.get(id)?.parent_id === c.id).map(summaryOf),
       meta: live(meta).sort((a, b) => (a.key < b.key ? -1 : 1)),
       attachments: live(files),
-      chat: messages.filter((m) => m.case_id === c.id).map((m) => ({ ...m, reactions: { ...m.reactions } })),
+      chat: messages
+        .filter((m) => m.case_id === c.id && !retriedMessages.has(m.id))
+        .map((m) => ({ ...m, reactions: { ...m.reactions }, failure: refusedMessages.get(m.id) ?? null })),
       stages: stageViews(c.id),
       notes: live(notes).map((n) => ({ ...n })),
       pending_changes: revisions.filter((r) => attachedIds.has(r.record_id) && !synced.has(r.id)).length,
@@ -747,7 +771,26 @@ export function installFakeBackend(options: FakeOptions = {}): void {
     },
     mark_read: (a) => {
       const m = findMessage(a.id);
+      // Its sender reading it is no read receipt.
+      if (m.sender_id === user) return { record: m, revision: null };
       return change('chat_message', m, { message_status: 'read', read_at: m.read_at ?? now() });
+    },
+    retry_message: (a) => {
+      const m = findMessage(a.id);
+      if (!refusedMessages.has(m.id) || retriedMessages.has(m.id)) {
+        fail('other', `message ${m.id} was not refused by the lab's server, so there is nothing to send again`);
+      }
+      if (m.sender_id !== user) fail('other', `only the sender of a chat message (${m.sender_id}) may resend it`);
+      const again = post(m.case_id, {
+        message_type: m.message_type,
+        message_content: m.message_content,
+        attachments: m.attachments.filter((id) => files.some((f) => f.id === id && !f.deleted_at)),
+        reply_to: m.reply_to,
+        parent_message_id: m.parent_message_id,
+        message_purpose: m.message_purpose,
+      });
+      retriedMessages.add(m.id);
+      return again;
     },
     delete_message: (a) => {
       const m = findMessage(a.id);
@@ -809,7 +852,7 @@ export function installFakeBackend(options: FakeOptions = {}): void {
   };
   for (const cmd of [
     'create_case', 'edit_case', 'delete_case', 'restore_case', 'post_message', 'edit_message', 'react_message',
-    'mark_read', 'delete_message', 'add_note', 'edit_note', 'delete_note', 'move_stage', 'attach_files', 'remove_file', 'resolve_conflict',
+    'mark_read', 'delete_message', 'retry_message', 'add_note', 'edit_note', 'delete_note', 'move_stage', 'attach_files', 'remove_file', 'resolve_conflict',
   ]) {
     mutating.add(cmd);
   }
@@ -996,5 +1039,15 @@ export function installFakeBackend(options: FakeOptions = {}): void {
       failures.set(cmd, error);
     },
     caseCount: () => order.length,
+    readElsewhere: (text) => {
+      for (const m of messages) {
+        if (m.message_content === text && m.message_status === 'sent') {
+          m.message_status = 'read';
+          m.read_at = now();
+          m.version += 1;
+        }
+      }
+      emit('store://changed', null);
+    },
   };
 }

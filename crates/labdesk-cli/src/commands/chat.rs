@@ -1,18 +1,19 @@
-//! Chat on a case: post, edit, react, delete, mark read, list.
+//! Chat on a case: post, edit, react, delete, mark read, list, send a refused one again.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use labdesk_core::{ChatMessage, NewMessage, Stored, Written};
+use labdesk_core::{ChatMessage, MessageView, NewMessage, Written};
 
 use super::cases::label;
 use super::Ctx;
 use crate::cli::ChatCommand;
 use crate::output::time;
 
-/// One message on one line: time, sender, status, text, marks, reactions, and its id to act on.
-pub fn print_message(out: &mut dyn Write, m: &Stored<ChatMessage>, indent: &str) -> Result<()> {
+/// One message on one line: time, sender, status, text, marks, reactions, and its id to act on;
+/// a refused one also says why, and how to send it again.
+pub fn print_message(out: &mut dyn Write, m: &MessageView, indent: &str) -> Result<()> {
     let r = &m.record;
     let at = r.sent_at.unwrap_or(m.created_at);
     let mut line = format!("{indent}[{}] {} ({})", time(at), r.sender_id, label(&r.message_status));
@@ -49,6 +50,9 @@ pub fn print_message(out: &mut dyn Write, m: &Stored<ChatMessage>, indent: &str)
     }
     marks.push(format!("id {}", m.id));
     writeln!(out, "{indent}    {}", marks.join(" · "))?;
+    if let Some(reason) = &m.failure {
+        writeln!(out, "{indent}    refused: {reason} · send it again: labdesk chat retry {}", m.id)?;
+    }
     Ok(())
 }
 
@@ -112,7 +116,21 @@ pub fn run(ctx: &mut Ctx<'_>, command: ChatCommand) -> Result<ExitCode> {
         }
         ChatCommand::Read { id } => {
             let written = ctx.store.mark_read(id)?;
-            report(ctx, &written, &format!("Marked message {id} read."), "The message was already marked read.")
+            let unchanged = if written.record.record.sender_id == ctx.store.user() {
+                "That is your own message: a read receipt tells you when someone else has read it."
+            } else {
+                "The message was already marked read."
+            };
+            report(ctx, &written, &format!("Marked message {id} read."), unchanged)
+        }
+        ChatCommand::Retry { id } => {
+            let posted = ctx.store.retry_message(id)?;
+            if ctx.json {
+                ctx.print_json(&posted)?;
+            } else {
+                writeln!(ctx.out, "Sent message {id} again, as message {} (sending).", posted.id)?;
+            }
+            Ok(ExitCode::SUCCESS)
         }
         ChatCommand::List { case } => {
             let messages = ctx.store.messages(&case)?;

@@ -3,9 +3,9 @@ import userEvent from '@testing-library/user-event';
 import { clearMocks, mockConvertFileSrc, mockIPC } from '@tauri-apps/api/mocks';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
-import type { ChatMessage } from '../../bindings/ChatMessage';
 import type { FileRecord } from '../../bindings/FileRecord';
 import type { MessageStatus } from '../../bindings/MessageStatus';
+import type { MessageView } from '../../bindings/MessageView';
 import type { Stored } from '../../bindings/Stored';
 import { Chat } from './Chat';
 
@@ -19,8 +19,8 @@ function message(
   sender: string,
   text: string,
   status: MessageStatus,
-  extra: Partial<Stored<ChatMessage>> = {},
-): Stored<ChatMessage> {
+  extra: Partial<MessageView> = {},
+): MessageView {
   n += 1;
   return {
     id: `m${n}`,
@@ -42,6 +42,7 @@ function message(
     sent_at: '2026-11-21T09:00:00.000Z',
     edited_at: null,
     read_at: null,
+    failure: null,
     ...extra,
   };
 }
@@ -81,7 +82,7 @@ describe('chat', () => {
       message('ann', 'one', 'sending'),
       message('ann', 'two', 'sent'),
       message('ann', 'three', 'read'),
-      message('ann', 'four', 'failed'),
+      message('ann', 'four', 'failed', { failure: 'this lab takes no links in chat' }),
       message('bob', 'from bob', 'sent', { reactions: { '👍': ['ann', 'carol'] } }),
     ];
     render(<Chat caseId="c1" messages={msgs} files={[]} me="ann" messageTypes={['text']} onChanged={() => undefined} readOnly={false} />);
@@ -94,6 +95,50 @@ describe('chat', () => {
     expect(within(bobs).getByRole('button', { name: '👍 2' })).toHaveAttribute('aria-pressed', 'true');
     await waitFor(() => expect(calls).toContainEqual(['mark_read', { id: msgs[4].id }]));
     expect(calls.filter(([c]) => c === 'mark_read')).toHaveLength(1);
+  });
+
+  it('ticks: a clock while sending, a tick once sent, two once read; a failed one says why and sends again on Retry', async () => {
+    const user = userEvent.setup();
+    const calls: Array<[string, unknown]> = [];
+    mockIPC((cmd, args) => {
+      calls.push([cmd, args]);
+      return null;
+    });
+    const onChanged = vi.fn();
+    const msgs = [
+      message('ann', 'one', 'sending'),
+      message('ann', 'two', 'sent'),
+      message('ann', 'three', 'read'),
+      message('ann', 'scan at http://scans.example', 'failed', { failure: 'this lab takes no links in chat' }),
+    ];
+    render(<Chat caseId="c1" messages={msgs} files={[]} me="ann" messageTypes={['text']} onChanged={onChanged} readOnly={false} />);
+    const ticks = screen.getAllByTestId('chat-status');
+    expect(ticks.map((t) => t.textContent?.trim())).toEqual(['◷ Sending', '✓', '✓✓', '! Failed']);
+    expect(ticks[1]).toHaveAttribute('title', 'Sent — the lab server has it');
+    expect(ticks[2]).toHaveAttribute('title', 'Read');
+    const [sending, sent, , failed] = screen.getAllByTestId('chat-message');
+    for (const m of [sending, sent]) expect(within(m).queryByTestId('chat-failure')).toBeNull();
+    expect(within(failed).getByTestId('chat-failure')).toHaveTextContent('Not sent: this lab takes no links in chat');
+    expect(within(failed).queryByTestId('chat-edit')).toBeNull(); // it is not in the store to edit
+    expect(within(failed).queryByTestId('chat-reply')).toBeNull();
+    await user.click(within(failed).getByTestId('chat-retry'));
+    await waitFor(() => expect(calls).toContainEqual(['retry_message', { id: msgs[3].id }]));
+    expect(onChanged).toHaveBeenCalled();
+    expect(calls.filter(([c]) => c === 'mark_read')).toHaveLength(0); // one's own messages are never marked read
+  });
+
+  it('offers no Retry on someone else’s failed message, nor when read only', () => {
+    mockIPC(() => null);
+    const theirs = message('bob', 'from bob', 'failed', { failure: 'refused' });
+    const mine = message('ann', 'mine', 'failed', { failure: 'refused' });
+    const { unmount } = render(
+      <Chat caseId="c1" messages={[theirs]} files={[]} me="ann" messageTypes={['text']} onChanged={() => undefined} readOnly={false} />,
+    );
+    expect(screen.getByTestId('chat-failure')).toHaveTextContent('Not sent: refused');
+    expect(screen.queryByTestId('chat-retry')).toBeNull();
+    unmount();
+    render(<Chat caseId="c1" messages={[mine]} files={[]} me="ann" messageTypes={['text']} onChanged={() => undefined} readOnly />);
+    expect(screen.queryByTestId('chat-retry')).toBeNull();
   });
 
   it('sends with Enter, as a reply, and reports what the core refused', async () => {

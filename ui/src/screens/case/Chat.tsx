@@ -1,6 +1,7 @@
 // The case's chat: types, replies, reactions, edit, delete, attachments, and each message's
-// delivery state. A message is stored here at once and shows "sending" until the lab's server has
-// it (the outbox is the offline queue); "sent", "read" and "failed" come from the core.
+// delivery state, which the core works out: "sending" while it waits in the outbox (it is stored
+// here at once), "sent" once the lab's server has it, "read" once someone else read it, and
+// "failed" with the server's reason when it was refused, which its sender can send again.
 //
 // Attachments are files of the case: picked among those it has, or added from disk first (the
 // same attach_files the Files tab uses) and then referenced. Which files a message may carry is
@@ -16,28 +17,29 @@ import {
   markRead,
   postMessage,
   reactMessage,
+  retryMessage,
   toApiError,
 } from '../../api';
-import type { ChatMessage } from '../../bindings/ChatMessage';
 import type { FileRecord } from '../../bindings/FileRecord';
 import type { MessageStatus } from '../../bindings/MessageStatus';
 import type { MessageType } from '../../bindings/MessageType';
+import type { MessageView } from '../../bindings/MessageView';
 import type { Stored } from '../../bindings/Stored';
 import { suggestMessageType } from '../../lib/chat';
 import { dateTimeText, humanize, sizeText } from '../../lib/format';
 import { Preview, Thumbnail } from './FilePreview';
 
-type Message = Stored<ChatMessage>;
+type Message = MessageView;
 type CaseFile = Stored<FileRecord>;
 
 const QUICK_REACTIONS = ['👍', '✅', '👀', '❗'];
 
 // Plain glyphs, not emoji: they must show on a workstation with no emoji font.
 const TICKS: Record<MessageStatus, { icon: string; label: string }> = {
-  sending: { icon: '…', label: 'Sending — waits for the lab server' },
-  sent: { icon: '✓', label: 'Sent' },
+  sending: { icon: '◷', label: 'Sending — waits for the lab server' },
+  sent: { icon: '✓', label: 'Sent — the lab server has it' },
   read: { icon: '✓✓', label: 'Read' },
-  failed: { icon: '!', label: 'Failed — the lab server refused it (see Sync)' },
+  failed: { icon: '!', label: 'Failed — the lab server refused it' },
 };
 
 function Tick({ status }: { status: MessageStatus }) {
@@ -103,6 +105,7 @@ export function Chat({ caseId, messages, files, me, messageTypes, onChanged, rea
   const [editing, setEditing] = useState<{ id: string; text: string } | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [sending, setSending] = useState(false);
+  const [retrying, setRetrying] = useState<string | null>(null);
   const listRef = useRef<HTMLDivElement>(null);
   const inputRef = useRef<HTMLTextAreaElement>(null);
   const marked = useRef(new Set<string>());
@@ -115,7 +118,8 @@ export function Chat({ caseId, messages, files, me, messageTypes, onChanged, rea
   // Others' messages are read once shown here.
   useEffect(() => {
     const unread = messages.filter(
-      (m) => m.sender_id !== me && !m.deleted_at && m.message_status !== 'read' && !marked.current.has(m.id),
+      (m) =>
+        m.sender_id !== me && !m.deleted_at && !m.failure && m.message_status !== 'read' && !marked.current.has(m.id),
     );
     for (const m of unread) {
       marked.current.add(m.id);
@@ -199,6 +203,13 @@ export function Chat({ caseId, messages, files, me, messageTypes, onChanged, rea
     if (await run(() => editMessage(m.id, m.version, editing.text))) setEditing(null);
   };
 
+  const retry = async (m: Message) => {
+    if (retrying) return;
+    setRetrying(m.id);
+    await run(() => retryMessage(m.id));
+    setRetrying(null);
+  };
+
   const toggleReaction = (m: Message, emoji: string) => {
     const on = !(m.reactions[emoji] ?? []).includes(me);
     void run(() => reactMessage(m.id, emoji, on));
@@ -218,7 +229,7 @@ export function Chat({ caseId, messages, files, me, messageTypes, onChanged, rea
           return (
             <article
               key={m.id}
-              className={`message ${mine ? 'mine' : 'theirs'} ${m.deleted_at ? 'deleted' : ''}`}
+              className={`message ${mine ? 'mine' : 'theirs'} ${m.deleted_at ? 'deleted' : ''} ${m.failure ? 'failed' : ''}`}
               data-testid="chat-message"
               data-status={m.message_status}
               data-id={m.id}
@@ -292,6 +303,22 @@ export function Chat({ caseId, messages, files, me, messageTypes, onChanged, rea
                   })}
                 </ul>
               )}
+              {m.failure && (
+                <div className="message-failure" role="status" data-testid="chat-failure">
+                  <span>Not sent: {m.failure}</span>
+                  {mine && !readOnly && (
+                    <button
+                      type="button"
+                      data-testid="chat-retry"
+                      disabled={retrying !== null}
+                      title="Send this message again, as a new message"
+                      onClick={() => void retry(m)}
+                    >
+                      {retrying === m.id ? 'Sending…' : 'Retry'}
+                    </button>
+                  )}
+                </div>
+              )}
               {reactions.length > 0 && (
                 <div className="reactions" data-testid="chat-reactions">
                   {reactions.map(([emoji, users]) => (
@@ -301,7 +328,7 @@ export function Chat({ caseId, messages, files, me, messageTypes, onChanged, rea
                       className={`reaction ${users.includes(me) ? 'on' : ''}`}
                       aria-pressed={users.includes(me)}
                       title={users.join(', ')}
-                      disabled={readOnly || !!m.deleted_at}
+                      disabled={readOnly || !!m.deleted_at || !!m.failure}
                       onClick={() => toggleReaction(m, emoji)}
                     >
                       {emoji} {users.length}
@@ -309,7 +336,7 @@ export function Chat({ caseId, messages, files, me, messageTypes, onChanged, rea
                   ))}
                 </div>
               )}
-              {!m.deleted_at && !readOnly && editing?.id !== m.id && (
+              {!m.deleted_at && !m.failure && !readOnly && editing?.id !== m.id && (
                 <div className="message-actions">
                   <button type="button" data-testid="chat-reply" onClick={() => {
                     setReplyTo(m);
