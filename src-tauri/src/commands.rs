@@ -284,8 +284,16 @@ pub fn move_stage(
     stage: Stage,
     action: StageAction,
     base_version: u32,
+    force: Option<bool>,
 ) -> CommandResult<Written<WorkflowStage>> {
-    let out = state.with_store(|store| store.move_stage(&case_key, stage, action, Some(base_version)))?;
+    // `force`: the person confirmed completing the stage before earlier ones.
+    let out = state.with_store(|store| {
+        if force.unwrap_or(false) {
+            store.move_stage_out_of_order(&case_key, stage, action, Some(base_version))
+        } else {
+            store.move_stage(&case_key, stage, action, Some(base_version))
+        }
+    })?;
     store_changed(&app, &state);
     Ok(out)
 }

@@ -77,7 +77,7 @@ test('the list filters, sorts, and marks overdue cases', async ({ page }) => {
   await expect(row(page, 'FD1-000003')).not.toHaveAttribute('data-overdue', 'true'); // delivered
   await shot(page, 'case-list');
 
-  await page.getByTestId('filter-status').getByRole('button', { name: 'Milling' }).click();
+  await page.getByTestId('filter-status').getByRole('button', { name: 'Processing' }).click();
   await expect(page.getByTestId('case-row')).toHaveCount(1);
   await expect(page.getByTestId('case-count')).toHaveText('1 case match');
   await page.getByRole('button', { name: 'Clear filters' }).click();
@@ -168,13 +168,15 @@ test('case detail: edit with the version shown, stages, and a stale edit refused
     { caseKey: expect.any(String), stage: 'design', action: { action: 'assign', value: 'carol' }, baseVersion: 0 },
     { caseKey: expect.any(String), stage: 'design', action: { action: 'start' }, baseVersion: 1 },
   ]);
+  // The case's status follows its stages (version 4: intake, then received, processing, designing).
+  await expect(page.getByTestId('case-status')).toHaveValue('designing');
 
   // Only the changed field is sent, with the version it was made on.
   await page.getByTestId('case-priority').fill('high');
   await page.getByTestId('case-save').click();
-  await expect(page.getByText('Saved as version 2.')).toBeVisible();
+  await expect(page.getByText('Saved as version 5.')).toBeVisible();
   const edit = await fake(page, (f) => f.calls.filter((c) => c.cmd === 'edit_case').pop()?.args);
-  expect(edit).toMatchObject({ baseVersion: 1, fields: { priority: 'high' }, meta: {} });
+  expect(edit).toMatchObject({ baseVersion: 4, fields: { priority: 'high' }, meta: {} });
   expect(Object.keys((edit as { fields: object }).fields)).toEqual(['priority']);
 
   // An inline error from the core.
@@ -187,13 +189,41 @@ test('case detail: edit with the version shown, stages, and a stale edit refused
   await fake(page, (f) =>
     f.failNext('edit_case', {
       kind: 'stale',
-      message: 'the case was changed since you opened it (you edited version 2, it is now at version 3); reload it and make your change again',
+      message: 'the case was changed since you opened it (you edited version 5, it is now at version 6); reload it and make your change again',
       fields: [],
     }),
   );
   await page.getByTestId('case-save').click();
   await expect(page.getByTestId('form-error')).toContainText('changed since you opened it');
   await expect(page.getByTestId('stale-notice')).toBeVisible();
+});
+
+test('completing a stage out of order asks first; a delivered case is no longer overdue', async ({ page }) => {
+  await openApp(page, '#/case/FD1-000001');
+  await page.getByTestId('stage-delivery').getByTestId('stage-complete').click();
+  const dialog = page.getByRole('alertdialog', { name: 'Complete Delivery out of order?' });
+  await expect(dialog.getByRole('listitem')).toHaveText([
+    'Impression scan (In progress)',
+    'Design (Pending)',
+    'Milling (Pending)',
+    'Sintering (Pending)',
+    'Quality control (Pending)',
+  ]);
+  await shot(page, 'stage-out-of-order');
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await expect(dialog).toHaveCount(0);
+  await expect(page.getByTestId('stage-delivery')).toHaveAttribute('data-status', 'pending');
+
+  await page.getByTestId('stage-delivery').getByTestId('stage-complete').click();
+  await page.getByTestId('stage-out-of-order-confirm').click();
+  await expect(page.getByTestId('stage-delivery')).toHaveAttribute('data-status', 'completed');
+  await expect(page.getByTestId('case-status')).toHaveValue('delivered');
+  const move = await fake(page, (f) => f.calls.filter((c) => c.cmd === 'move_stage').pop()?.args);
+  expect(move).toMatchObject({ stage: 'delivery', action: { action: 'complete' }, force: true });
+
+  await page.getByTestId('nav-cases').click();
+  await expect(row(page, 'FD1-000001')).toContainText('Delivered');
+  await expect(row(page, 'FD1-000001')).not.toHaveAttribute('data-overdue', 'true');
 });
 
 test('chat: send (sending until synced), reply, react, edit, delete', async ({ page }) => {

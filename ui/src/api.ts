@@ -145,12 +145,16 @@ export const deleteNote = (id: string, baseVersion: number): Promise<Written<Cas
 
 // ---- workflow ----
 
+/** `force`: complete the stage although earlier stages are not completed (the person confirmed);
+ * without it the core refuses such a completion. */
 export const moveStage = (
   caseKey: string,
   stage: Stage,
   action: StageAction,
   baseVersion: number,
-): Promise<Written<WorkflowStage>> => call('move_stage', { caseKey, stage, action, baseVersion });
+  force = false,
+): Promise<Written<WorkflowStage>> =>
+  call('move_stage', force ? { caseKey, stage, action, baseVersion, force } : { caseKey, stage, action, baseVersion });
 
 // ---- files ----
 

@@ -471,6 +471,9 @@ pub struct StageArgs {
     /// Refuse the change if the stage is no longer at this version (0: never touched)
     #[arg(long, value_name = "N")]
     pub base_version: Option<u32>,
+    /// Complete the stage although earlier stages are not completed (the work was done out of order)
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use labdesk_core::{Timestamp, CLOSED_STATUSES};
+use labdesk_core::Timestamp;
 use serde_json::Value;
 
 /// A date as people read it, in UTC (the zone the store keeps and dates are typed in): the day
@@ -28,12 +28,6 @@ pub fn opt_date(at: Option<Timestamp>) -> String {
 
 pub fn opt_time(at: Option<Timestamp>) -> String {
     at.map_or_else(|| "—".to_owned(), time)
-}
-
-/// Whether a case is late: past its due date and not closed (the core's list computes the same
-/// for its rows; a case's detail has no such flag).
-pub fn is_overdue(due: Option<Timestamp>, status: &str) -> bool {
-    due.is_some_and(|due| due < Timestamp::now()) && !CLOSED_STATUSES.contains(&status)
 }
 
 /// At most `max` characters, with an ellipsis when cut; line breaks shown as ⏎ so one value stays

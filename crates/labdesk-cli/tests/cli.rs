@@ -388,6 +388,8 @@ fn stage_start_and_complete_show_in_stages() {
     lab.ok(&["stage", &number, "design", "assign", "bob"]);
     lab.ok(&["stage", &number, "design", "start"]);
     lab.ok(&["stage", &number, "QC", "start"]);
+    lab.ok(&["stage", &number, "receiving", "complete"]);
+    lab.ok(&["stage", &number, "impression_scan", "complete"]);
     lab.ok(&["stage", &number, "design", "complete", "--base-version", "2"]);
 
     let stages = lab.ok(&["stages", &number]);
@@ -405,6 +407,43 @@ fn stage_start_and_complete_show_in_stages() {
     let out = lab.run(&["stage", &number, "glazing", "start"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("the stages are receiving"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn completing_a_stage_out_of_order_needs_force_and_the_case_status_and_overdue_mark_follow_the_stages() {
+    let lab = Lab::new();
+    let number = lab.create(&["--patient", "Late", "--due", "2020-01-01"]);
+    let out = lab.ok(&["stage", &number, "design", "start"]);
+    assert!(out.contains(&format!("Case {number} is now designing (was received).")), "{out}");
+
+    let err = lab.fails(&["stage", &number, "delivery", "complete"]);
+    assert!(
+        err.contains(
+            "receiving, impression_scan, design, milling, sintering and quality_control before it are not completed"
+        ),
+        "the refusal names the earlier stages: {err}"
+    );
+    assert!(err.contains(&format!("labdesk stage {number} delivery complete --force")), "and says how to go on: {err}");
+    let delivery = lab.json(&["stages", &number])[6].clone();
+    assert_eq!(delivery["status"], "pending", "the refused move changed nothing: {delivery}");
+    assert!(lab.ok(&["list"]).lines().any(|l| l.starts_with('!') && l.contains("Late")), "still overdue");
+
+    let out = lab.ok(&["stage", &number, "delivery", "complete", "--force"]);
+    assert!(out.contains("is now completed") && out.contains("is now delivered (was designing)"), "{out}");
+    let list = lab.ok(&["list"]);
+    let row = list.lines().find(|l| l.contains("Late")).unwrap();
+    assert!(!row.starts_with('!'), "a delivered case is not marked overdue: {list}");
+    assert_eq!(lab.json(&["list", "--overdue"])["total"], 0, "nor listed as overdue");
+    assert!(!lab.ok(&["show", &number]).contains("OVERDUE"), "nor shown as overdue");
+
+    let number = lab.create(&["--patient", "Held", "--due", "2020-01-01", "--status", "on_hold"]);
+    for stage in ["receiving", "impression_scan", "design", "milling", "sintering", "quality_control"] {
+        lab.ok(&["stage", &number, stage, "complete"]);
+    }
+    assert_eq!(lab.json(&["show", &number])["case"]["status"], "on_hold", "a status a person set is kept");
+    assert!(lab.ok(&["show", &number]).contains("OVERDUE"));
+    lab.ok(&["stage", &number, "delivery", "complete"]);
+    assert!(!lab.ok(&["show", &number]).contains("OVERDUE"), "delivered, whatever its status: not late");
 }
 
 #[test]

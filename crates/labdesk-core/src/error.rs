@@ -102,6 +102,25 @@ pub enum Error {
 
     #[error("local database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+
+    /// Completing a stage while earlier stages are not completed: refused unless the person
+    /// confirms (the CLI's `--force`, the desktop app's dialog).
+    #[error(
+        "{stage} of case {case} cannot be completed yet: {} before it {} not completed; \
+         complete {} first, or confirm that {stage} is done out of order",
+        list_stages(earlier),
+        if earlier.len() == 1 { "is" } else { "are" },
+        if earlier.len() == 1 { "it" } else { "them" }
+    )]
+    OutOfOrder { case: String, stage: crate::Stage, earlier: Vec<crate::Stage> },
+}
+
+fn list_stages(stages: &[crate::Stage]) -> String {
+    let names: Vec<&str> = stages.iter().map(|s| s.as_str()).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => names.join(""),
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -55,4 +55,4 @@ pub use notes::CaseNote;
 pub use query::{CaseDetail, CasePage, CaseQuery, CaseSort, CaseSummary, SearchHit, CLOSED_STATUSES};
 pub use record::{Stored, Written};
 pub use scanner::{case_number_in_name, ScanOutcome};
-pub use workflow::{Stage, StageAction, StageStatus, StageView, WorkflowStage};
+pub use workflow::{status_from_stages, Stage, StageAction, StageStatus, StageView, WorkflowStage, STAGE_STATUSES};

@@ -13,6 +13,16 @@ use crate::{Case, CaseMeta, CaseNote, FileRecord, StageView, Store, Timestamp};
 /// Statuses after which a case can no longer be late.
 pub const CLOSED_STATUSES: &[&str] = &["delivered", "cancelled"];
 
+/// Whether the case of the row `cases` (as named in the query) has its delivery stage completed:
+/// then it is not late, whatever status a person gave it. One look-up in the stages' unique
+/// (case_id, stage) index per row asked about.
+fn delivered(cases: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM workflow_stages w WHERE w.case_id = {cases}.id \
+         AND w.stage = 'delivery' AND w.status = 'completed')"
+    )
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "snake_case")]
@@ -101,7 +111,7 @@ pub struct CaseSummary {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub deleted: bool,
-    /// Past its due date and not delivered or cancelled.
+    /// Past its due date, not delivered or cancelled, and its delivery stage not completed.
     pub overdue: bool,
 }
 
@@ -133,7 +143,9 @@ fn summary(row: &rusqlite::Row<'_>, now: &str) -> Result<CaseSummary> {
         id: uuid(&text(0)?)?,
         case_number: text(1)?,
         patient_name: text(2)?,
-        overdue: due.as_deref().is_some_and(|d| d < now) && !CLOSED_STATUSES.contains(&status.as_str()),
+        overdue: due.as_deref().is_some_and(|d| d < now)
+            && !CLOSED_STATUSES.contains(&status.as_str())
+            && !row.get::<_, bool>(13)?,
         status,
         priority: text(4)?,
         start_date: time(5)?,
@@ -199,6 +211,7 @@ impl Store {
             clauses.push(format!("due_date < ?{}", params.len()));
             let closed: Vec<String> = CLOSED_STATUSES.iter().map(|s| (*s).to_owned()).collect();
             clauses.push(format!("NOT {}", in_list("status", &closed, &mut params)));
+            clauses.push(format!("NOT {}", delivered("cases")));
         }
         let filter = if clauses.is_empty() { "1".to_owned() } else { clauses.join(" AND ") };
         let total: i64 = self
@@ -214,7 +227,8 @@ impl Store {
         params.push(SqlValue::Integer(i64::from(limit)));
         params.push(SqlValue::Integer(i64::from(query.offset)));
         let sql = format!(
-            "SELECT {SUMMARY_COLUMNS} FROM cases WHERE {filter} ORDER BY {order} LIMIT ?{} OFFSET ?{}",
+            "SELECT {SUMMARY_COLUMNS}, {} FROM cases WHERE {filter} ORDER BY {order} LIMIT ?{} OFFSET ?{}",
+            delivered("cases"),
             params.len() - 1,
             params.len()
         );
@@ -250,9 +264,10 @@ impl Store {
         let dir = if query.descending { "DESC" } else { "ASC" };
         let columns: Vec<String> = SUMMARY_COLUMNS.split(',').map(|c| format!("c.{}", c.trim())).collect();
         let sql = format!(
-            "SELECT {} FROM case_assignees a JOIN cases c ON c.id = a.case_id WHERE a.assignee = ?1 AND a.live = 1 \
+            "SELECT {}, {} FROM case_assignees a JOIN cases c ON c.id = a.case_id WHERE a.assignee = ?1 AND a.live = 1 \
              ORDER BY a.due_date IS NULL, a.due_date {dir}, a.case_seq {dir} LIMIT ?2 OFFSET ?3",
-            columns.join(", ")
+            columns.join(", "),
+            delivered("c")
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let mut rows = stmt.query(rusqlite::params![assignee, limit, query.offset])?;
@@ -289,9 +304,10 @@ impl Store {
         }
         let now = Timestamp::now().to_string();
         let mut out = Vec::with_capacity(hits.len());
-        let mut case_stmt = self
-            .conn
-            .prepare_cached(&format!("SELECT {SUMMARY_COLUMNS} FROM cases WHERE id = ?1 AND deleted_at IS NULL"))?;
+        let mut case_stmt = self.conn.prepare_cached(&format!(
+            "SELECT {SUMMARY_COLUMNS}, {} FROM cases WHERE id = ?1 AND deleted_at IS NULL",
+            delivered("cases")
+        ))?;
         for (case_id, tag, snippet) in hits {
             let mut rows = case_stmt.query([&case_id])?;
             if let Some(row) = rows.next()? {
@@ -318,7 +334,10 @@ impl Store {
         let live = "case_id = ?1 AND deleted_at IS NULL ORDER BY created_at, seq";
         let now = Timestamp::now().to_string();
         let summaries = |clause: &str, param: String| -> Result<Vec<CaseSummary>> {
-            let mut stmt = conn.prepare_cached(&format!("SELECT {SUMMARY_COLUMNS} FROM cases WHERE {clause}"))?;
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {SUMMARY_COLUMNS}, {} FROM cases WHERE {clause}",
+                delivered("cases")
+            ))?;
             let mut rows = stmt.query([param])?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
@@ -394,6 +413,20 @@ pub struct CaseDetail {
 }
 
 impl CaseDetail {
+    /// Live, past its due date, not delivered or cancelled, and its delivery stage not completed:
+    /// the same verdict as [`CaseSummary::overdue`].
+    pub fn overdue(&self) -> bool {
+        let r = &self.case.record;
+        let delivered = self
+            .stages
+            .iter()
+            .any(|s| s.stage.stage == crate::Stage::Delivery && s.stage.status == crate::StageStatus::Completed);
+        !self.case.is_deleted()
+            && r.due_date.is_some_and(|due| due < Timestamp::now())
+            && !CLOSED_STATUSES.contains(&r.status.as_str())
+            && !delivered
+    }
+
     /// Some field of the case or of a record attached to it was changed two ways: a person must
     /// pick the value.
     pub fn needs_review(&self) -> bool {
@@ -536,7 +569,11 @@ mod tests {
         let d = s.case_detail("FD1-000002").unwrap();
         assert_eq!(d.parent.as_ref().unwrap().case_number, "FD1-000001");
         assert_eq!((d.meta.len(), d.chat.len(), d.notes.len(), d.stages.len()), (1, 1, 1, 7));
-        assert_eq!(d.pending_changes, 6, "create, parent edit, meta, chat, note and stage are all pending");
+        assert_eq!(
+            d.pending_changes, 7,
+            "create, parent edit, meta, chat, note, stage and the status the stage gave the case are all pending"
+        );
+        assert_eq!(d.case.record.status, "milling", "the case was at qc, a status the stages set: it follows them");
         let parent = s.case_detail("FD1-000001").unwrap();
         assert_eq!(parent.children.len(), 1);
     }

@@ -580,3 +580,50 @@ fn a_watch_that_loses_the_server_while_idle_says_so_at_once_and_says_when_it_is_
     assert!(!said.contains(&Said::Unreachable), "an outage is said once: {said:?}");
     assert_sound(&a, "A");
 }
+
+#[test]
+fn stages_moved_offline_on_two_workstations_merge_and_the_status_they_set_is_an_ordinary_field_change() {
+    use labdesk_core::{Stage, StageAction, StageStatus};
+    let central = FakeTransport::new();
+    let (mut a, mut b) = (workstation("FD1", "ann"), workstation("FD2", "bob"));
+    let case = a.create_case(obj(json!({"patient_name": "Ada"}))).unwrap();
+    a.move_stage("FD1-000001", Stage::Receiving, StageAction::Complete, None).unwrap();
+    sync(&mut a, &central);
+    sync(&mut b, &central);
+
+    // A starts the scan (the case becomes `processing`); B assigns design and notes receiving.
+    a.move_stage("FD1-000001", Stage::ImpressionScan, StageAction::Start, None).unwrap();
+    b.move_stage("FD1-000001", Stage::Design, StageAction::Assign(Some("carol".into())), None).unwrap();
+    b.move_stage("FD1-000001", Stage::Receiving, StageAction::Notes("box dented".into()), None).unwrap();
+    sync(&mut a, &central);
+    let report = sync(&mut b, &central);
+    assert_eq!(report.conflicted, 0, "only A's move changed the case's status: nothing to review");
+    sync(&mut a, &central);
+    for (who, s) in [("A", &a), ("B", &b)] {
+        assert_sound(s, who);
+        assert_eq!(case_value(s, "FD1-000001", "status"), "processing", "{who} has the status A's move set");
+        let stages = s.stages("FD1-000001").unwrap();
+        assert_eq!(stages[1].stage.status, StageStatus::InProgress, "{who} has A's stage");
+        assert_eq!(stages[2].stage.assignee.as_deref(), Some("carol"), "{who} has B's stage");
+    }
+
+    // Both move stages that set different statuses: the status is disputed like any field, for a
+    // person to settle, and every stage move arrives.
+    a.move_stage("FD1-000001", Stage::Design, StageAction::Start, None).unwrap();
+    b.move_stage("FD1-000001", Stage::Milling, StageAction::Start, None).unwrap();
+    sync(&mut a, &central);
+    let report = sync(&mut b, &central);
+    assert_eq!(report.conflicted, 1, "B's status (milling) was made on the one A changed (designing)");
+    sync(&mut a, &central);
+    for (who, s) in [("A", &a), ("B", &b)] {
+        assert_sound(s, who);
+        assert_eq!(case_value(s, "FD1-000001", "status"), "designing", "{who}: the status accepted first stays");
+        let stages = s.stages("FD1-000001").unwrap();
+        assert_eq!(stages[2].stage.status, StageStatus::InProgress, "{who} has A's design start");
+        assert_eq!(stages[3].stage.status, StageStatus::InProgress, "{who} has B's milling start");
+        let conflicts = s.conflicts().unwrap();
+        assert_eq!(conflicts.len(), 1, "{who} shows the case for review: {conflicts:?}");
+        assert_eq!(conflicts[0].disputes[0].field, "status");
+        assert_eq!(folded(s, case.id), central.with(|c| c.state(case.id)), "{who} equals the central state");
+    }
+}

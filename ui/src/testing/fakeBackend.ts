@@ -305,14 +305,14 @@ export function installFakeBackend(options: FakeOptions = {}): void {
     created_at: c.created_at,
     updated_at: c.updated_at,
     deleted: c.deleted_at !== null,
-    overdue: c.due_date !== null && c.due_date < new Date().toISOString() && !CLOSED.includes(c.status),
+    overdue: c.due_date !== null && c.due_date < new Date().toISOString() && !CLOSED.includes(c.status) && !delivered(c.id),
   });
   const summaryOf = (id: string): CaseSummary => {
     const full = cases.get(id);
     if (full) return summarize(full);
     const s = bulk.get(id);
     if (!s) return fail('not_found', `no case matches '${id}'`);
-    return { ...s, overdue: s.due_date !== null && s.due_date < new Date().toISOString() && !CLOSED.includes(s.status) };
+    return { ...s, overdue: s.due_date !== null && s.due_date < new Date().toISOString() && !CLOSED.includes(s.status) && !delivered(s.id) };
   };
   /** A generated case becomes a full one the first time it is opened. */
   const materialize = (id: string): Stored<Case> => {
@@ -426,7 +426,7 @@ export function installFakeBackend(options: FakeOptions = {}): void {
         (!q.due_from || (s.due_date !== null && s.due_date >= q.due_from)) &&
         (!q.due_to || (s.due_date !== null && s.due_date <= q.due_to)) &&
         (!q.assignee || s.assignees.includes(q.assignee.trim())) &&
-        (!q.overdue_only || (s.due_date !== null && s.due_date < nowText && !CLOSED.includes(s.status))),
+        (!q.overdue_only || (s.due_date !== null && s.due_date < nowText && !CLOSED.includes(s.status) && !delivered(s.id))),
     );
     const dir = q.descending ? -1 : 1;
     const column: Record<CaseQuery['sort'], (s: CaseSummary) => string> = {
@@ -499,10 +499,46 @@ export function installFakeBackend(options: FakeOptions = {}): void {
         notes: base.notes,
       };
     });
-  const moveStage = (caseKey: unknown, stage: Stage, action: StageAction, base: number) => {
+  /** A case whose delivery stage is completed is never overdue (the core's rule). */
+  const delivered = (caseId: string): boolean => stages.get(`${caseId}/delivery`)?.status === 'completed';
+  /** The case statuses the stages set (the core's STAGE_STATUSES): any other was a person's. */
+  const STAGE_STATUSES = ['received', 'processing', 'designing', 'milling', 'qc', 'ready', 'delivered'];
+  const WORKING: Record<Stage, string> = {
+    receiving: 'received',
+    impression_scan: 'processing',
+    design: 'designing',
+    milling: 'milling',
+    sintering: 'milling',
+    quality_control: 'qc',
+    delivery: 'ready',
+  };
+  /** The core's status_from_stages: the furthest stage touched decides. */
+  const statusFromStages = (caseId: string): string => {
+    const touched = STAGES.filter((st) => (stages.get(`${caseId}/${st}`)?.status ?? 'pending') !== 'pending');
+    const furthest = touched[touched.length - 1];
+    if (!furthest) return 'received';
+    const status = stages.get(`${caseId}/${furthest}`)?.status;
+    if (furthest === 'delivery' && status === 'completed') return 'delivered';
+    if (furthest === 'quality_control' && status === 'completed') return 'ready';
+    return WORKING[furthest];
+  };
+  const listNames = (names: string[]): string =>
+    names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}` : names.join('');
+  const moveStage = (caseKey: unknown, stage: Stage, action: StageAction, base: number, force = false) => {
     const c = resolveCase(caseKey);
     const key = `${c.id}/${stage}`;
     let row = stages.get(key);
+    if (action.action === 'complete' && !force) {
+      const earlier = STAGES.slice(0, STAGES.indexOf(stage)).filter((st) => stages.get(`${c.id}/${st}`)?.status !== 'completed');
+      if (earlier.length) {
+        const one = earlier.length === 1;
+        fail(
+          'other',
+          `${stage} of case ${c.case_number} cannot be completed yet: ${listNames(earlier)} before it ${one ? 'is' : 'are'} not completed; complete ${one ? 'it' : 'them'} first, or confirm that ${stage} is done out of order`,
+        );
+      }
+    }
+    const before = row?.status ?? 'pending';
     checkBase('workflow stage', row?.id ?? key, base, row?.version ?? 0);
     const t = now();
     const next: WorkflowStage = row
@@ -534,12 +570,17 @@ export function installFakeBackend(options: FakeOptions = {}): void {
         next.notes = action.value;
         break;
     }
+    let written: { record: Stored<WorkflowStage>; revision: Revision | null };
     if (!row) {
       row = created('workflow_stage', stored(`${c.id}-${stage}`, next), c.id);
       stages.set(key, row);
-      return { record: row, revision: revisions[revisions.length - 1] };
+      written = { record: row, revision: revisions[revisions.length - 1] };
+    } else {
+      written = change('workflow_stage', row, next);
     }
-    return change('workflow_stage', row, next);
+    // The case's status follows its stages, as a case revision of its own, unless a person set one.
+    if (next.status !== before && STAGE_STATUSES.includes(c.status)) change('case', c, { status: statusFromStages(c.id) });
+    return written;
   };
 
   // ---- chat ----
@@ -805,7 +846,7 @@ export function installFakeBackend(options: FakeOptions = {}): void {
       return changeNote(a.id, Number(a.baseVersion), { body });
     },
     delete_note: (a) => changeNote(a.id, Number(a.baseVersion), { deleted_at: now() }),
-    move_stage: (a) => moveStage(a.caseKey, a.stage as Stage, a.action as StageAction, Number(a.baseVersion)),
+    move_stage: (a) => moveStage(a.caseKey, a.stage as Stage, a.action as StageAction, Number(a.baseVersion), a.force === true),
     case_history: (a) => history(a.caseKey),
     attach_files: (a) => attach(a.caseKey, a.paths as string[]),
     remove_file: (a) => {
@@ -915,7 +956,7 @@ export function installFakeBackend(options: FakeOptions = {}): void {
   if (options.seed !== 'empty') {
     const demo: Array<Record<string, unknown>> = [
       {
-        patient_name: 'Ada Lovelace', status: 'milling', priority: 'rush', due_date: day(-2), start_date: day(-9),
+        patient_name: 'Ada Lovelace', status: 'processing', priority: 'rush', due_date: day(-2), start_date: day(-9),
         assignees: ['bob'], order_note: 'Check the margin on 36 before milling.',
         author_info: { name: 'Dr. Jane Smith', phone: '+44 20 7946 0018', address: '1 Harley St, London', address_note: 'ring twice', geo_location: null },
         services: [{ service_type: 'crown', sub_services: ['zirconia', 'layered'], extras: ['shade A2'] }],

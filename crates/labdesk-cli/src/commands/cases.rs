@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::Ctx;
 use crate::cli::{CreateArgs, EditArgs, ListArgs, SearchArgs};
 use crate::fields::case_input;
-use crate::output::{self, date, is_overdue, names, opt_date, opt_time, time, truncate};
+use crate::output::{self, date, names, opt_date, opt_time, time, truncate};
 
 pub fn init(ctx: &mut Ctx<'_>, user: Option<&str>, is_new: bool) -> Result<ExitCode> {
     if let Some(user) = user {
@@ -181,7 +181,7 @@ fn print_detail(out: &mut dyn Write, d: &CaseDetail) -> Result<()> {
     if let Some(at) = c.deleted_at {
         writeln!(out, "  DELETED on {} (`labdesk restore {}` brings it back)", time(at), r.case_number)?;
     }
-    let overdue = if c.deleted_at.is_none() && is_overdue(r.due_date, &r.status) { "  OVERDUE" } else { "" };
+    let overdue = if d.overdue() { "  OVERDUE" } else { "" };
     writeln!(out, "  Status:    {}", r.status)?;
     writeln!(out, "  Priority:  {}", r.priority)?;
     writeln!(out, "  Start:     {}", opt_date(r.start_date))?;

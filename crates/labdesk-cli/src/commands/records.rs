@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use labdesk_core::{StageAction, StageView};
+use labdesk_core::{Error, StageAction, StageView};
 
 use super::cases::label;
 use super::Ctx;
@@ -72,8 +72,19 @@ pub fn stage(ctx: &mut Ctx<'_>, args: StageArgs) -> Result<ExitCode> {
         (StageVerb::Hold, None) => StageAction::Hold,
         (StageVerb::Reset, None) => StageAction::Reset,
     };
-    let number = ctx.store.case(&args.case)?.record.case_number;
-    let written = ctx.store.move_stage(&number, args.stage, action, args.base_version)?;
+    let case = ctx.store.case(&args.case)?.record;
+    let number = case.case_number;
+    let moved = if args.force {
+        ctx.store.move_stage_out_of_order(&number, args.stage, action, args.base_version)
+    } else {
+        ctx.store.move_stage(&number, args.stage, action, args.base_version)
+    };
+    let written = match moved {
+        Err(e @ Error::OutOfOrder { .. }) => {
+            bail!("{e}: labdesk stage {number} {} complete --force", args.stage)
+        }
+        other => other?,
+    };
     if ctx.json {
         ctx.print_json(&written)?;
         return Ok(ExitCode::SUCCESS);
@@ -90,6 +101,10 @@ pub fn stage(ctx: &mut Ctx<'_>, args: StageArgs) -> Result<ExitCode> {
             label(&s.status),
             written.record.version
         )?;
+        let status = ctx.store.case(&number)?.record.status;
+        if status != case.status {
+            writeln!(ctx.out, "Case {number} is now {status} (was {}).", case.status)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -101,3 +101,72 @@ describe('stage notes', () => {
     for (const button of screen.getAllByTestId('stage-note-edit')) expect(button).toBeDisabled();
   });
 });
+
+describe('completing a stage out of order', () => {
+  it('asks first, naming the earlier stages not completed, and then completes with force', async () => {
+    const user = userEvent.setup();
+    const calls: Array<[string, unknown]> = [];
+    mockIPC((cmd, args) => {
+      calls.push([cmd, args]);
+      return null;
+    });
+    const onChanged = vi.fn();
+    render(
+      <Stages
+        caseId="c1"
+        stages={views({ receiving: { version: 2, status: 'completed' }, design: { version: 1, status: 'in_progress' } })}
+        onChanged={onChanged}
+        readOnly={false}
+      />,
+    );
+    await user.click(within(screen.getByTestId('stage-delivery')).getByTestId('stage-complete'));
+    const dialog = screen.getByRole('alertdialog', { name: 'Complete Delivery out of order?' });
+    const earlier = within(dialog).getAllByRole('listitem').map((li) => li.textContent);
+    expect(earlier).toEqual([
+      'Impression scan (Pending)',
+      'Design (In progress)',
+      'Milling (Pending)',
+      'Sintering (Pending)',
+      'Quality control (Pending)',
+    ]);
+    expect(calls).toEqual([]); // nothing is sent before the person answers
+
+    await user.click(within(dialog).getByRole('button', { name: 'Cancel' }));
+    expect(screen.queryByRole('alertdialog')).toBeNull();
+    expect(calls).toEqual([]);
+
+    await user.click(within(screen.getByTestId('stage-delivery')).getByTestId('stage-complete'));
+    await user.click(screen.getByTestId('stage-out-of-order-confirm'));
+    await waitFor(() => expect(calls).toHaveLength(1));
+    expect(calls[0]).toEqual([
+      'move_stage',
+      { caseKey: 'c1', stage: 'delivery', action: { action: 'complete' }, baseVersion: 0, force: true },
+    ]);
+    expect(screen.queryByRole('alertdialog')).toBeNull();
+    await waitFor(() => expect(onChanged).toHaveBeenCalled());
+  });
+
+  it('completes a stage whose earlier stages are all completed without asking', async () => {
+    const user = userEvent.setup();
+    const calls: Array<[string, unknown]> = [];
+    mockIPC((cmd, args) => {
+      calls.push([cmd, args]);
+      return null;
+    });
+    render(
+      <Stages
+        caseId="c1"
+        stages={views({ receiving: { version: 1, status: 'completed' }, impression_scan: { version: 3, status: 'in_progress' } })}
+        onChanged={() => undefined}
+        readOnly={false}
+      />,
+    );
+    await user.click(within(screen.getByTestId('stage-impression_scan')).getByTestId('stage-complete'));
+    await waitFor(() => expect(calls).toHaveLength(1));
+    expect(screen.queryByRole('alertdialog')).toBeNull();
+    expect(calls[0]).toEqual([
+      'move_stage',
+      { caseKey: 'c1', stage: 'impression_scan', action: { action: 'complete' }, baseVersion: 3 },
+    ]);
+  });
+});

@@ -1,6 +1,7 @@
 // The seven production stages of a case, in the core's order: assign, start, complete (and block,
 // hold, reset), and a note per stage. Each move is sent with the stage's version (a note with the
-// version it was begun on), so two benches cannot silently undo each other.
+// version it was begun on), so two benches cannot silently undo each other. Completing a stage
+// before the earlier ones asks first (the core refuses it unless told the person confirmed).
 
 import { useState } from 'react';
 
@@ -45,6 +46,60 @@ function AssigneeInput({ view, onCommit, disabled }: { view: StageView; onCommit
         if (e.key === 'Escape') setValue(view.assignee ?? '');
       }}
     />
+  );
+}
+
+/** Asks before completing a stage while earlier stages are not completed; names them. */
+function OutOfOrderDialog({
+  view,
+  earlier,
+  onConfirm,
+  onCancel,
+}: {
+  view: StageView;
+  earlier: StageView[];
+  onConfirm: () => void;
+  onCancel: () => void;
+}) {
+  const name = humanize(view.stage);
+  return (
+    <div className="modal-backdrop" onClick={onCancel}>
+      <div
+        className="modal panel"
+        role="alertdialog"
+        aria-modal="true"
+        aria-labelledby="out-of-order-title"
+        data-testid="stage-out-of-order"
+        onClick={(e) => e.stopPropagation()}
+        onKeyDown={(e) => {
+          if (e.key === 'Escape') {
+            e.preventDefault();
+            onCancel();
+          }
+        }}
+      >
+        <h2 id="out-of-order-title">Complete {name} out of order?</h2>
+        <p>
+          {earlier.length === 1 ? 'This stage before it is' : 'These stages before it are'} not completed:
+        </p>
+        <ul data-testid="stage-out-of-order-earlier">
+          {earlier.map((e) => (
+            <li key={e.stage}>
+              {humanize(e.stage)} <span className="muted">({humanize(e.status)})</span>
+            </li>
+          ))}
+        </ul>
+        <p className="muted">They stay as they are, and {name} is recorded as completed now.</p>
+        <div className="stage-note-buttons">
+          <button type="button" className="primary" data-testid="stage-out-of-order-confirm" onClick={onConfirm}>
+            Complete {name} anyway
+          </button>
+          <button type="button" autoFocus onClick={onCancel}>
+            Cancel
+          </button>
+        </div>
+      </div>
+    </div>
   );
 }
 
@@ -127,13 +182,15 @@ export function Stages({ caseId, stages, onChanged, readOnly }: Props) {
   const [busy, setBusy] = useState<string | null>(null);
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [noteDrafts, setNoteDrafts] = useState<Record<string, NoteDraft>>({});
+  const [outOfOrder, setOutOfOrder] = useState<{ view: StageView; earlier: StageView[] } | null>(null);
   const current = stages.find((s) => s.status !== 'completed')?.stage;
 
-  /** Moves a stage; `base` is the version the change was made on (by default, the one shown). */
-  const act = async (view: StageView, action: StageAction, base = view.version) => {
+  /** Moves a stage; `base` is the version the change was made on (by default, the one shown);
+   * `force` completes it although earlier stages are not (the person confirmed). */
+  const act = async (view: StageView, action: StageAction, base = view.version, force = false) => {
     setBusy(view.stage);
     try {
-      await moveStage(caseId, view.stage, action, base);
+      await moveStage(caseId, view.stage, action, base, force);
       setErrors((e) => ({ ...e, [view.stage]: '' }));
       onChanged();
       return true;
@@ -154,6 +211,13 @@ export function Stages({ caseId, stages, onChanged, readOnly }: Props) {
       else delete next[stage];
       return next;
     });
+
+  /** Completes a stage, asking first when an earlier stage is not completed. */
+  const complete = (view: StageView) => {
+    const earlier = stages.slice(0, stages.indexOf(view)).filter((s) => s.status !== 'completed');
+    if (earlier.length > 0) setOutOfOrder({ view, earlier });
+    else void act(view, { action: 'complete' });
+  };
 
   const saveNote = async (view: StageView) => {
     const draft = noteDrafts[view.stage];
@@ -210,7 +274,7 @@ export function Stages({ caseId, stages, onChanged, readOnly }: Props) {
                   type="button"
                   data-testid="stage-complete"
                   disabled={readOnly || busy === s.stage || s.status === 'completed'}
-                  onClick={() => void act(s, { action: 'complete' })}
+                  onClick={() => complete(s)}
                 >
                   Complete
                 </button>
@@ -276,6 +340,18 @@ export function Stages({ caseId, stages, onChanged, readOnly }: Props) {
           </tbody>
         ))}
       </table>
+      {outOfOrder && (
+        <OutOfOrderDialog
+          view={outOfOrder.view}
+          earlier={outOfOrder.earlier}
+          onCancel={() => setOutOfOrder(null)}
+          onConfirm={() => {
+            const { view } = outOfOrder;
+            setOutOfOrder(null);
+            void act(view, { action: 'complete' }, view.version, true);
+          }}
+        />
+      )}
     </section>
   );
 }
