@@ -19,8 +19,17 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Runs `labdesk` on the data folder `data` as workstation `ws`.
+/// Runs `labdesk` on the data folder `data` as workstation `ws`; a folder with no store yet is
+/// set up first, as lab IT does with `labdesk init`.
 fn labdesk(data: &Path, ws: &str, args: &[&str]) -> Output {
+    if args.first() != Some(&"init") && !data.join(labdesk_core::STORE_FILE).exists() {
+        let out = run(data, ws, &["init"]);
+        assert!(out.status.success(), "`labdesk init` sets up {ws}: {}", text(&out.stderr));
+    }
+    run(data, ws, args)
+}
+
+fn run(data: &Path, ws: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_labdesk"))
         .arg("--data")
         .arg(data)
@@ -340,4 +349,32 @@ fn two_workstations_sync_conflict_resolve_and_converge_and_a_refused_change_is_l
     for (dir, ws) in [(a, "FD1"), (b, "FD2")] {
         ok(dir, ws, &["check"]);
     }
+}
+
+#[test]
+fn a_conflicted_revision_shows_in_history_with_the_kept_and_the_proposed_value() {
+    let url = serve("tok");
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (a.path(), b.path());
+    ok(a, "FD1", &["login", "--server", &url, "--token", "tok"]);
+    ok(b, "FD2", &["login", "--server", &url, "--token", "tok"]);
+    ok(a, "FD1", &["create", "--patient", "Ada", "--status", "received"]);
+    ok(a, "FD1", &["sync"]);
+    ok(b, "FD2", &["sync"]);
+    ok(a, "FD1", &["edit", "FD1-000001", "--status", "milling"]);
+    ok(b, "FD2", &["edit", "FD1-000001", "--status", "qc"]);
+    ok(a, "FD1", &["sync"]);
+    ok(b, "FD2", &["sync"]);
+
+    let history = ok(b, "FD2", &["history", "FD1-000001"]);
+    let line = history
+        .lines()
+        .position(|l| l.contains("fd2@FD2") && l.contains("conflicted"))
+        .unwrap_or_else(|| panic!("B's own change is marked conflicted, not shown as an empty revision: {history}"));
+    assert!(history.contains("conflicted (needs review)"), "{history}");
+    let next = history.lines().nth(line + 1).unwrap_or_default();
+    assert_eq!(next.trim(), "status: kept milling, proposed qc", "the values that met: {history}");
+    ok(b, "FD2", &["resolve", "FD1-000001", "--pick", "status=proposed"]);
+    let history = ok(b, "FD2", &["history", "FD1-000001"]);
+    assert!(history.contains("conflicted (resolved)"), "{history}");
 }
