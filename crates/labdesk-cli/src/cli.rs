@@ -138,7 +138,7 @@ pub struct SyncArgs {
 
 #[derive(Debug, Args)]
 pub struct ResolveArgs {
-    /// The record: a case number or UUID for the case itself, or the UUID of an attached record
+    /// The record: a case number or UUID for the case itself, or the short id or UUID of an attached record
     /// (as `labdesk conflicts` shows)
     #[arg(value_name = "RECORD")]
     pub record: String,
@@ -486,7 +486,7 @@ pub enum NoteCommand {
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    /// A case (number or UUID), or the UUID of any record (a message, a meta value, a stage, ...)
+    /// A case (number or UUID), or any record by its short id or UUID (a message, a meta value, a stage, ...)
     #[arg(value_name = "TARGET")]
     pub target: String,
     /// For a case: also the history of everything attached to it

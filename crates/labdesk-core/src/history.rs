@@ -225,20 +225,33 @@ impl Store {
         let rows: Vec<(i64, i64, Option<String>, String, String)> = stmt
             .query_map([limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
             .collect::<Result<_, _>>()?;
+        // A record's name once per record: an outbox holds many changes of a few records.
+        let mut names: HashMap<Uuid, (String, Option<String>)> = HashMap::new();
         rows.into_iter()
             .map(|(seq, attempts, last_error, enqueued_at, revision_id)| {
                 let revision = read_revisions(&self.conn, "id = ?1", [&revision_id])?
                     .pop()
                     .ok_or_else(|| Error::Corrupt(format!("outbox entry {seq} has no revision")))?;
-                let state = crate::record::fold(&chain(&self.conn, revision.record_id)?);
+                let (label, case_number) = match names.get(&revision.record_id) {
+                    Some(name) => name.clone(),
+                    None => {
+                        let state = crate::record::fold(&chain(&self.conn, revision.record_id)?);
+                        let name = (
+                            record_label(revision.record_kind, &state),
+                            case_number_of(&self.conn, revision.record_kind, &state)?,
+                        );
+                        names.insert(revision.record_id, name.clone());
+                        name
+                    }
+                };
                 Ok(OutboxEntry {
                     seq,
                     attempts,
                     last_error,
                     enqueued_at: Timestamp::parse(&enqueued_at).map_err(|e| Error::Corrupt(e.to_string()))?,
-                    label: record_label(revision.record_kind, &state),
+                    label,
                     short_id: short_id(revision.record_id),
-                    case_number: case_number_of(&self.conn, revision.record_kind, &state)?,
+                    case_number,
                     revision,
                 })
             })
