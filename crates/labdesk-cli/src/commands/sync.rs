@@ -315,7 +315,8 @@ fn watch_loop(ctx: &mut Ctx<'_>, transport: HttpTransport) -> Result<ExitCode> {
 fn print_conflicts(out: &mut dyn Write, all: &[RecordConflicts], indent: &str) -> Result<()> {
     for record in all {
         let label = record_label(record.record_kind, record.record_id, record.case_number.as_deref());
-        writeln!(out, "{indent}{label} ({}):", record.record_id)?;
+        // The label names the record (a case by its number, others by their short id).
+        writeln!(out, "{indent}{label}:")?;
         for d in &record.disputes {
             let by = |who: Option<&str>, ws: Option<&str>, at: Option<labdesk_core::Timestamp>| match (who, ws, at) {
                 (Some(who), Some(ws), Some(at)) => format!("{who}@{ws}, {}", time(at)),
