@@ -51,6 +51,7 @@ say "sync server at $url (log: $session/server.log)"
 
 # The bench: a few cases taken in on another workstation, synced to the server.
 bench() { "$bin/labdesk" --data "$session/bench" --user bob --workstation TB2 "$@" >/dev/null; }
+bench init
 bench login --server "$url" --token "$bench_token"
 bench create --patient "Alan Turing" --due "$(date -u -d '+3 days' +%F)" --service crown:zirconia --priority high
 bench create --patient "Grace Hopper" --due "$(date -u -d '-1 day' +%F)" --service bridge:emax --assignee bob
@@ -58,6 +59,7 @@ bench create --patient "Katherine Johnson" --due "$(date -u -d '+10 days' +%F)" 
 bench sync
 # The desk: this app's store, signed in (no keychain in a bare session: the token goes to the
 # store's credentials file, readable by you only).
+"$bin/labdesk" --data "$session/desk" --user "$me" --workstation FD1 init >/dev/null
 "$bin/labdesk" --data "$session/desk" --user "$me" --workstation FD1 login --server "$url" --token "$desk_token" >/dev/null
 
 if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then

@@ -41,7 +41,9 @@ echo "listening at $url"
 desk() { run "$bin/labdesk" --data "$demo/front-desk" --user ann --workstation FD1 "$@"; }
 bench() { run "$bin/labdesk" --data "$demo/bench" --user bob --workstation TB2 "$@"; }
 
-step "Each workstation signs in once"
+step "Each workstation is set up and signs in once"
+desk init
+bench init
 desk login --server "$url" --token "$token_a"
 bench login --server "$url" --token "$token_b"
 
@@ -87,6 +89,7 @@ step "A new workstation joins: headquarters builds the lab's snapshot, and the n
 run "$bin/labdesk-sync" snapshot --lab "Demo Lab"
 token_c=$("$bin/labdesk-sync" setup --lab "Demo Lab" --user cara --workstation QC3 2>/dev/null)
 qc() { run "$bin/labdesk" --data "$demo/qc" --user cara --workstation QC3 "$@"; }
+qc init
 qc login --server "$url" --token "$token_c"
 qc sync
 qc list

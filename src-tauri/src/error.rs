@@ -38,7 +38,7 @@ impl From<Error> for CommandError {
     fn from(e: Error) -> Self {
         let kind = match &e {
             Error::Invalid(_) => ErrorKind::Invalid,
-            Error::NotFound { .. } | Error::NoRecord(_) => ErrorKind::NotFound,
+            Error::NotFound { .. } | Error::NoRecord(_) | Error::NoMetaKey { .. } => ErrorKind::NotFound,
             Error::StaleBase { .. } => ErrorKind::Stale,
             Error::Deleted { .. } => ErrorKind::Deleted,
             _ => ErrorKind::Other,

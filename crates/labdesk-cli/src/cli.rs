@@ -138,7 +138,7 @@ pub struct SyncArgs {
 
 #[derive(Debug, Args)]
 pub struct ResolveArgs {
-    /// The record: a case number or UUID for the case itself, or the UUID of an attached record
+    /// The record: a case number or UUID for the case itself, or the short id or UUID of an attached record
     /// (as `labdesk conflicts` shows)
     #[arg(value_name = "RECORD")]
     pub record: String,
@@ -386,10 +386,10 @@ pub enum ChatCommand {
         message_type: MessageKind,
         /// The message this one replies to
         #[arg(long, value_name = "MSG_ID", value_parser = parse_message_id)]
-        reply_to: Option<Uuid>,
+        reply_to: Option<String>,
         /// The message this one belongs under (a thread)
         #[arg(long, value_name = "MSG_ID", value_parser = parse_message_id)]
-        parent: Option<Uuid>,
+        parent: Option<String>,
         /// What the message is for (free text, e.g. "approval")
         #[arg(long, value_name = "P")]
         purpose: Option<String>,
@@ -397,7 +397,7 @@ pub enum ChatCommand {
     /// Change the text of a message you sent
     Edit {
         #[arg(value_name = "MSG_ID", value_parser = parse_message_id)]
-        id: Uuid,
+        id: String,
         #[arg(value_name = "TEXT")]
         text: String,
         /// Refuse the change if the message is no longer at this version
@@ -407,7 +407,7 @@ pub enum ChatCommand {
     /// React to a message with an emoji (or take the reaction back with --remove)
     React {
         #[arg(value_name = "MSG_ID", value_parser = parse_message_id)]
-        id: Uuid,
+        id: String,
         #[arg(value_name = "EMOJI")]
         emoji: String,
         /// Take your reaction back
@@ -417,12 +417,12 @@ pub enum ChatCommand {
     /// Delete a message you sent (it stays in history)
     Delete {
         #[arg(value_name = "MSG_ID", value_parser = parse_message_id)]
-        id: Uuid,
+        id: String,
     },
     /// Mark a message read
     Read {
         #[arg(value_name = "MSG_ID", value_parser = parse_message_id)]
-        id: Uuid,
+        id: String,
     },
     /// Show a case's chat, oldest first
     List {
@@ -432,7 +432,7 @@ pub enum ChatCommand {
     /// Send again a message of yours that the lab's server refused (listed as failed)
     Retry {
         #[arg(value_name = "MSG_ID", value_parser = parse_message_id)]
-        id: Uuid,
+        id: String,
     },
 }
 
@@ -494,7 +494,7 @@ pub enum NoteCommand {
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    /// A case (number or UUID), or the UUID of any record (a message, a meta value, a stage, ...)
+    /// A case (number or UUID), or any record by its short id or UUID (a message, a meta value, a stage, ...)
     #[arg(value_name = "TARGET")]
     pub target: String,
     /// For a case: also the history of everything attached to it
@@ -536,9 +536,16 @@ fn parse_stage(text: &str) -> Result<Stage, String> {
     text.parse::<Stage>().map_err(|e| e.to_string())
 }
 
-fn parse_message_id(text: &str) -> Result<Uuid, String> {
-    Uuid::parse_str(text.trim())
-        .map_err(|_| format!("'{text}' is not a message id (a UUID, as `labdesk chat list CASE` shows)"))
+/// A message id: its short id (the end of its UUID, as `labdesk chat list` shows) or the whole
+/// UUID; the store finds the message.
+fn parse_message_id(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let short = (4..32).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit());
+    if short || Uuid::parse_str(text).is_ok() {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("'{text}' is not a message id (its short id or UUID, as `labdesk chat list CASE` shows)"))
+    }
 }
 
 fn parse_key_value(text: &str) -> Result<(String, String), String> {

@@ -13,7 +13,15 @@ struct Lab {
 }
 
 impl Lab {
+    /// A workstation set up with `labdesk init`, as lab IT does before anything else.
     fn new() -> Self {
+        let lab = Self::bare();
+        lab.ok(&["init"]);
+        lab
+    }
+
+    /// A data folder with no store in it.
+    fn bare() -> Self {
         Self { dir: tempfile::tempdir().unwrap() }
     }
 
@@ -607,4 +615,142 @@ fn init_records_the_default_user_for_later_commands() {
     let out = bare(&["--workstation", "XY2", "list"]);
     assert_eq!(out.status.code(), Some(1), "another workstation code for an existing store is refused");
     assert!(text(&out.stderr).contains("belongs to workstation FD1"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_command_before_init_creates_nothing_and_says_to_run_init() {
+    let lab = Lab::bare();
+    for args in [&["list"][..], &["create", "--patient", "P"], &["outbox"], &["history", "FD1-000001"]] {
+        let err = lab.fails(args);
+        assert!(err.contains("no LabDesk store in"), "`labdesk {}` says there is no store: {err}", args.join(" "));
+        assert!(
+            err.contains("init --workstation FD1 --user ann"),
+            "and says how to set one up, with the code and user given: {err}"
+        );
+        assert!(!lab.data().join("labdesk.sqlite3").exists(), "`labdesk {}` must not make a store", args.join(" "));
+    }
+    let out = lab.ok(&["init"]);
+    assert!(out.contains("workstation: FD1"), "init then sets up FD1 as asked: {out}");
+}
+
+#[test]
+fn init_takes_a_lower_case_workstation_code_in_capitals_also_from_the_environment() {
+    let lab = Lab::bare();
+    let run = |args: &[&str], env: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_labdesk"));
+        cmd.arg("--data").arg(lab.data()).args(args).env_remove("LABDESK_DATA").env_remove("LABDESK_USER");
+        match env {
+            Some(code) => cmd.env("LABDESK_WORKSTATION", code),
+            None => cmd.env_remove("LABDESK_WORKSTATION"),
+        };
+        cmd.output().unwrap()
+    };
+    let out = run(&["--json", "init", "--workstation", "fd1", "--user", "ann"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let init: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(init["workstation"], "FD1", "fd1 is the workstation FD1");
+    let created = run(&["--json", "create", "--patient", "P"], Some("fd1"));
+    assert!(created.status.success(), "LABDESK_WORKSTATION=fd1 is the same workstation: {}", text(&created.stderr));
+    let case: Value = serde_json::from_slice(&created.stdout).unwrap();
+    assert_eq!(case["case_number"], "FD1-000001");
+
+    let other = Lab::bare();
+    let out = Command::new(env!("CARGO_BIN_EXE_labdesk"))
+        .arg("--data")
+        .arg(other.data())
+        .args(["--json", "init", "--user", "ann"])
+        .env("LABDESK_WORKSTATION", "tb2")
+        .env_remove("LABDESK_DATA")
+        .output()
+        .unwrap();
+    let init: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(init["workstation"], "TB2", "LABDESK_WORKSTATION=tb2 sets up TB2: {}", text(&out.stderr));
+}
+
+#[test]
+fn init_names_a_store_that_holds_nothing_yet_and_refuses_one_with_changes_saying_what_to_do() {
+    let lab = Lab::bare();
+    let out = Command::new(env!("CARGO_BIN_EXE_labdesk"))
+        .arg("--data")
+        .arg(lab.data())
+        .arg("init")
+        .env_remove("LABDESK_DATA")
+        .env_remove("LABDESK_WORKSTATION")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = lab.ok(&["init"]);
+    assert!(out.contains("workstation: FD1"), "an empty store set up with a random code can still become FD1: {out}");
+    lab.create(&["--patient", "P"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_labdesk"))
+        .arg("--data")
+        .arg(lab.data())
+        .args(["init", "--workstation", "TB2"])
+        .env_remove("LABDESK_DATA")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "a store with changes keeps its code");
+    let err = text(&out.stderr);
+    assert!(err.contains("belongs to workstation FD1"), "{err}");
+    assert!(err.contains("--data DIR init --workstation TB2"), "the error says the way forward: {err}");
+}
+
+#[test]
+fn history_names_messages_by_their_words_and_files_by_their_names_with_distinct_short_ids() {
+    let lab = Lab::new();
+    let number = lab.create(&["--patient", "P"]);
+    let first = lab.json(&["chat", "post", &number, "Margin on 36 looks short"]);
+    let second = lab.json(&["chat", "post", &number, "Shade A2 please"]);
+    let scan = lab.data().join("upper-jaw.stl");
+    std::fs::write(&scan, "solid jaw\nendsolid jaw\n").unwrap();
+    lab.ok(&["attach", &number, scan.to_str().unwrap()]);
+    lab.ok(&["meta", "set", &number, "patient_age", "42"]);
+
+    let history = lab.ok(&["history", &number, "--all"]);
+    let short = |v: &Value| {
+        let id = v["id"].as_str().unwrap().replace('-', "");
+        id[id.len() - 8..].to_owned()
+    };
+    let (a, b) = (short(&first), short(&second));
+    assert_ne!(a, b, "two messages made in the same second have different short ids");
+    assert!(history.contains(&format!("chat message \"Margin on 36 looks short\" [{a}]")), "{history}");
+    assert!(history.contains(&format!("chat message \"Shade A2 please\" [{b}]")), "{history}");
+    assert!(history.contains("file upper-jaw.stl ["), "a file is named by its name: {history}");
+    assert!(history.contains("case meta value patient_age ["), "a meta value by its key: {history}");
+    let prefix = &first["id"].as_str().unwrap()[..8];
+    assert!(!history.contains(&format!("chat message {prefix}")), "not by the id's time prefix: {history}");
+
+    let edited = lab.ok(&["chat", "edit", &a, "Margin on 36 looks short, rescan?"]);
+    assert!(edited.contains(&format!("Edited message {a}")), "a short id is taken and shown: {edited}");
+    let one = lab.ok(&["history", &b]);
+    assert!(one.starts_with(&format!("History of chat message \"Shade A2 please\" [{b}]")), "{one}");
+    let list = lab.ok(&["chat", "list", &number]);
+    assert!(list.contains(&format!("id {a}")), "the chat list shows the short id to act on: {list}");
+}
+
+#[test]
+fn meta_unset_of_an_unknown_key_names_the_key_and_the_case() {
+    let lab = Lab::new();
+    let number = lab.create(&["--patient", "P"]);
+    lab.ok(&["meta", "set", &number, "shade", "A2"]);
+    let err = lab.fails(&["meta", "unset", &number, "nokey"]);
+    assert_eq!(err.trim(), "error: case FD1-000001 has no meta value 'nokey' (its keys: shade)", "no derived id");
+}
+
+#[test]
+fn outbox_names_each_record_and_lists_file_contents_waiting_to_go_up() {
+    let lab = Lab::new();
+    let number = lab.create(&["--patient", "P"]);
+    lab.ok(&["chat", "post", &number, "hello bench"]);
+    let scan = lab.data().join("upper-jaw.stl");
+    std::fs::write(&scan, "solid jaw\nendsolid jaw\n").unwrap();
+    lab.ok(&["attach", &number, scan.to_str().unwrap()]);
+    let outbox = lab.ok(&["outbox"]);
+    assert!(outbox.contains("\"hello bench\""), "a message by its words: {outbox}");
+    assert!(outbox.lines().any(|l| l.contains("file") && l.contains("upper-jaw.stl") && l.contains("FD1-000001")));
+    assert!(outbox.contains("Files whose contents wait to go up (1):"), "{outbox}");
+    assert!(outbox.contains("  upper-jaw.stl on case FD1-000001  (23 bytes"), "{outbox}");
+    let json = lab.json(&["outbox"]);
+    assert_eq!(json[1]["label"], "\"hello bench\"", "{json}");
+    assert_eq!(json[1]["case_number"], "FD1-000001", "{json}");
 }

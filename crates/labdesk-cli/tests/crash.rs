@@ -196,6 +196,7 @@ fn an_import_killed_at_any_point_leaves_a_sound_store_with_only_whole_cases() {
     let file = work.path().join("cases.jsonl");
     write_import_file(&file);
     let data = work.path().join("data");
+    assert!(labdesk(&data).arg("init").stdout(Stdio::null()).status().unwrap().success(), "the store is set up");
 
     let rounds =
         [Kill::AfterProgress(2), Kill::AfterMillis(150), Kill::AfterProgress(9), Kill::AfterProgress(23), Kill::Never];
@@ -238,6 +239,10 @@ fn a_store_killed_while_it_is_being_set_up_opens_again() {
         std::thread::sleep(Duration::from_micros(500 * attempt));
         child.kill().ok();
         child.wait().unwrap();
+        if !dir.path().join(labdesk_core::STORE_FILE).exists() {
+            // Killed before the file was made: nothing was set up, and `init` is run again.
+            assert!(labdesk(dir.path()).arg("init").stdout(Stdio::null()).status().unwrap().success());
+        }
         let out = labdesk(dir.path()).args(["check", "--quick"]).output().unwrap();
         assert!(
             out.status.success(),

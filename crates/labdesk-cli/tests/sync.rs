@@ -19,8 +19,17 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Runs `labdesk` on the data folder `data` as workstation `ws`.
+/// Runs `labdesk` on the data folder `data` as workstation `ws`; a folder with no store yet is
+/// set up first, as lab IT does with `labdesk init`.
 fn labdesk(data: &Path, ws: &str, args: &[&str]) -> Output {
+    if args.first() != Some(&"init") && !data.join(labdesk_core::STORE_FILE).exists() {
+        let out = run(data, ws, &["init"]);
+        assert!(out.status.success(), "`labdesk init` sets up {ws}: {}", text(&out.stderr));
+    }
+    run(data, ws, args)
+}
+
+fn run(data: &Path, ws: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_labdesk"))
         .arg("--data")
         .arg(data)
@@ -378,19 +387,20 @@ fn chat_says_sending_until_a_sync_then_sent_on_every_workstation_read_once_read_
         .as_str()
         .unwrap()
         .to_owned();
+    let short = refused.replace('-', "")[24..].to_owned();
     let synced = ok(a, "FD1", &["sync"]);
     assert!(synced.contains("1 rejected"), "{synced}");
     let list = ok(a, "FD1", &["chat", "list", "FD1-000001"]);
     assert!(list.contains("fd1 (failed): scan at http://scans.example"), "refused, it stays in the chat: {list}");
     assert!(
         list.contains(&format!(
-            "refused: this lab takes no links in chat · send it again: labdesk chat retry {refused}"
+            "refused: this lab takes no links in chat · send it again: labdesk chat retry {short}"
         )),
         "with the server's reason and the way to send it again: {list}"
     );
 
     let again = ok(a, "FD1", &["chat", "retry", &refused]);
-    assert!(again.starts_with(&format!("Sent message {refused} again, as message ")), "{again}");
+    assert!(again.starts_with(&format!("Sent message {short} again, as message ")), "{again}");
     let list = ok(a, "FD1", &["chat", "list", "FD1-000001"]);
     assert!(list.contains("fd1 (sending): scan at http://scans.example"), "the new message waits to go: {list}");
     assert!(!list.contains("(failed)"), "and the refused one left the chat: {list}");
@@ -399,4 +409,32 @@ fn chat_says_sending_until_a_sync_then_sent_on_every_workstation_read_once_read_
     for (dir, ws) in [(a, "FD1"), (b, "FD2")] {
         ok(dir, ws, &["check"]);
     }
+}
+
+#[test]
+fn a_conflicted_revision_shows_in_history_with_the_kept_and_the_proposed_value() {
+    let url = serve("tok");
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (a.path(), b.path());
+    ok(a, "FD1", &["login", "--server", &url, "--token", "tok"]);
+    ok(b, "FD2", &["login", "--server", &url, "--token", "tok"]);
+    ok(a, "FD1", &["create", "--patient", "Ada", "--status", "received"]);
+    ok(a, "FD1", &["sync"]);
+    ok(b, "FD2", &["sync"]);
+    ok(a, "FD1", &["edit", "FD1-000001", "--status", "milling"]);
+    ok(b, "FD2", &["edit", "FD1-000001", "--status", "qc"]);
+    ok(a, "FD1", &["sync"]);
+    ok(b, "FD2", &["sync"]);
+
+    let history = ok(b, "FD2", &["history", "FD1-000001"]);
+    let line = history
+        .lines()
+        .position(|l| l.contains("fd2@FD2") && l.contains("conflicted"))
+        .unwrap_or_else(|| panic!("B's own change is marked conflicted, not shown as an empty revision: {history}"));
+    assert!(history.contains("conflicted (needs review)"), "{history}");
+    let next = history.lines().nth(line + 1).unwrap_or_default();
+    assert_eq!(next.trim(), "status: kept milling, proposed qc", "the values that met: {history}");
+    ok(b, "FD2", &["resolve", "FD1-000001", "--pick", "status=proposed"]);
+    let history = ok(b, "FD2", &["history", "FD1-000001"]);
+    assert!(history.contains("conflicted (resolved)"), "{history}");
 }

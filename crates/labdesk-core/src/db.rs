@@ -110,6 +110,30 @@ impl Store {
         &self.actor.workstation
     }
 
+    /// Gives a store that holds nothing yet another workstation code: a store set up with a
+    /// random code (opened before anyone said which workstation it is) can still become FD1.
+    /// Once it has a change or has been signed in to a server, its code is in its case numbers and
+    /// the server's records, and it is refused.
+    pub fn set_workstation(&mut self, code: &str) -> Result<()> {
+        let code = normalize_workstation_code(code);
+        check_workstation_code(&code)?;
+        if code == self.actor.workstation {
+            return Ok(());
+        }
+        let used: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM revisions) OR EXISTS (SELECT 1 FROM workstation WHERE next_case_seq <> 1) \
+             OR EXISTS (SELECT 1 FROM sync_state WHERE server_url IS NOT NULL OR cursor <> 0)",
+            [],
+            |r| r.get(0),
+        )?;
+        if used {
+            return Err(Error::WorkstationMismatch { existing: self.actor.workstation.clone(), requested: code });
+        }
+        self.conn.execute("UPDATE workstation SET code = ?1", params![code])?;
+        self.actor.workstation = code;
+        Ok(())
+    }
+
     /// Who changes are recorded as made by.
     pub fn user(&self) -> &str {
         &self.actor.user
@@ -156,7 +180,15 @@ pub fn check_workstation_code(code: &str) -> Result<()> {
     }
 }
 
+/// A workstation code as typed: `fd1` is FD1 (people type codes in lower case; case numbers
+/// print them in capitals).
+pub fn normalize_workstation_code(code: &str) -> String {
+    code.trim().to_ascii_uppercase()
+}
+
 fn ensure_workstation(conn: &mut Connection, requested: Option<&str>) -> Result<String> {
+    let requested = requested.map(normalize_workstation_code);
+    let requested = requested.as_deref();
     if let Some(code) = requested {
         check_workstation_code(code)?;
     }
@@ -211,9 +243,25 @@ mod tests {
     }
 
     #[test]
-    fn a_lower_case_code_is_refused_with_an_example() {
-        let err = Store::open_in_memory(OpenOptions { workstation: Some("fd1".into()), user: None }).unwrap_err();
+    fn a_bad_code_is_refused_with_an_example() {
+        let err = Store::open_in_memory(OpenOptions { workstation: Some("fd-1".into()), user: None }).unwrap_err();
         assert!(err.to_string().contains("e.g. FD1"), "{err}");
+    }
+
+    #[test]
+    fn a_lower_case_code_is_taken_in_capitals() {
+        let store = Store::open_in_memory(OpenOptions { workstation: Some(" fd1 ".into()), user: None }).unwrap();
+        assert_eq!(store.workstation(), "FD1", "case numbers print the code in capitals");
+    }
+
+    #[test]
+    fn an_empty_store_can_take_another_code_and_a_used_one_cannot() {
+        let mut store = Store::open_in_memory(OpenOptions::default()).unwrap();
+        store.set_workstation("fd1").expect("a store that holds nothing can still be named");
+        assert_eq!(store.workstation(), "FD1");
+        store.create_case(crate::test_support::fields(serde_json::json!({"patient_name": "P"}))).unwrap();
+        let err = store.set_workstation("TB2").unwrap_err();
+        assert!(matches!(err, Error::WorkstationMismatch { .. }), "its case numbers already say FD1: {err}");
     }
 
     #[test]

@@ -56,6 +56,9 @@ pub enum Error {
     #[error("no {} matches '{key}'", kind.label())]
     NotFound { kind: RecordKind, key: String },
 
+    #[error("case {case} has no meta value '{key}'{}", if known.is_empty() { String::new() } else { format!(" (its keys: {})", known.join(", ")) })]
+    NoMetaKey { case: String, key: String, known: Vec<String> },
+
     #[error(
         "the {} {id} was changed since you opened it (you edited version {base}, it is now at version {current}); \
          reload it and make your change again",
@@ -91,7 +94,11 @@ pub enum Error {
     #[error("nothing in this store has the id {0}: it is not a case, chat message, meta value, stage, note or file")]
     NoRecord(uuid::Uuid),
 
-    #[error("this store belongs to workstation {existing}; it cannot be set up again as {requested}")]
+    #[error(
+        "this store belongs to workstation {existing} and already holds its changes; it cannot become {requested}: \
+         use --workstation {existing} with it, or set up {requested} in another data folder (labdesk --data DIR init \
+         --workstation {requested})"
+    )]
     WorkstationMismatch { existing: String, requested: String },
 
     #[error("'{0}' is not a workstation code: use 2 to 8 capital letters or digits, e.g. FD1")]

@@ -44,10 +44,12 @@ pub use cases::{
 };
 pub use chat::{ChatMessage, MessageStatus, MessageType, MessageView, NewMessage};
 pub use check::CheckReport;
-pub use db::{check_workstation_code, OpenOptions, Store, STORE_FILE};
+pub use db::{check_workstation_code, normalize_workstation_code, OpenOptions, Store, STORE_FILE};
 pub use error::{Error, FieldError, Invalid, Result};
 pub use files::{mime_allowed, FileRecord, NewFile, ALLOWED_FORMATS, MAX_FILES_PER_UPLOAD, MAX_FILE_SIZE};
-pub use history::{FieldChange, HistoryEntry, OutboxEntry};
+pub use history::{
+    record_label, short_id, FieldChange, HistoryEntry, OutboxEntry, RevisionConflict, WaitingFile, SHORT_ID_LEN,
+};
 pub use import::{ImportCase, ImportReport, Skipped};
 pub use labdesk_proto::{Origin, RecordKind, Revision, Timestamp, TimestampError};
 pub use meta::{CaseMeta, KNOWN_META_KEYS};

@@ -99,6 +99,20 @@ impl Store {
         self.write(|tx, actor| {
             let case_id = crate::cases::resolve(tx, case_key)?;
             let id = derived_id(RecordKind::CaseMeta, case_id, key);
+            if record::load::<CaseMeta>(tx, id)?.is_none() {
+                // Say it in the words typed, not by the record's derived id.
+                let case: String =
+                    tx.query_row("SELECT case_number FROM cases WHERE id = ?1", [case_id.to_string()], |r| r.get(0))?;
+                let known = record::load_where::<CaseMeta>(
+                    tx,
+                    "case_id = ?1 AND deleted_at IS NULL ORDER BY key",
+                    [case_id.to_string()],
+                )?
+                .into_iter()
+                .map(|m| m.record.key)
+                .collect();
+                return Err(crate::Error::NoMetaKey { case, key: key.trim().to_owned(), known });
+            }
             record::set_deleted::<CaseMeta>(tx, actor, id, None, true)
         })
     }
@@ -133,6 +147,15 @@ mod tests {
         let back = s.set_meta("FD1-000001", "shade", "B1").unwrap();
         assert_eq!(back.record.version, 5, "restore and set are two revisions");
         assert_eq!(s.meta("FD1-000001").unwrap()[0].record.value, "B1");
+    }
+
+    #[test]
+    fn unsetting_a_key_the_case_never_had_names_the_key_and_the_case() {
+        let mut s = store();
+        s.create_case(fields(json!({"patient_name": "P"}))).unwrap();
+        s.set_meta("FD1-000001", "shade", "A2").unwrap();
+        let err = s.unset_meta("FD1-000001", "nokey").unwrap_err().to_string();
+        assert_eq!(err, "case FD1-000001 has no meta value 'nokey' (its keys: shade)", "in the words typed, no id");
     }
 
     #[test]

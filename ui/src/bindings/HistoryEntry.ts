@@ -2,13 +2,26 @@
 import type { FieldChange } from "./FieldChange";
 import type { Origin } from "./Origin";
 import type { RecordKind } from "./RecordKind";
+import type { RevisionConflict } from "./RevisionConflict";
 import type { Timestamp } from "./Timestamp";
 import type { JsonValue } from "./serde_json/JsonValue";
 
 /**
  * A revision, with what it changed spelled out.
  */
-export type HistoryEntry = { changes: Array<FieldChange>, id: string, record_kind: RecordKind, record_id: string, 
+export type HistoryEntry = { changes: Array<FieldChange>, 
+/**
+ * What a person knows the record by once this revision is made ([`record_label`]).
+ */
+label: string, 
+/**
+ * The record's short id ([`short_id`]), which commands also accept.
+ */
+short_id: string, 
+/**
+ * The fields this revision proposed that another change had set first: kept and proposed.
+ */
+conflicts: Array<RevisionConflict>, id: string, record_kind: RecordKind, record_id: string, 
 /**
  * The record's version once this revision is applied: 1 for the creating revision.
  */

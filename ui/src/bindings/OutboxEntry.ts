@@ -13,4 +13,16 @@ attempts: number,
 /**
  * Why the last push got no answer (the server was away, ...).
  */
-last_error: string | null, enqueued_at: Timestamp, revision: Revision, };
+last_error: string | null, enqueued_at: Timestamp, revision: Revision, 
+/**
+ * What a person knows the record by ([`record_label`]), as it is now.
+ */
+label: string, 
+/**
+ * The record's short id ([`short_id`]).
+ */
+short_id: string, 
+/**
+ * The case the record is or belongs to.
+ */
+case_number: string | null, };

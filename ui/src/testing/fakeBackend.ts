@@ -639,6 +639,26 @@ export function installFakeBackend(options: FakeOptions = {}): void {
   };
 
   // ---- history ----
+  /** The core's `record_label`: a case's number, a meta key, a message's or note's first words. */
+  const recordLabel = (kind: RecordKind, state: Json): string => {
+    const text = (f: string) => (typeof state[f] === 'string' ? (state[f] as string) : '');
+    const words = (t: string) => {
+      let out = '';
+      for (const w of t.split(/\s+/).filter(Boolean)) {
+        if (out.length + (out ? 1 : 0) + w.length > 40) return `"${out || w.slice(0, 40)}…"`;
+        out = out ? `${out} ${w}` : w;
+      }
+      return out ? `"${out}"` : '';
+    };
+    switch (kind) {
+      case 'case': return text('case_number');
+      case 'case_meta': return text('key');
+      case 'chat_message': return words(text('message_content'));
+      case 'file': return text('original_name');
+      case 'workflow_stage': return text('stage');
+      case 'case_note': return words(text('body'));
+    }
+  };
   const history = (caseKey: unknown): HistoryEntry[] => {
     const c = resolveCase(caseKey);
     const mine = revisions.filter((r) => (recordCase.get(r.record_id) ?? r.record_id) === c.id);
@@ -652,8 +672,16 @@ export function installFakeBackend(options: FakeOptions = {}): void {
           before: state[field] ?? null,
           after,
         }));
-        states.set(rev.record_id, { ...state, ...rev.fields });
-        return { ...rev, changes };
+        const now = { ...state, ...rev.fields };
+        states.set(rev.record_id, now);
+        // As the core: what a person knows the record by, its short id, and its proposals that
+        // did not take (kept and proposed).
+        const conflicts = conflictList
+          .flatMap((rc) => rc.disputes)
+          .filter((d) => d.revision_id === rev.id)
+          .map((d) => ({ field: d.field, kept: d.kept, proposed: d.proposed, resolved: false }));
+        const hex = rev.record_id.replace(/-/g, '');
+        return { ...rev, changes, label: recordLabel(rev.record_kind, now), short_id: hex.slice(-8), conflicts };
       });
     return entries.sort((a, b) => (a.made_at < b.made_at ? -1 : a.made_at > b.made_at ? 1 : 0));
   };

@@ -4,7 +4,8 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use labdesk_core::{ChatMessage, MessageView, NewMessage, Written};
+use labdesk_core::{short_id, ChatMessage, MessageView, NewMessage, RecordKind, Store, Stored, Written};
+use uuid::Uuid;
 
 use super::cases::label;
 use super::Ctx;
@@ -37,10 +38,10 @@ pub fn print_message(out: &mut dyn Write, m: &MessageView, indent: &str) -> Resu
     writeln!(out, "{line}")?;
     let mut marks = Vec::new();
     if let Some(to) = r.reply_to {
-        marks.push(format!("reply to {to}"));
+        marks.push(format!("reply to {}", short_id(to)));
     }
     if let Some(parent) = r.parent_message_id {
-        marks.push(format!("in thread {parent}"));
+        marks.push(format!("in thread {}", short_id(parent)));
     }
     for (emoji, users) in &r.reactions {
         marks.push(format!("{emoji} {}", users.iter().cloned().collect::<Vec<_>>().join(", ")));
@@ -48,12 +49,17 @@ pub fn print_message(out: &mut dyn Write, m: &MessageView, indent: &str) -> Resu
     if let Some(read) = r.read_at {
         marks.push(format!("read {}", time(read)));
     }
-    marks.push(format!("id {}", m.id));
+    marks.push(format!("id {}", short_id(m.id)));
     writeln!(out, "{indent}    {}", marks.join(" · "))?;
     if let Some(reason) = &m.failure {
-        writeln!(out, "{indent}    refused: {reason} · send it again: labdesk chat retry {}", m.id)?;
+        writeln!(out, "{indent}    refused: {reason} · send it again: labdesk chat retry {}", short_id(m.id))?;
     }
     Ok(())
+}
+
+/// The message a person named by its short id or UUID.
+fn message_id(store: &Store, text: &str) -> Result<Uuid> {
+    Ok(store.find_record_id(text, Some(RecordKind::ChatMessage))?)
 }
 
 fn report(ctx: &mut Ctx<'_>, written: &Written<ChatMessage>, done: &str, unchanged: &str) -> Result<ExitCode> {
@@ -70,6 +76,8 @@ fn report(ctx: &mut Ctx<'_>, written: &Written<ChatMessage>, done: &str, unchang
 pub fn run(ctx: &mut Ctx<'_>, command: ChatCommand) -> Result<ExitCode> {
     match command {
         ChatCommand::Post { case, text, message_type, reply_to, parent, purpose } => {
+            let reply_to = reply_to.map(|id| message_id(&ctx.store, &id)).transpose()?;
+            let parent = parent.map(|id| message_id(&ctx.store, &id)).transpose()?;
             let message = NewMessage {
                 message_type: message_type.into(),
                 message_content: text,
@@ -83,52 +91,67 @@ pub fn run(ctx: &mut Ctx<'_>, command: ChatCommand) -> Result<ExitCode> {
                 ctx.print_json(&posted)?;
             } else {
                 let number = ctx.store.case(&posted.record.case_id.to_string())?.record.case_number;
-                writeln!(ctx.out, "Posted message {} on case {number}", posted.id)?;
+                writeln!(ctx.out, "Posted message {} on case {number}", short_id(posted.id))?;
             }
             Ok(ExitCode::SUCCESS)
         }
         ChatCommand::Edit { id, text, base_version } => {
+            let id = message_id(&ctx.store, &id)?;
             let written = ctx.store.edit_message(id, base_version, &text)?;
-            report(ctx, &written, &format!("Edited message {id}."), "Nothing changed: the message already says that.")
+            report(
+                ctx,
+                &written,
+                &format!("Edited message {}.", short_id(id)),
+                "Nothing changed: the message already says that.",
+            )
         }
         ChatCommand::React { id, emoji, remove } => {
+            let id = message_id(&ctx.store, &id)?;
             let written = ctx.store.react(id, &emoji, !remove)?;
             let emoji = emoji.trim();
             if remove {
                 report(
                     ctx,
                     &written,
-                    &format!("Took back {emoji} on message {id}."),
+                    &format!("Took back {emoji} on message {}.", short_id(id)),
                     &format!("You had not reacted {emoji}."),
                 )
             } else {
                 report(
                     ctx,
                     &written,
-                    &format!("Reacted {emoji} on message {id}."),
+                    &format!("Reacted {emoji} on message {}.", short_id(id)),
                     &format!("You had already reacted {emoji}."),
                 )
             }
         }
         ChatCommand::Delete { id } => {
+            let id = message_id(&ctx.store, &id)?;
             let written = ctx.store.delete_message(id, None)?;
-            report(ctx, &written, &format!("Deleted message {id}."), "The message was already deleted.")
+            report(ctx, &written, &format!("Deleted message {}.", short_id(id)), "The message was already deleted.")
         }
         ChatCommand::Read { id } => {
+            let id = message_id(&ctx.store, &id)?;
             let written = ctx.store.mark_read(id)?;
             let unchanged = if written.record.record.sender_id == ctx.store.user() {
                 "That is your own message: a read receipt tells you when someone else has read it."
             } else {
                 "The message was already marked read."
             };
-            report(ctx, &written, &format!("Marked message {id} read."), unchanged)
+            report(ctx, &written, &format!("Marked message {} read.", short_id(id)), unchanged)
         }
         ChatCommand::Retry { id } => {
+            let id = message_id(&ctx.store, &id)?;
             let posted = ctx.store.retry_message(id)?;
             if ctx.json {
                 ctx.print_json(&posted)?;
             } else {
-                writeln!(ctx.out, "Sent message {id} again, as message {} (sending).", posted.id)?;
+                writeln!(
+                    ctx.out,
+                    "Sent message {} again, as message {} (sending).",
+                    short_id(id),
+                    short_id(posted.id)
+                )?;
             }
             Ok(ExitCode::SUCCESS)
         }

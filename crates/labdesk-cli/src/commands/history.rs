@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use anyhow::Result;
 use labdesk_core::{FieldChange, HistoryEntry, RecordKind};
 use serde_json::Value;
-use uuid::Uuid;
 
 use super::Ctx;
 use crate::cli::HistoryArgs;
@@ -26,11 +25,12 @@ pub fn history(ctx: &mut Ctx<'_>, args: HistoryArgs) -> Result<ExitCode> {
                 (format!("History of case {number}"), ctx.store.history(id)?)
             }
         }
-        Err(labdesk_core::Error::NotFound { .. }) if Uuid::parse_str(target).is_ok() => {
-            let id = Uuid::parse_str(target)?;
+        Err(labdesk_core::Error::NotFound { .. }) => {
+            // Not a case: any record, by its short id or UUID.
+            let id = ctx.store.find_record_id(target, None)?;
             let entries = ctx.store.history(id)?;
-            let kind = entries.first().map_or("record", |e| e.revision.record_kind.label());
-            (format!("History of {kind} {id}"), entries)
+            let title = entries.last().map_or_else(|| format!("record {id}"), |e| record_name(e, None));
+            (format!("History of {title}"), entries)
         }
         Err(e) => return Err(e.into()),
     };
@@ -46,17 +46,23 @@ pub fn history(ctx: &mut Ctx<'_>, args: HistoryArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A record as a person knows it: `case FD1-000001`, `chat message "hello bench" [3f9a1c2b]`,
+/// `file scan.stl [...]`; the short id is what commands take.
+fn record_name(entry: &HistoryEntry, label: Option<&str>) -> String {
+    let kind = entry.revision.record_kind;
+    let label = label.unwrap_or(&entry.label);
+    match (kind, label.is_empty()) {
+        (RecordKind::Case, false) => format!("case {label}"),
+        (_, false) => format!("{} {label} [{}]", kind.label(), entry.short_id),
+        (_, true) => format!("{} [{}]", kind.label(), entry.short_id),
+    }
+}
+
 fn print_entry(out: &mut dyn Write, entry: &HistoryEntry, with_kind: bool) -> Result<()> {
     let r = &entry.revision;
     let mut head = format!("v{:<3} {}  {}@{}", r.version, time(r.made_at), r.author, r.workstation);
     if with_kind {
-        let short: String = r.record_id.to_string().chars().take(8).collect();
-        head.push_str(&format!("  {} {short}", r.record_kind.label()));
-        if r.record_kind == RecordKind::CaseMeta {
-            if let Some(Value::String(key)) = r.fields.get("key") {
-                head.push_str(&format!(" ({key})"));
-            }
-        }
+        head.push_str(&format!("  {}", record_name(entry, None)));
     }
     let created = r.base_version == 0;
     if created {
@@ -65,7 +71,16 @@ fn print_entry(out: &mut dyn Write, entry: &HistoryEntry, with_kind: bool) -> Re
     if let Some(deleted) = entry.changes.iter().find(|c| c.field == "deleted_at") {
         head.push_str(if deleted.after.is_null() { "  restored" } else { "  deleted" });
     }
+    if !entry.conflicts.is_empty() {
+        let open = entry.conflicts.iter().any(|c| !c.resolved);
+        head.push_str(if open { "  conflicted (needs review)" } else { "  conflicted (resolved)" });
+    }
     writeln!(out, "{head}")?;
+    for c in &entry.conflicts {
+        // What this change proposed that did not take: the other side's value stayed.
+        let change = FieldChange { field: c.field.clone(), before: Value::Null, after: Value::Null };
+        writeln!(out, "      {}: kept {}, proposed {}", c.field, shown(&change, &c.kept), shown(&change, &c.proposed))?;
+    }
     for change in &entry.changes {
         // deleted_at is in the head line; with --all every record belongs to the one case.
         if change.field == "deleted_at" || (with_kind && change.field == "case_id") {
@@ -107,14 +122,28 @@ fn shown(change: &FieldChange, v: &Value) -> String {
 pub fn outbox(ctx: &mut Ctx<'_>, limit: u32) -> Result<ExitCode> {
     let entries = ctx.store.outbox(limit)?;
     if ctx.json {
+        // The changes only, as scripts have read them: each now names its record too.
         ctx.print_json(&entries)?;
         return Ok(ExitCode::SUCCESS);
     }
+    let files = ctx.store.waiting_files()?;
     let pending = ctx.store.pending_count()?;
     if entries.is_empty() {
         writeln!(ctx.out, "The outbox is empty: every change made here has been sent.")?;
-        return Ok(ExitCode::SUCCESS);
+    } else {
+        print_changes(ctx, &entries, pending, limit)?;
     }
+    if !files.is_empty() {
+        writeln!(ctx.out, "Files whose contents wait to go up ({}):", files.len())?;
+        for f in &files {
+            let case = f.case_number.as_deref().map(|n| format!(" on case {n}")).unwrap_or_default();
+            writeln!(ctx.out, "  {}{case}  ({} bytes, attached {})", f.original_name, f.file_size, time(f.added_at))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_changes(ctx: &mut Ctx<'_>, entries: &[labdesk_core::OutboxEntry], pending: u64, limit: u32) -> Result<()> {
     let rows: Vec<Vec<String>> = entries
         .iter()
         .map(|o| {
@@ -125,24 +154,35 @@ pub fn outbox(ctx: &mut Ctx<'_>, limit: u32) -> Result<ExitCode> {
                 None if o.attempts > 0 => format!("{} tries", o.attempts),
                 None => "waiting".to_owned(),
             };
+            let record = match (r.record_kind, o.label.is_empty()) {
+                (RecordKind::Case, false) => o.label.clone(),
+                (_, false) => truncate(&o.label, 40),
+                (_, true) => String::new(),
+            };
             vec![
                 o.seq.to_string(),
                 state,
                 time(r.made_at),
                 format!("{}@{}", r.author, r.workstation),
                 r.record_kind.label().to_owned(),
-                r.record_id.to_string(),
+                record,
+                o.case_number.clone().unwrap_or_else(|| "—".to_owned()),
+                o.short_id.clone(),
                 r.version.to_string(),
                 truncate(&fields.join(", "), 50),
             ]
         })
         .collect();
-    output::table(ctx.out, &["SEQ", "STATE", "MADE (UTC)", "BY", "KIND", "RECORD", "V", "FIELDS"], &rows)?;
+    output::table(
+        ctx.out,
+        &["SEQ", "STATE", "MADE (UTC)", "BY", "KIND", "RECORD", "CASE", "ID", "V", "FIELDS"],
+        &rows,
+    )?;
     let waiting = if pending == 1 { "1 change waits".to_owned() } else { format!("{pending} changes wait") };
     if entries.len() as u64 >= u64::from(limit) {
         writeln!(ctx.out, "{waiting} to be sent (showing the first {}; see more with --limit)", entries.len())?;
     } else {
         writeln!(ctx.out, "{waiting} to be sent.")?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

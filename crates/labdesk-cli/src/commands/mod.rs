@@ -52,16 +52,44 @@ fn data_dir(given: Option<PathBuf>) -> Result<PathBuf> {
     bail!("there is no data folder: give --data DIR or set LABDESK_DATA (neither XDG_DATA_HOME nor HOME is set)")
 }
 
+/// What to do in a data folder with no store: set one up.
+fn no_store(dir: &std::path::Path, dir_given: bool, workstation: Option<&str>, user: Option<&str>) -> String {
+    let data = if dir_given { format!(" --data {}", dir.display()) } else { String::new() };
+    let code = workstation.map_or_else(|| "CODE".to_owned(), labdesk_core::normalize_workstation_code);
+    let name = user.unwrap_or("NAME");
+    let mut text = format!(
+        "no LabDesk store in {}: set one up with `labdesk{data} init --workstation {code} --user {name}`",
+        dir.display()
+    );
+    if workstation.is_none() {
+        text.push_str(" (CODE: this workstation's code, 2 to 8 capitals or digits, e.g. FD1)");
+    }
+    text
+}
+
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
     let global = cli.global;
+    let given_dir = global.data.clone().filter(|d| !d.as_os_str().is_empty());
     let dir = data_dir(global.data)?;
     let is_new = !dir.join(STORE_FILE).exists();
     let user = global.user.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty());
     let workstation = global.workstation.map(|w| w.trim().to_owned()).filter(|w| !w.is_empty());
-    let store = Store::open(&dir, OpenOptions { workstation, user: user.clone() })?;
-    if is_new && !global.json && !matches!(cli.command, Command::Init) {
-        eprintln!("note: set up a new LabDesk store in {} for workstation {}", dir.display(), store.workstation());
+    let init = matches!(cli.command, Command::Init);
+    // Only `init` sets a store up: any other command on a folder with none would make one with a
+    // random workstation code that a later `init --workstation FD1` could not take back.
+    if is_new && !init {
+        bail!("{}", no_store(&dir, given_dir.is_some(), workstation.as_deref(), user.as_deref()));
     }
+    let store = if init && !is_new {
+        // `init` names an existing store that holds nothing yet (see `Store::set_workstation`).
+        let mut store = Store::open(&dir, OpenOptions { workstation: None, user: user.clone() })?;
+        if let Some(code) = &workstation {
+            store.set_workstation(code)?;
+        }
+        store
+    } else {
+        Store::open(&dir, OpenOptions { workstation, user: user.clone() })?
+    };
     let mut ctx = Ctx { store, dir, json: global.json, out };
     match cli.command {
         Command::Init => cases::init(&mut ctx, user.as_deref(), is_new),

@@ -149,7 +149,7 @@ pub fn note(ctx: &mut Ctx<'_>, command: NoteCommand) -> Result<ExitCode> {
             if ctx.json {
                 ctx.print_json(&note)?;
             } else {
-                writeln!(ctx.out, "Added note {} to case {case}.", note.id)?;
+                writeln!(ctx.out, "Added note {} to case {case}.", labdesk_core::short_id(note.id))?;
             }
         }
         NoteCommand::List { case } => {

@@ -180,7 +180,7 @@ pub fn sync(ctx: &mut Ctx<'_>, keep_watching: bool) -> Result<ExitCode> {
 }
 
 fn record_label(kind: labdesk_core::RecordKind, id: Uuid, case_number: Option<&str>) -> String {
-    let short: String = id.to_string().chars().take(8).collect();
+    let short = labdesk_core::short_id(id);
     match (kind, case_number) {
         (labdesk_core::RecordKind::Case, Some(number)) => format!("case {number}"),
         (_, Some(number)) => format!("{} {short} of case {number}", kind.label()),
@@ -315,7 +315,8 @@ fn watch_loop(ctx: &mut Ctx<'_>, transport: HttpTransport) -> Result<ExitCode> {
 fn print_conflicts(out: &mut dyn Write, all: &[RecordConflicts], indent: &str) -> Result<()> {
     for record in all {
         let label = record_label(record.record_kind, record.record_id, record.case_number.as_deref());
-        writeln!(out, "{indent}{label} ({}):", record.record_id)?;
+        // The label names the record (a case by its number, others by their short id).
+        writeln!(out, "{indent}{label}:")?;
         for d in &record.disputes {
             let by = |who: Option<&str>, ws: Option<&str>, at: Option<labdesk_core::Timestamp>| match (who, ws, at) {
                 (Some(who), Some(ws), Some(at)) => format!("{who}@{ws}, {}", time(at)),
@@ -336,7 +337,7 @@ fn print_conflicts(out: &mut dyn Write, all: &[RecordConflicts], indent: &str) -
         }
         let key = match (record.record_kind, &record.case_number) {
             (labdesk_core::RecordKind::Case, Some(number)) => number.clone(),
-            _ => record.record_id.to_string(),
+            _ => labdesk_core::short_id(record.record_id),
         };
         let fields: Vec<String> = {
             let mut seen: Vec<&str> = Vec::new();
@@ -375,13 +376,18 @@ pub fn resolve(ctx: &mut Ctx<'_>, args: ResolveArgs) -> Result<ExitCode> {
     let key = args.record.trim();
     let record_id = match Uuid::parse_str(key) {
         Ok(id) => id,
-        Err(_) => ctx.store.case_id(key)?,
+        Err(_) => match ctx.store.case_id(key) {
+            Ok(id) => id,
+            // Not a case number: an attached record's short id, as `labdesk conflicts` shows.
+            Err(labdesk_core::Error::NotFound { .. }) => ctx.store.find_record_id(key, None)?,
+            Err(e) => return Err(e.into()),
+        },
     };
     let Some(record) = ctx.store.record_conflicts(record_id)? else {
         let mut message = format!("{key} has no conflicts to resolve");
         if let Ok(case) = ctx.store.case_detail(&record_id.to_string()) {
             if case.needs_review() {
-                let ids: Vec<String> = case.conflicts.iter().map(|c| c.record_id.to_string()).collect();
+                let ids: Vec<String> = case.conflicts.iter().map(|c| labdesk_core::short_id(c.record_id)).collect();
                 message.push_str(&format!("; records attached to it do: labdesk resolve {}", ids.join(" / ")));
             }
         }

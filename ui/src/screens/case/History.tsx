@@ -34,6 +34,9 @@ function summary(entry: HistoryEntry): string {
   const f = entry.fields;
   if (entry.resolves && entry.resolves.length) return 'resolved a conflict';
   if ('deleted_at' in f) return f.deleted_at === null ? 'restored' : 'deleted';
+  if (entry.conflicts.length && !Object.keys(f).length) {
+    return `proposed ${entry.conflicts.map((c) => c.field).join(', ')} (did not take)`;
+  }
   if (entry.version === 1) {
     if (entry.record_kind === 'workflow_stage' && typeof f.stage === 'string') return `${humanize(f.stage)} stage first moved`;
     if (entry.record_kind === 'case_meta' && typeof f.key === 'string') return `set ${f.key}`;
@@ -82,6 +85,11 @@ export function History({ caseId, stamp }: { caseId: string; stamp: string }) {
           <li key={e.id} className="history-entry" data-testid="history-entry" data-kind={e.record_kind}>
             <div className="history-head">
               <span className={`badge kind-${e.record_kind}`}>{KIND_LABEL[e.record_kind]}</span>
+              {e.record_kind !== 'case' && e.label && (
+                <span className="history-label" data-testid="history-label" title={`id …${e.short_id}`}>
+                  {e.label}
+                </span>
+              )}
               <strong>{e.author}</strong>
               <span className="muted">on {e.workstation}</span>
               <time className="muted" dateTime={e.made_at}>
@@ -90,7 +98,26 @@ export function History({ caseId, stamp }: { caseId: string; stamp: string }) {
               <span>{summary(e)}</span>
               <span className="muted">v{e.version}</span>
               {e.origin === 'central' && <span className="badge">from the lab</span>}
+              {e.conflicts.length > 0 && (
+                <span className="badge warn">{e.conflicts.some((c) => !c.resolved) ? 'needs review' : 'conflict resolved'}</span>
+              )}
             </div>
+            {e.conflicts.length > 0 && (
+              <table className="changes conflicts">
+                <tbody>
+                  {e.conflicts.map((c) => (
+                    <tr key={c.field} data-testid="history-conflict" data-field={c.field}>
+                      <th scope="row">{c.field}</th>
+                      <td className="kept">kept {valueText(c.kept)}</td>
+                      <td className="arrow" aria-hidden="true">
+                        ·
+                      </td>
+                      <td className="proposed">proposed {valueText(c.proposed)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
             {telling(e).length > 0 && (
               <table className="changes">
                 <tbody>
