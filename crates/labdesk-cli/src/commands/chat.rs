@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use labdesk_core::{short_id, ChatMessage, MessageView, NewMessage, RecordKind, Store, Stored, Written};
+use labdesk_core::{short_id, ChatMessage, MessageView, NewMessage, RecordKind, Store, Written};
 use uuid::Uuid;
 
 use super::cases::label;
