@@ -22,6 +22,7 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
+pub mod rules;
 pub mod snapshot;
 
 use std::future::Future;
@@ -40,6 +41,7 @@ use tracing::Level;
 pub use config::Config;
 pub use error::ApiError;
 pub use metrics::Metrics;
+pub use rules::record_rules;
 pub use snapshot::SnapshotPolicy;
 
 /// The longest a long poll waits.

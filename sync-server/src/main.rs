@@ -192,7 +192,7 @@ async fn run(cli: Cli) -> Result<()> {
     }
     let config = Config::load(cli.config.as_deref(), overrides)?;
     let options = PgOptions { max_connections: config.max_connections, ..PgOptions::default() };
-    let store = PgStore::new(config.database_url()?, options)?;
+    let store = PgStore::new(config.database_url()?, options)?.with_rules(labdesk_sync::record_rules());
     match cli.command {
         Command::Serve { .. } => serve(config, store).await,
         Command::Migrate => {

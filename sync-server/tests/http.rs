@@ -70,7 +70,11 @@ impl Env {
             None,
             &who.identity.user_name,
             &who.identity.workstation_code,
-            json!({"case_number": format!("{}-{}", who.identity.workstation_code, Uuid::now_v7()), "order_note": note}),
+            json!({
+                "case_number": format!("{}-{}", who.identity.workstation_code, &Uuid::now_v7().simple().to_string()[20..]),
+                "secret_key": "0123456789abcdef0123456789abcdef", "status": "received", "priority": "medium",
+                "patient_name": "Jane Roe", "author_id": who.identity.user_name, "order_note": note
+            }),
         )
     }
 }

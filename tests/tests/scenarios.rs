@@ -447,3 +447,62 @@ fn a_file_attached_on_one_workstation_goes_up_in_a_round_resumes_after_a_cut_and
     assert!(a.store.check(true)?.problems.is_empty() && b.store.check(true)?.problems.is_empty());
     Ok(())
 }
+
+/// Two workstations import the same old case number offline. The central store takes the first
+/// and rejects the second with a reason its workstation shows; no store is ever sent two cases
+/// with one number (every store keeps case numbers unique), so every workstation goes on
+/// syncing. (The central store once took both, and from then on every pull failed on
+/// `UNIQUE constraint failed: cases.case_number`.)
+#[test]
+fn two_workstations_importing_one_case_number_offline_get_one_case_accepted_the_other_rejected_and_all_keep_syncing(
+) -> Result<()> {
+    let lab = Lab::start()?;
+    let url = lab.url();
+    let mut ws = Vec::new();
+    for (user, code) in [("fran", "FD1"), ("tom", "TB2"), ("quinn", "QC3")] {
+        ws.push(Ws::new(&url, &lab.provision("North", user, code)?)?);
+    }
+    let observer = lab.provision("North", "observer", "OBS")?;
+    for (w, patient) in ws.iter_mut().zip(["Ada Lovelace", "Grace Hopper"]) {
+        w.offline(true);
+        let item: labdesk_core::ImportCase = serde_json::from_value(
+            json!({"case_number": "OLD-17", "patient_name": patient, "notes": ["from the old system"]}),
+        )?;
+        let mut report = labdesk_core::ImportReport::default();
+        w.store.import_batch(vec![(1, Ok(item))], &mut report)?;
+        assert_eq!(report.imported, 1, "{} takes the case in offline", w.name());
+        w.offline(false);
+    }
+    let first = ws[0].sync()?;
+    assert_eq!(first.rejected, 0, "the first to sync has its case accepted");
+    let second = ws[1].sync()?;
+    assert!(second.rejected >= 1, "the later case is rejected (and its note with it): {second:?}");
+    let rejected = ws[1].store.rejected_changes()?;
+    let case_rejection =
+        rejected.iter().find(|r| r.record_kind == labdesk_core::RecordKind::Case).expect("TB2 lists its rejected case");
+    assert!(
+        case_rejection.reason.contains("case number OLD-17 is already used by another case in this lab")
+            && case_rejection.reason.contains("(Ada Lovelace, taken in at FD1)"),
+        "TB2 is told why, and whose the number is: {}",
+        case_rejection.reason
+    );
+
+    sync_all(&mut ws)?;
+    let mut later = Vec::new();
+    for w in ws.iter_mut() {
+        let case = w.store.create_case(fields(json!({"patient_name": format!("Later at {}", w.name())})))?;
+        later.push(case.record.case_number);
+    }
+    sync_all(&mut ws)?;
+    sync_all(&mut ws)?;
+    for w in &ws {
+        for number in later.iter().chain([&"OLD-17".to_owned()]) {
+            assert!(w.store.case(number).is_ok(), "{} has case {number}: its sync kept working", w.name());
+        }
+        assert_eq!(w.store.case("OLD-17")?.record.patient_name, "Ada Lovelace", "{} has the case accepted", w.name());
+        assert!(w.store.check(true)?.is_ok(), "{}'s store passes its check", w.name());
+    }
+    let central = converged(&lab, &observer, &ws)?;
+    assert_eq!(central.rows["cases"].len(), 4, "OLD-17 once, and the three later cases, on every workstation");
+    Ok(())
+}

@@ -578,6 +578,42 @@ fn import_of_jsonl_with_bad_lines_exits_1_names_each_line_and_stores_the_good_ca
 }
 
 #[test]
+fn an_import_whose_case_numbers_clash_names_every_clash_with_its_lines_and_stores_nothing() {
+    let lab = Lab::new();
+    let file = lab.data().join("first.jsonl");
+    std::fs::write(&file, r#"{"patient_name": "Ada Lovelace", "case_number": "OLD-9"}"#).unwrap();
+    let out = lab.run(&["import", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("Imported case numbers are checked against the rest of the lab at the next sync"),
+        "the import says that the lab's other numbers are checked at sync: {}",
+        text(&out.stdout)
+    );
+
+    let file = lab.data().join("cases.jsonl");
+    let lines = [
+        r#"{"patient_name": "Grace Hopper", "case_number": "OLD-17"}"#,
+        r#"{"patient_name": "Alan Turing", "case_number": "OLD-18"}"#,
+        r#"{"patient_name": "Barbara Liskov", "case_number": "OLD-17"}"#,
+        r#"{"patient_name": "Edsger Dijkstra", "case_number": "OLD-9"}"#,
+        r#"{"patient_name": "Minted"}"#,
+    ];
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let out = lab.run(&["import", file.to_str().unwrap(), "--batch", "1"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "a clash refuses the import\n{stdout}");
+    assert!(stdout.contains("Nothing was imported"), "{stdout}");
+    assert!(stdout.contains("case number OLD-17 is on lines 1 and 3 of the import"), "{stdout}");
+    assert!(
+        stdout.contains("case number OLD-9 (line 4) is already used by a case in this store (patient Ada Lovelace)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("OLD-18"), "a free number is not named: {stdout}");
+    let page = lab.json(&["list"]);
+    assert_eq!(page["cases"].as_array().unwrap().len(), 1, "nothing of the refused file was stored: {page}");
+}
+
+#[test]
 fn check_exits_0_on_a_healthy_store() {
     let lab = Lab::new();
     let number = lab.create(&["--patient", "P", "--meta", "shade=A2"]);

@@ -199,7 +199,7 @@ impl Record for Case {
         }
     }
 
-    fn validate(&self, id: Uuid, conn: &Connection, p: &mut Vec<FieldError>) -> Result<()> {
+    fn validate_alone(&self, _id: Uuid, p: &mut Vec<FieldError>) {
         required(p, "case_number", &self.case_number, 32);
         if self.secret_key.0.len() < 32 || !self.secret_key.0.bytes().all(|b| b.is_ascii_hexdigit()) {
             p.push(FieldError::new("secret_key", "must be at least 32 hex digits (128 random bits)"));
@@ -278,6 +278,9 @@ impl Record for Case {
                 ));
             }
         }
+    }
+
+    fn validate(&self, id: Uuid, conn: &Connection, p: &mut Vec<FieldError>) -> Result<()> {
         let taken: Option<String> = query_opt(
             conn,
             "SELECT id FROM cases WHERE case_number = ?1 AND id <> ?2",

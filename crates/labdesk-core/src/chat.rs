@@ -104,8 +104,7 @@ impl Record for ChatMessage {
         self.attachments.retain(|id| seen.insert(*id));
     }
 
-    fn validate(&self, _id: Uuid, conn: &Connection, p: &mut Vec<FieldError>) -> Result<()> {
-        live_case(p, conn, "case_id", self.case_id)?;
+    fn validate_alone(&self, _id: Uuid, p: &mut Vec<FieldError>) {
         max_len(p, "message_content", &self.message_content, LONG_TEXT);
         if self.message_type == MessageType::Text && self.message_content.trim().is_empty() {
             p.push(FieldError::new("message_content", "a text message needs some text"));
@@ -124,6 +123,15 @@ impl Record for ChatMessage {
                 p.push(FieldError::new("reactions", "a reaction needs the user who made it"));
             }
         }
+        if let (Some(edited), Some(sent)) = (self.edited_at, self.sent_at) {
+            if edited < sent {
+                p.push(FieldError::new("edited_at", "is before the message was sent"));
+            }
+        }
+    }
+
+    fn validate(&self, _id: Uuid, conn: &Connection, p: &mut Vec<FieldError>) -> Result<()> {
+        live_case(p, conn, "case_id", self.case_id)?;
         for (field, target) in [("reply_to", self.reply_to), ("parent_message_id", self.parent_message_id)] {
             if let Some(target) = target {
                 let case: Option<String> =
@@ -138,11 +146,6 @@ impl Record for ChatMessage {
                 query_opt(conn, "SELECT case_id FROM files WHERE id = ?1", params![file.to_string()])?;
             if case.as_deref() != Some(self.case_id.to_string().as_str()) {
                 p.push(FieldError::new(format!("attachments[{i}]"), format!("there is no file {file} on this case")));
-            }
-        }
-        if let (Some(edited), Some(sent)) = (self.edited_at, self.sent_at) {
-            if edited < sent {
-                p.push(FieldError::new("edited_at", "is before the message was sent"));
             }
         }
         Ok(())

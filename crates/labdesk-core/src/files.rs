@@ -179,8 +179,7 @@ impl Record for FileRecord {
         self.mime_type.make_ascii_lowercase();
     }
 
-    fn validate(&self, _id: Uuid, conn: &Connection, p: &mut Vec<FieldError>) -> Result<()> {
-        live_case(p, conn, "case_id", self.case_id)?;
+    fn validate_alone(&self, _id: Uuid, p: &mut Vec<FieldError>) {
         required(p, "original_name", &self.original_name, 255);
         max_len(p, "stored_name", &self.stored_name, 255);
         max_len(p, "file_path", &self.file_path, 1024);
@@ -194,7 +193,10 @@ impl Record for FileRecord {
         if !labdesk_proto::sync::is_blob_name(&self.hash) {
             p.push(FieldError::new("hash", "must be the file's SHA-256, 64 hex digits"));
         }
-        Ok(())
+    }
+
+    fn validate(&self, _id: Uuid, conn: &Connection, p: &mut Vec<FieldError>) -> Result<()> {
+        live_case(p, conn, "case_id", self.case_id)
     }
 }
 

@@ -46,6 +46,44 @@ pub struct ImportReport {
     pub case_numbers: Vec<String>,
 }
 
+impl ImportCase {
+    /// The case number the item brings from the old system, as it will be stored (trimmed);
+    /// `None` when one is to be minted.
+    pub fn case_number(&self) -> Option<&str> {
+        self.fields.get("case_number").and_then(Value::as_str).map(str::trim).filter(|n| !n.is_empty())
+    }
+}
+
+/// A case number of an import that a case of this store has already, or that several lines of
+/// the import bring: a store keeps one case per number, so the import is refused as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NumberClash {
+    pub case_number: String,
+    /// The lines (1-based) of the import that bring it, in order.
+    pub lines: Vec<usize>,
+    /// The patient of the case of this store that has it, if one has.
+    pub in_store: Option<String>,
+}
+
+impl std::fmt::Display for NumberClash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lines: Vec<String> = self.lines.iter().map(ToString::to_string).collect();
+        let lines = match lines.split_last() {
+            Some((last, [])) => format!("line {last}"),
+            Some((last, rest)) => format!("lines {} and {last}", rest.join(", ")),
+            None => "no line".to_owned(),
+        };
+        match &self.in_store {
+            Some(patient) => write!(
+                f,
+                "case number {} ({lines}) is already used by a case in this store (patient {patient})",
+                self.case_number
+            ),
+            None => write!(f, "case number {} is on {lines} of the import", self.case_number),
+        }
+    }
+}
+
 fn import_one(conn: &rusqlite::Connection, actor: &Actor, item: ImportCase) -> Result<(String, u64)> {
     let case = crate::cases::new_case(conn, actor, item.fields)?;
     let id = Uuid::now_v7();
@@ -67,6 +105,34 @@ fn import_one(conn: &rusqlite::Connection, actor: &Actor, item: ImportCase) -> R
 }
 
 impl Store {
+    /// The case numbers of an import (`numbers`: each line that brings one, with it) that a case
+    /// of this store has, deleted or not, or that several lines bring, in the order of their
+    /// first line. Check before storing anything: an import with clashes is refused whole, so a
+    /// person fixes the file once and imports it again. (A number only another workstation has
+    /// is found by the central store at the next sync, which rejects the later case.)
+    pub fn import_number_clashes(&self, numbers: &[(usize, String)]) -> Result<Vec<NumberClash>> {
+        let mut by_number: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (line, number) in numbers {
+            by_number.entry(number.trim()).or_default().push(*line);
+        }
+        let mut clashes = Vec::new();
+        let mut stmt = self.conn.prepare_cached("SELECT patient_name FROM cases WHERE case_number = ?1")?;
+        for (number, lines) in by_number {
+            let in_store: Option<String> = stmt.query_row([number], |r| r.get(0)).map(Some).or_else(|e| {
+                if e == rusqlite::Error::QueryReturnedNoRows {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            })?;
+            if lines.len() > 1 || in_store.is_some() {
+                clashes.push(NumberClash { case_number: number.to_owned(), lines, in_store });
+            }
+        }
+        clashes.sort_by_key(|c| c.lines[0]);
+        Ok(clashes)
+    }
+
     /// Imports one batch in one transaction. Items are (line number, parsed item or the reason
     /// it could not be read). Bad items are skipped and reported; good ones are all stored.
     pub fn import_batch(
@@ -109,6 +175,29 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn numbers_that_several_lines_bring_or_a_case_of_the_store_has_are_all_named_with_their_lines() {
+        let mut s = crate::test_support::store();
+        s.create_case(crate::test_support::fields(json!({"patient_name": "Ada Lovelace", "case_number": "OLD-9"})))
+            .unwrap();
+        let numbers: Vec<(usize, String)> =
+            [(1, "OLD-17"), (2, "OLD-18"), (4, " OLD-17 "), (5, "OLD-9"), (7, "OLD-17"), (8, "NEW-1")]
+                .into_iter()
+                .map(|(line, n)| (line, n.to_owned()))
+                .collect();
+        let clashes = s.import_number_clashes(&numbers).unwrap();
+        let said: Vec<String> = clashes.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            said,
+            [
+                "case number OLD-17 is on lines 1, 4 and 7 of the import",
+                "case number OLD-9 (line 5) is already used by a case in this store (patient Ada Lovelace)",
+            ],
+            "every clash is named, with every line that brings it"
+        );
+        assert!(s.import_number_clashes(&numbers[1..2]).unwrap().is_empty(), "a free number is no clash");
+    }
 
     #[test]
     fn a_bad_item_is_skipped_with_its_line_and_the_good_ones_are_stored() {

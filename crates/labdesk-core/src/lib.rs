@@ -28,6 +28,7 @@ mod meta;
 mod notes;
 mod query;
 pub mod record;
+mod rules;
 mod scanner;
 pub mod schema;
 pub mod sync;
@@ -50,11 +51,12 @@ pub use files::{mime_allowed, FileRecord, NewFile, ALLOWED_FORMATS, MAX_FILES_PE
 pub use history::{
     record_label, short_id, FieldChange, HistoryEntry, OutboxEntry, RevisionConflict, WaitingFile, SHORT_ID_LEN,
 };
-pub use import::{ImportCase, ImportReport, Skipped};
+pub use import::{ImportCase, ImportReport, NumberClash, Skipped};
 pub use labdesk_proto::{Origin, RecordKind, Revision, Timestamp, TimestampError};
 pub use meta::{CaseMeta, KNOWN_META_KEYS};
 pub use notes::CaseNote;
 pub use query::{CaseDetail, CasePage, CaseQuery, CaseSort, CaseSummary, SearchHit, CLOSED_STATUSES};
 pub use record::{Stored, Written};
+pub use rules::check_state;
 pub use scanner::{case_number_in_name, ScanOutcome};
 pub use workflow::{status_from_stages, Stage, StageAction, StageStatus, StageView, WorkflowStage, STAGE_STATUSES};

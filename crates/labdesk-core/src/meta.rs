@@ -35,8 +35,20 @@ impl Record for CaseMeta {
         trim(&mut self.value);
     }
 
-    fn validate(&self, _id: Uuid, conn: &Connection, p: &mut Vec<FieldError>) -> Result<()> {
-        live_case(p, conn, "case_id", self.case_id)?;
+    fn validate_alone(&self, id: Uuid, p: &mut Vec<FieldError>) {
+        // One record per (case, key): a store keeps UNIQUE (case_id, key), which only the derived
+        // id makes safe to pull (two workstations setting one key write to one record).
+        let derived = derived_id(RecordKind::CaseMeta, self.case_id, &self.key);
+        if id != derived {
+            p.push(FieldError::new(
+                "id",
+                format!(
+                    "{id} is not the id of meta key '{}' on case {}: a meta value's id is derived from its case \
+                     and key ({derived}), so that one key is one record on every workstation",
+                    self.key, self.case_id
+                ),
+            ));
+        }
         check_key(&self.key, p);
         max_len(p, &self.key, &self.value, LONG_TEXT);
         match self.key.as_str() {
@@ -50,7 +62,10 @@ impl Record for CaseMeta {
             }
             _ => {}
         }
-        Ok(())
+    }
+
+    fn validate(&self, _id: Uuid, conn: &Connection, p: &mut Vec<FieldError>) -> Result<()> {
+        live_case(p, conn, "case_id", self.case_id)
     }
 }
 

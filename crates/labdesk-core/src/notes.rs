@@ -24,10 +24,12 @@ impl Record for CaseNote {
     const COLUMNS: &'static [Column] = &[col("case_id", T::Text), col("author_id", T::Text), col("body", T::Text)];
     const IMMUTABLE: &'static [&'static str] = &["case_id", "author_id"];
 
-    fn validate(&self, _id: Uuid, conn: &Connection, p: &mut Vec<FieldError>) -> Result<()> {
-        live_case(p, conn, "case_id", self.case_id)?;
+    fn validate_alone(&self, _id: Uuid, p: &mut Vec<FieldError>) {
         required(p, "body", &self.body, LONG_TEXT);
-        Ok(())
+    }
+
+    fn validate(&self, _id: Uuid, conn: &Connection, p: &mut Vec<FieldError>) -> Result<()> {
+        live_case(p, conn, "case_id", self.case_id)
     }
 }
 

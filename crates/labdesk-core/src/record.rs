@@ -66,7 +66,13 @@ pub trait Record: Serialize + DeserializeOwned + Clone + PartialEq + Debug {
     /// is checked, so equal meanings are stored as equal values.
     fn normalize(&mut self) {}
 
-    /// Pushes every problem with this record onto `problems`. `id` is the record's own id.
+    /// Pushes every problem with this record that the record alone shows (and its id) onto
+    /// `problems`: the rules the central store checks too, on the state every workstation will
+    /// store ([`crate::check_state`]), so that a pulled record always fits a store.
+    fn validate_alone(&self, id: Uuid, problems: &mut Vec<FieldError>);
+
+    /// Pushes every other problem with this record onto `problems`: those that need the rest of
+    /// the store (the case exists, the number is free, ...). `id` is the record's own id.
     fn validate(&self, id: Uuid, conn: &Connection, problems: &mut Vec<FieldError>) -> Result<()>;
 }
 
@@ -421,6 +427,7 @@ fn changed_fields(prev: Option<&Map<String, Value>>, next: &Map<String, Value>) 
 fn validate<R: Record>(conn: &Connection, id: Uuid, record: &mut R) -> Result<()> {
     record.normalize();
     let mut problems = Vec::new();
+    record.validate_alone(id, &mut problems);
     record.validate(id, conn, &mut problems)?;
     if problems.is_empty() {
         Ok(())
@@ -695,7 +702,7 @@ pub fn fold(chain: &[Revision]) -> Map<String, Value> {
 
 /// The id of a record whose identity is its owner plus a name (a case's meta key, a case's
 /// workflow stage): the same on every workstation, so two offline creations meet as one record.
-pub(crate) fn derived_id(kind: RecordKind, owner: Uuid, name: &str) -> Uuid {
+pub fn derived_id(kind: RecordKind, owner: Uuid, name: &str) -> Uuid {
     let mut seed = Vec::with_capacity(64);
     seed.extend_from_slice(kind.as_str().as_bytes());
     seed.push(0);

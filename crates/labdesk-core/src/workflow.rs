@@ -169,8 +169,20 @@ impl Record for WorkflowStage {
         }
     }
 
-    fn validate(&self, _id: Uuid, conn: &Connection, p: &mut Vec<FieldError>) -> Result<()> {
-        live_case(p, conn, "case_id", self.case_id)?;
+    fn validate_alone(&self, id: Uuid, p: &mut Vec<FieldError>) {
+        // One record per (case, stage): a store keeps UNIQUE (case_id, stage), which only the
+        // derived id makes safe to pull (two benches starting one stage write to one record).
+        let derived = derived_id(RecordKind::WorkflowStage, self.case_id, self.stage.as_str());
+        if id != derived {
+            p.push(FieldError::new(
+                "id",
+                format!(
+                    "{id} is not the id of stage {} of case {}: a stage's id is derived from its case and \
+                     stage ({derived}), so that one stage is one record on every workstation",
+                    self.stage, self.case_id
+                ),
+            ));
+        }
         if let Some(a) = &self.assignee {
             max_len(p, "assignee", a, SHORT_TEXT);
         }
@@ -183,7 +195,10 @@ impl Record for WorkflowStage {
         if self.status == StageStatus::Completed && self.completed_at.is_none() {
             p.push(FieldError::new("completed_at", "a completed stage needs its completion time"));
         }
-        Ok(())
+    }
+
+    fn validate(&self, _id: Uuid, conn: &Connection, p: &mut Vec<FieldError>) -> Result<()> {
+        live_case(p, conn, "case_id", self.case_id)
     }
 }
 

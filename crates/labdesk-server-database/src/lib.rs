@@ -122,6 +122,17 @@ pub struct RecordHead {
     pub state: Map<String, Value>,
 }
 
+/// The rules of one record that every workstation's store keeps and the record alone shows
+/// (its fields, their types and sizes, derived ids). They are the workstation's own code
+/// (`labdesk-core`'s `check_state`): the server hands them to its store, which checks them on the
+/// state a pushed revision would leave, so that no workstation is ever sent a record it cannot
+/// store.
+pub trait RecordRules: Send + Sync {
+    /// `Err(reason)`, a sentence for the person who made the change, when `state` (the record's
+    /// fields and `deleted_at`) is not a `kind` record with id `id` that a store can keep.
+    fn check(&self, kind: RecordKind, id: Uuid, state: &Map<String, Value>) -> Result<(), String>;
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lab {
     pub id: Uuid,

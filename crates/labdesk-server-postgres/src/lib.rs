@@ -123,7 +123,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use labdesk_proto::sync::{BlobState, PushResult, SnapshotInfo};
 use labdesk_proto::Revision;
 use labdesk_server_database::{
-    Added, Identity, IssuedToken, Lab, PageText, Result, Role, SnapshotLease, StoreError, SyncStore, User, Workstation,
+    Added, Identity, IssuedToken, Lab, PageText, RecordRules, Result, Role, SnapshotLease, StoreError, SyncStore, User,
+    Workstation,
 };
 use tokio_postgres::NoTls;
 use uuid::Uuid;
@@ -171,6 +172,9 @@ pub struct PgStore {
     pool: Pool,
     listener: Arc<listen::Listener>,
     sequencer: pull::Sequencer,
+    /// The rules of one record, checked on what each pushed revision would leave (none: only the
+    /// store's own checks, for tests of the store's mechanics).
+    rules: Option<Arc<dyn RecordRules>>,
 }
 
 impl fmt::Debug for PgStore {
@@ -214,7 +218,16 @@ impl PgStore {
             pool,
             listener: Arc::new(listen::Listener::new(config.clone())),
             sequencer: pull::Sequencer::new(config),
+            rules: None,
         })
+    }
+
+    /// Checks `rules` on the state every pushed revision would leave, and rejects the revision
+    /// when they refuse it.
+    #[must_use]
+    pub fn with_rules(mut self, rules: Arc<dyn RecordRules>) -> Self {
+        self.rules = Some(rules);
+        self
     }
 
     /// The connection pool, for tests and tools that look at the tables directly.
@@ -250,7 +263,7 @@ impl SyncStore for PgStore {
 
     #[tracing::instrument(skip_all, fields(user = %who.user_name, workstation = %who.workstation_code, revisions = revisions.len()))]
     async fn push(&self, who: &Identity, revisions: Vec<Revision>) -> Result<Vec<PushResult>> {
-        push::push(&self.pool, &self.sequencer, who, revisions).await
+        push::push(&self.pool, &self.sequencer, who, self.rules.as_deref(), revisions).await
     }
 
     #[tracing::instrument(skip_all, fields(user = %who.user_name, workstation = %who.workstation_code, after, limit))]

@@ -7,12 +7,12 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Object, Pool, Transaction};
-use futures_util::future::{try_join, try_join3, try_join4};
+use futures_util::future::{try_join, try_join4};
 use labdesk_proto::merge::{apply, merge};
 use labdesk_proto::sync::{FieldConflict, Outcome, PushResult};
 use labdesk_proto::{RecordKind, Revision};
 use labdesk_server_database::permit::case_id;
-use labdesk_server_database::{permit, Identity, RecordHead, Result, StoreError};
+use labdesk_server_database::{permit, Identity, RecordHead, RecordRules, Result, StoreError};
 use serde_json::{Map, Value};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Json;
@@ -32,10 +32,11 @@ pub(crate) async fn push(
     pool: &Pool,
     sequencer: &Sequencer,
     who: &Identity,
+    rules: Option<&dyn RecordRules>,
     revisions: Vec<Revision>,
 ) -> Result<Vec<PushResult>> {
     let mut client = pool.get().await.map_err(pool_error)?;
-    let (answer, stored) = run(&mut client, who, &revisions).await;
+    let (answer, stored) = run(&mut client, who, rules, &revisions).await;
     // Back to the pool before waiting for the sequencer, which runs on a connection of its own.
     drop(client);
     if stored {
@@ -79,11 +80,16 @@ enum Stop {
 }
 
 /// Runs the batch until it is answered; returns the answer and whether something was stored.
-async fn run(client: &mut Object, who: &Identity, revisions: &[Revision]) -> (Result<Vec<PushResult>>, bool) {
+async fn run(
+    client: &mut Object,
+    who: &Identity,
+    rules: Option<&dyn RecordRules>,
+    revisions: &[Revision],
+) -> (Result<Vec<PushResult>>, bool) {
     let mut mode = Mode::Fast;
     let mut retries = 0;
     loop {
-        match run_once(client, who, revisions, mode).await {
+        match run_once(client, who, rules, revisions, mode).await {
             Ok(done) => return (Ok(done.results), done.stored),
             Err(Stop::Retry(why)) => {
                 retries += 1;
@@ -122,15 +128,26 @@ impl From<StoreError> for Fault {
 }
 
 /// A database error: a deadlock or serialization failure is a race (the transaction is lost
-/// but nothing was wrong with the batch), anything else is the store's error.
+/// but nothing was wrong with the batch), and so is a case number that another push took after
+/// this batch looked (the unique index `records_case_number`: run again, the batch finds it taken
+/// and rejects that revision alone); anything else is the store's error.
 fn pg(e: tokio_postgres::Error) -> Fault {
     match e.code() {
         Some(code) if *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE => {
             Fault::Race(e.to_string())
         }
+        Some(code)
+            if *code == SqlState::UNIQUE_VIOLATION
+                && e.as_db_error().and_then(|d| d.constraint()) == Some(CASE_NUMBER_INDEX) =>
+        {
+            Fault::Race(format!("a case number this batch takes was taken meanwhile by another push ({e})"))
+        }
         _ => Fault::Store(db(e)),
     }
 }
+
+/// The unique index of a lab's case numbers (server schema V5).
+const CASE_NUMBER_INDEX: &str = "records_case_number";
 
 type Step<T> = std::result::Result<T, Fault>;
 
@@ -153,13 +170,14 @@ enum Decided {
 async fn run_once(
     client: &mut Object,
     who: &Identity,
+    rules: Option<&dyn RecordRules>,
     revisions: &[Revision],
     mode: Mode,
 ) -> std::result::Result<Done, Stop> {
     // Before the transaction, outside any failure of it: statements prepared once per connection.
     let statements = Statements::prepare(&*client).await.map_err(|e| stop_whole(e, mode))?;
     let tx = client.transaction().await.map_err(|e| stop_whole(pg(e), mode))?;
-    let mut batch = match Batch::open(&tx, &statements, who, revisions).await {
+    let mut batch = match Batch::open(&tx, &statements, who, rules, revisions).await {
         Ok(batch) => batch,
         Err(e) => return Err(abandon(tx, e, mode).await),
     };
@@ -254,6 +272,7 @@ fn log_decisions(revisions: &[Revision], results: &[PushResult], fresh: &[bool])
 /// The batch's statements, prepared once per connection (`prepare_cached`), all at once.
 struct Statements {
     lock: tokio_postgres::Statement,
+    numbers: tokio_postgres::Statement,
     answers: tokio_postgres::Statement,
     heads: tokio_postgres::Statement,
     insert_records: tokio_postgres::Statement,
@@ -266,6 +285,16 @@ struct Statements {
 /// same order and so cannot deadlock on them.
 const LOCK: &str = "SELECT id, kind, lab_id, version, head_revision, state, unresolved FROM records \
                     WHERE id = ANY($1) ORDER BY id FOR UPDATE";
+
+/// The cases of the lab ($1) that have one of the case numbers ($2) the batch's new cases bring,
+/// with the patient and the workstation that took each in (for the reason of a rejection). Read
+/// unlocked: a case committed after this read makes the batch's insert fail on the unique index,
+/// and the batch runs again (`pg`).
+const NUMBERS: &str =
+    "SELECT r.state ->> 'case_number', r.id, coalesce(r.state ->> 'patient_name', ''), v.workstation \
+                         FROM records r JOIN revisions v ON v.record_id = r.id AND v.version = 1 \
+                        WHERE r.lab_id = $1 AND r.kind = 'case' AND NOT r.number_clash \
+                          AND r.state ->> 'case_number' = ANY($2)";
 
 /// The answers given before to revisions of the batch. Read after LOCK (a later statement, so a
 /// later snapshot): a resend racing with its first send finds the first one's answer here.
@@ -320,18 +349,24 @@ const SUPERSEDE: &str = "UPDATE revisions r SET superseded_by = x.next \
 impl Statements {
     async fn prepare(client: &impl GenericClient) -> Step<Statements> {
         // Polled together: one round trip on a connection's first push, none after.
-        let ((lock, answers, heads), (insert_records, update_records, insert_revisions, supersede)) = try_join(
-            try_join3(client.prepare_cached(LOCK), client.prepare_cached(ANSWERS), client.prepare_cached(HEADS)),
-            try_join4(
-                client.prepare_cached(INSERT_RECORDS),
-                client.prepare_cached(UPDATE_RECORDS),
-                client.prepare_cached(INSERT_REVISIONS),
-                client.prepare_cached(SUPERSEDE),
-            ),
-        )
-        .await
-        .map_err(pg)?;
-        Ok(Statements { lock, answers, heads, insert_records, update_records, insert_revisions, supersede })
+        let ((lock, numbers, answers, heads), (insert_records, update_records, insert_revisions, supersede)) =
+            try_join(
+                try_join4(
+                    client.prepare_cached(LOCK),
+                    client.prepare_cached(NUMBERS),
+                    client.prepare_cached(ANSWERS),
+                    client.prepare_cached(HEADS),
+                ),
+                try_join4(
+                    client.prepare_cached(INSERT_RECORDS),
+                    client.prepare_cached(UPDATE_RECORDS),
+                    client.prepare_cached(INSERT_REVISIONS),
+                    client.prepare_cached(SUPERSEDE),
+                ),
+            )
+            .await
+            .map_err(pg)?;
+        Ok(Statements { lock, numbers, answers, heads, insert_records, update_records, insert_revisions, supersede })
     }
 }
 
@@ -373,7 +408,11 @@ struct NewRevision<'a> {
 
 struct Batch<'a> {
     who: &'a Identity,
+    rules: Option<&'a dyn RecordRules>,
     statements: &'a Statements,
+    /// The case numbers of the lab the batch's new cases bring that a case has: the case's id,
+    /// patient and the workstation that took it in. Those the batch creates join it.
+    numbers: HashMap<String, TakenNumber>,
     /// The records of the batch that exist: locked ones and those the batch created.
     held: HashMap<Uuid, Held<'a>>,
     /// Other records, unlocked, as read (cases that records of the batch belong to); `None`: not
@@ -397,6 +436,7 @@ impl<'a> Batch<'a> {
         tx: &Transaction<'_>,
         statements: &'a Statements,
         who: &'a Identity,
+        rules: Option<&'a dyn RecordRules>,
         revisions: &'a [Revision],
     ) -> Step<Batch<'a>> {
         let ids: Vec<Uuid> = revisions.iter().map(|r| r.id).collect();
@@ -406,17 +446,35 @@ impl<'a> Batch<'a> {
         let mut cases: Vec<Uuid> = revisions.iter().filter_map(|r| named_case(r.record_kind, None, r)).collect();
         cases.sort_unstable();
         cases.dedup();
-        let (locked, answers, case_rows) = try_join3(
+        let mut numbers: Vec<&str> = revisions.iter().filter_map(new_case_number).collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        let taken = async {
+            if numbers.is_empty() {
+                return Ok(Vec::new());
+            }
+            tx.query(&statements.numbers, &[&who.lab_id, &numbers]).await
+        };
+        let (locked, answers, case_rows, taken) = try_join4(
             tx.query(&statements.lock, &[&records]),
             tx.query(&statements.answers, &[&ids]),
             tx.query(&statements.heads, &[&cases]),
+            taken,
         )
         .await
         .map_err(pg)?;
 
         let mut batch = Batch {
             who,
+            rules,
             statements,
+            numbers: taken
+                .iter()
+                .map(|row| {
+                    let taken = TakenNumber { case: row.get(1), patient: row.get(2), workstation: row.get(3) };
+                    (row.get::<_, String>(0), taken)
+                })
+                .collect(),
             held: HashMap::with_capacity(records.len()),
             others: HashMap::with_capacity(cases.len()),
             answered: HashMap::with_capacity(revisions.len()),
@@ -518,6 +576,14 @@ impl<'a> Batch<'a> {
             if !revision.resolves.is_empty() {
                 return Ok(Decided::Rejected(not_in_history(kind, &revision.resolves)));
             }
+            if let Some(reason) = self.breaks_rules(kind, record, &revision.fields) {
+                return Ok(Decided::Rejected(reason));
+            }
+            if let Some(number) = new_case_number(revision) {
+                if let Some(taken) = self.numbers.get(number).filter(|t| t.case != record) {
+                    return Ok(Decided::Rejected(number_taken(number, taken)));
+                }
+            }
             return Ok(Decided::Stored(self.create(revision)?));
         }
 
@@ -565,11 +631,31 @@ impl<'a> Batch<'a> {
             let proposed = merged.effective != revision.fields;
             (Cow::Owned(merged.effective), proposed, merged.conflicts, outcome)
         };
+        if self.rules.is_some() {
+            let mut next = held.head.state.clone();
+            apply(&mut next, &effective);
+            if let Some(reason) = self.breaks_rules(kind, record, &next) {
+                return Ok(Decided::Rejected(reason));
+            }
+        }
         Ok(Decided::Stored(self.append(revision, effective, proposed, conflicts, outcome)?))
+    }
+
+    /// The reason the record rules refuse `state` for record `id`, if they do.
+    fn breaks_rules(&self, kind: RecordKind, id: Uuid, state: &Map<String, Value>) -> Option<String> {
+        self.rules.and_then(|rules| rules.check(kind, id, state).err())
     }
 
     /// A creating revision: the record at version 1.
     fn create(&mut self, revision: &'a Revision) -> Step<PushResult> {
+        if let Some(number) = new_case_number(revision) {
+            let taken = TakenNumber {
+                case: revision.record_id,
+                patient: revision.fields.get("patient_name").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                workstation: revision.workstation.clone(),
+            };
+            self.numbers.insert(number.to_owned(), taken);
+        }
         let mut state = revision.fields.clone();
         state.entry("deleted_at").or_insert(Value::Null);
         let made_at: DateTime<Utc> = revision.made_at.as_datetime();
@@ -902,6 +988,34 @@ fn uuid_array(ids: &[Uuid]) -> String {
     }
     text.push('}');
     text
+}
+
+/// A case of the lab that has a case number: which, whose, taken in where.
+struct TakenNumber {
+    case: Uuid,
+    patient: String,
+    workstation: String,
+}
+
+/// The case number a creating revision of a case brings (its number is fixed at creation).
+fn new_case_number(revision: &Revision) -> Option<&str> {
+    if revision.record_kind != RecordKind::Case || revision.parent.is_some() {
+        return None;
+    }
+    revision.fields.get("case_number").and_then(Value::as_str)
+}
+
+/// Why a new case with a number another case of the lab has is refused: every workstation's
+/// store keeps case numbers unique, deleted cases included, so it could store only one of them.
+fn number_taken(number: &str, taken: &TakenNumber) -> String {
+    let whose = match (taken.patient.trim(), taken.workstation.as_str()) {
+        ("", ws) => format!("taken in at {ws}"),
+        (patient, ws) => format!("{patient}, taken in at {ws}"),
+    };
+    format!(
+        "case number {number} is already used by another case in this lab ({whose}): \
+         a case number names one case on every workstation; import this case under another number"
+    )
 }
 
 /// The case a record of `kind` belongs to, if it names one by a valid id.

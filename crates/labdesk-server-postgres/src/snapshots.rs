@@ -429,7 +429,7 @@ mod tests {
                         None,
                         "ann",
                         "FD1",
-                        json!({"case_number": format!("FD1-{i}")}),
+                        json!({"case_number": format!("FD1-{i}-{}", Uuid::now_v7().simple())}),
                     )
                 })
                 .collect()

@@ -831,3 +831,115 @@ async fn a_database_from_before_pull_positions_keeps_every_position_and_numbers_
     assert_eq!(store.pull(&ann, 43, 100).await?.revisions.len(), 1, "the new revision is pulled after them");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_new_case_with_a_number_another_case_of_the_lab_has_is_rejected_alone_saying_whose_it_is() -> Result<()> {
+    let f = fixture().await?;
+    let first = case(Uuid::now_v7(), &f.ann, new_case_fields("OLD-17"));
+    assert_eq!(f.push_one(&f.ann, &first).await?.outcome, Outcome::Applied);
+    let deleted = case(Uuid::now_v7(), &f.ann, new_case_fields("OLD-18"));
+    f.push_one(&f.ann, &deleted).await?;
+    let delete = edit(
+        RecordKind::Case,
+        deleted.record_id,
+        deleted.id,
+        &f.ann,
+        json!({"deleted_at": "2026-01-01T00:00:00.000Z"}),
+    );
+    assert_eq!(f.push_one(&f.ann, &delete).await?.outcome, Outcome::Applied);
+
+    // bob's batch: a clash with the table, one with a deleted case, one inside the batch, and
+    // good cases around them.
+    let mut other = new_case_fields("OLD-17");
+    other["patient_name"] = json!("Ada Lovelace");
+    let again = case(Uuid::now_v7(), &f.bob, other);
+    let of_deleted = case(Uuid::now_v7(), &f.bob, new_case_fields("OLD-18"));
+    let good = case(Uuid::now_v7(), &f.bob, new_case_fields("OLD-19"));
+    let twin = case(Uuid::now_v7(), &f.bob, new_case_fields("OLD-19"));
+    let last = case(Uuid::now_v7(), &f.bob, new_case_fields("OLD-20"));
+    let answers =
+        f.store.push(&f.bob, vec![again.clone(), of_deleted.clone(), good.clone(), twin.clone(), last.clone()]).await?;
+    let outcomes: Vec<Outcome> = answers.iter().map(outcome).collect();
+    assert_eq!(
+        outcomes,
+        [Outcome::Rejected, Outcome::Rejected, Outcome::Applied, Outcome::Rejected, Outcome::Applied],
+        "each clash is rejected alone and the batch goes on: {answers:?}"
+    );
+    let reason = answers[0].reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("case number OLD-17 is already used by another case in this lab (Jane Roe, taken in at FD1)")
+            && reason.contains("import this case under another number"),
+        "the reason says whose the number is and what to do: {reason}"
+    );
+    assert!(answers[1].reason.as_deref().unwrap_or_default().contains("OLD-18"), "a deleted case keeps its number");
+    assert!(
+        answers[3].reason.as_deref().unwrap_or_default().contains("(Jane Roe, taken in at FD2)"),
+        "a clash inside the batch names the case taken first: {:?}",
+        answers[3].reason
+    );
+    assert_eq!(f.count("SELECT count(*) FROM records WHERE id = $1", again.record_id).await?, 0);
+    assert_eq!(f.push_one(&f.bob, &again).await?, answers[0], "a resend gets the same answer");
+    let south = case(Uuid::now_v7(), &f.sam, new_case_fields("OLD-17"));
+    assert_eq!(f.push_one(&f.sam, &south).await?.outcome, Outcome::Applied, "another lab has numbers of its own");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_pushes_racing_with_one_case_number_commit_one_case_and_reject_the_other() -> Result<()> {
+    let f = fixture().await?;
+    let other = f.second_instance()?;
+    for round in 0..5 {
+        let number = format!("RACE-{round}");
+        let anns = vec![fresh_case(&f.ann, 100 + round), case(Uuid::now_v7(), &f.ann, new_case_fields(&number))];
+        let bobs = vec![case(Uuid::now_v7(), &f.bob, new_case_fields(&number)), fresh_case(&f.bob, 100 + round)];
+        let (a, b) = tokio::join!(f.store.push(&f.ann, anns), other.push(&f.bob, bobs));
+        let (a, b) = (a?, b?);
+        let applied = [a[1].outcome, b[0].outcome].iter().filter(|o| **o == Outcome::Applied).count();
+        assert_eq!(applied, 1, "exactly one of the two cases {number} is accepted: {a:?} {b:?}");
+        assert_eq!((a[0].outcome, b[1].outcome), (Outcome::Applied, Outcome::Applied), "the others go on");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_with_duplicate_case_numbers_upgrades_keeping_both_and_refuses_a_third() -> Result<()> {
+    // Schema 4, as an older server left it: two cases of one lab with the number OLD-17.
+    let db = TestPostgres::start()?;
+    let store = PgStore::new(&db.url, PgOptions::default())?;
+    store.migrate_to(4).await?;
+    let ann = provision(&store, "North", "ann", Role::Technician, "FD1").await?.identity;
+    let bob = provision(&store, "North", "bob", Role::Technician, "FD2").await?.identity;
+    let first = case(Uuid::now_v7(), &ann, new_case_fields("OLD-17"));
+    let second = case(Uuid::now_v7(), &bob, new_case_fields("OLD-17"));
+    let (raw, connection) = tokio_postgres::connect(&db.url, NoTls).await?;
+    tokio::spawn(connection);
+    for (who, created) in [(&ann, &first), (&bob, &second)] {
+        let fields = Value::Object(created.fields.clone());
+        raw.batch_execute("BEGIN").await?;
+        raw.execute(
+            "INSERT INTO records (id, kind, lab_id, version, head_revision, state, created_at, updated_at, updated_by)
+             VALUES ($1, 'case', $2, 1, $3, $4, now(), now(), $5)",
+            &[&created.record_id, &who.lab_id, &created.id, &fields, &who.user_name],
+        )
+        .await?;
+        raw.execute(
+            "INSERT INTO revisions (id, record_id, kind, lab_id, version, base_version, fields, outcome, author,
+                                    workstation, made_at)
+             VALUES ($1, $2, 'case', $3, 1, 0, $4, 'applied', $5, $6, now())",
+            &[&created.id, &created.record_id, &who.lab_id, &fields, &who.user_name, &who.workstation_code],
+        )
+        .await?;
+        raw.batch_execute("COMMIT").await?;
+    }
+
+    store.migrate().await?;
+    let marked: Vec<Uuid> =
+        raw.query("SELECT id FROM records WHERE number_clash", &[]).await?.iter().map(|r| r.get(0)).collect();
+    assert_eq!(marked, [second.record_id], "the case accepted later is marked; nothing is deleted");
+    let third = case(Uuid::now_v7(), &ann, new_case_fields("OLD-17"));
+    let answer = store.push(&ann, vec![third]).await?;
+    assert_eq!(answer[0].outcome, Outcome::Rejected, "the number stays taken: {answer:?}");
+    let edit = edit(RecordKind::Case, first.record_id, first.id, &ann, json!({"status": "qc"}));
+    assert_eq!(store.push(&ann, vec![edit]).await?[0].outcome, Outcome::Applied, "the cases kept go on as usual");
+    Ok(())
+}

@@ -37,7 +37,8 @@ impl TestServer {
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
             runtime.block_on(async move {
                 let started = async {
-                    let store = PgStore::new(&database_url, PgOptions::default())?;
+                    let store =
+                        PgStore::new(&database_url, PgOptions::default())?.with_rules(labdesk_sync::record_rules());
                     store.migrate().await?;
                     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
                     let addr = listener.local_addr()?;
