@@ -11,6 +11,9 @@
 //! - otherwise the revision joins the record's chain at its central version, and the record is
 //!   rebuilt once at the end of the page (see [`super::rebuild`]).
 //!
+//! A revision the store refuses (a case number taken here, a record on a case that is not here)
+//! is set aside with its reason and the page goes on without it ([`super::held`]).
+//!
 //! A fresh workstation's first pull (its bootstrap), which would be all fast path, takes the bulk
 //! path instead ([`super::bulk`], [`super::bootstrap`]): the same rows and revisions, written
 //! set-based, many pages to a transaction, the search and assignee indexes built once at its end.
