@@ -189,7 +189,8 @@ impl Store {
                 (kind, None) => format!("{} {}", kind.label(), held.record_id),
             };
             report.problems.push(format!(
-                "a change from the lab to {what} (version {}, by {}@{}) is not stored here, so this store is not the                  lab's state: {}",
+                "a change from the lab to {what} (version {}, by {}@{}) is not stored here, so this store is not the \
+                 lab's state: {}",
                 held.version, held.author, held.workstation, held.reason
             ));
         }
