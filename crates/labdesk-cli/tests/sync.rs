@@ -364,6 +364,7 @@ fn a_case_number_taken_on_both_workstations_is_set_aside_shown_under_rejected_an
     let listed = ok(b, "FD2", &["rejected"]);
     assert!(listed.contains("Changes from the lab this workstation could not store (1,"), "{listed}");
     assert!(listed.contains("case OLD-17 (patient Ada), version 1, by fd1@FD1"), "{listed}");
+    assert!(!listed.contains("secret_key"), "the case's secret key is not shown: {listed}");
     assert!(
         listed.contains("not stored: the case number OLD-17 is already used here by another case (patient Bea)"),
         "{listed}"

@@ -468,6 +468,9 @@ fn print_held(out: &mut dyn Write, held: &[HeldChange]) -> Result<()> {
     for h in held {
         let label = record_label(h.record_kind, h.record_id, h.case_number.as_deref());
         let patient = h.patient_name.as_deref().map(|p| format!(" (patient {p})")).unwrap_or_default();
+        // The case's secret key is no one's business here, and says nothing about the clash.
+        let mut fields = h.fields.clone();
+        fields.remove("secret_key");
         writeln!(
             out,
             "  - {label}{patient}, version {}, by {}@{} at {}: {}",
@@ -475,7 +478,7 @@ fn print_held(out: &mut dyn Write, held: &[HeldChange]) -> Result<()> {
             h.author,
             h.workstation,
             time(h.made_at),
-            fields_line(&h.fields)
+            fields_line(&fields)
         )?;
         writeln!(out, "    not stored: {}", h.reason)?;
         writeln!(out, "    set aside since {}, tried {}", time(h.held_at), plural(u64::from(h.attempts), "time"))?;
