@@ -434,3 +434,56 @@ fn held_creation_field(conn: &Connection, record_id: &str, field: &str) -> Resul
         .optional()?
         .flatten())
 }
+
+#[cfg(test)]
+mod tests {
+    use labdesk_proto::sync::{CentralRevision, Outcome};
+    use rusqlite::ffi;
+
+    use super::explain;
+    use crate::error::Error;
+    use crate::test_support::store;
+    use crate::{Origin, RecordKind, Revision, Timestamp};
+
+    fn central() -> CentralRevision {
+        CentralRevision {
+            seq: 7,
+            revision: Revision {
+                id: uuid::Uuid::now_v7(),
+                record_kind: RecordKind::Case,
+                record_id: uuid::Uuid::now_v7(),
+                version: 1,
+                base_version: 0,
+                parent: None,
+                parent_unconfirmed: false,
+                fields: serde_json::Map::new(),
+                author: "ann".into(),
+                workstation: "FD1".into(),
+                made_at: Timestamp::now(),
+                resolves: vec![],
+                superseded_by: None,
+                origin: Origin::Central,
+            },
+            outcome: Outcome::Applied,
+            conflicts: vec![],
+            proposed: None,
+        }
+    }
+
+    fn sqlite(code: i32, message: &str) -> Error {
+        Error::Sqlite(rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some(message.into())))
+    }
+
+    #[test]
+    fn only_the_stores_refusals_are_held_and_a_failing_disk_still_fails_the_round() {
+        let s = store();
+        let refused = explain(&s.conn, &central(), &sqlite(ffi::SQLITE_CONSTRAINT_CHECK, "CHECK constraint failed"));
+        assert!(refused.unwrap().unwrap().contains("CHECK constraint failed"), "a constraint refusal is held");
+        let rebuilt = explain(&s.conn, &central(), &Error::Corrupt("deleted_at 'x' is not a timestamp".into()));
+        assert!(rebuilt.unwrap().unwrap().contains("cannot be rebuilt here"), "so is a record that cannot be rebuilt");
+        for (code, what) in [(ffi::SQLITE_IOERR, "disk I/O error"), (ffi::SQLITE_FULL, "database or disk is full")] {
+            assert!(explain(&s.conn, &central(), &sqlite(code, what)).unwrap().is_none(), "{what} is not held");
+        }
+        assert!(explain(&s.conn, &central(), &sqlite(ffi::SQLITE_BUSY, "database is locked")).unwrap().is_none());
+    }
+}
