@@ -704,3 +704,61 @@ fn a_fresh_workstation_bootstrapping_a_lab_with_two_cases_of_one_number_sets_one
     assert_eq!((report.set_aside, report.held), (1, 4), "{report:?}");
     assert_eq!(case_value(&c, "FD2-000021", "patient_name"), "Even later");
 }
+
+#[test]
+fn a_pulled_change_the_store_refuses_while_rebuilding_a_record_with_a_pending_edit_is_set_aside_alone() {
+    use labdesk_core::sync::Transport;
+    use labdesk_core::{NewFile, Origin, Revision, Timestamp};
+    use labdesk_proto::sync::PushRequest;
+
+    let central = FakeTransport::new();
+    let (mut a, mut b) = (workstation("FD1", "ann"), workstation("FD2", "bob"));
+    a.create_case(obj(json!({"patient_name": "Ada"}))).unwrap();
+    let new_file = NewFile {
+        original_name: "scan.png".into(),
+        file_size: 10,
+        mime_type: "image/png".into(),
+        hash: "ab".repeat(32),
+        message_id: None,
+    };
+    let file = a.attach_files("FD1-000001", vec![new_file]).unwrap().remove(0);
+    sync(&mut a, &central);
+    sync(&mut b, &central);
+    // B removes the file offline: the file record has a tail, so what comes for it is rebuilt.
+    b.remove_file(file.id).unwrap();
+    // Someone sends the lab a size this store's schema refuses (file_size >= 0).
+    let head = central.with(|c| c.accepted.iter().rfind(|r| r.revision.record_id == file.id).unwrap().revision.id);
+    let bad = Revision {
+        id: Uuid::now_v7(),
+        record_kind: RecordKind::File,
+        record_id: file.id,
+        version: 2,
+        base_version: 1,
+        parent: Some(head),
+        parent_unconfirmed: false,
+        fields: obj(json!({"file_size": -1})),
+        author: "ann".into(),
+        workstation: "FD1".into(),
+        made_at: Timestamp::now(),
+        resolves: vec![],
+        superseded_by: None,
+        origin: Origin::Local,
+    };
+    central.push(&PushRequest { revisions: vec![bad.clone()] }).unwrap();
+    a.create_case(obj(json!({"patient_name": "Ben"}))).unwrap();
+    sync(&mut a, &central);
+
+    pull_only(&mut b, &central);
+    assert_eq!(b.sync_cursor().unwrap(), central.with(|c| c.head()), "the page committed");
+    assert_eq!(case_value(&b, "FD1-000002", "patient_name"), "Ben", "with the rest of it");
+    let held = b.held_changes().unwrap();
+    assert_eq!(held.len(), 1, "only the refused change is set aside: {held:?}");
+    assert_eq!((held[0].revision_id, held[0].case_number.as_deref()), (bad.id, Some("FD1-000001")));
+    assert!(held[0].reason.contains("CHECK constraint failed"), "{}", held[0].reason);
+    assert!(b.files("FD1-000001").unwrap().iter().all(|f| f.deleted_at.is_some()), "B's pending removal stays");
+    assert_eq!(b.pending_count().unwrap(), 1, "and waits to be sent");
+    assert_eq!(held_problems(&b).len(), 1, "check reports the one set aside");
+    let others: Vec<String> =
+        b.check(true).unwrap().problems.into_iter().filter(|p| !p.contains("is not stored here")).collect();
+    assert!(others.is_empty(), "and nothing else: {others:?}");
+}
