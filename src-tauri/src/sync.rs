@@ -44,6 +44,9 @@ pub struct SyncStatus {
     pub needs_review: u64,
     /// Changes the lab refused, with the reasons.
     pub rejected: Vec<RejectedChange>,
+    /// Changes from the lab this workstation could not store (set aside, tried again every
+    /// round): while there are any, it is not up to date with the lab.
+    pub held: u64,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -87,6 +90,7 @@ fn snapshot(store: &Store, live: &Live) -> CommandResult<SyncStatus> {
         progress: live.progress.clone(),
         needs_review: state.needs_review,
         rejected: store.rejected_changes()?,
+        held: state.held,
     })
 }
 
@@ -169,7 +173,11 @@ fn run_watch(
                 now.online = true;
                 now.syncing = false;
                 now.progress = None;
-                if report.pulled > report.confirmed || report.rejected > 0 || report.conflicted > 0 {
+                if report.pulled > report.confirmed
+                    || report.rejected > 0
+                    || report.conflicted > 0
+                    || report.held_applied > 0
+                {
                     let _ = app.emit("store://changed", report.pulled);
                 }
             }

@@ -117,10 +117,21 @@ fn act(rng: &mut StdRng, ws: &mut Ws) {
             let offline = ws.transport.with(|f| f.offline);
             ws.offline(!offline);
         }
+        19 => colliding_case(rng, store),
         _ => {
             let _ = ws.try_sync();
         }
     }
+}
+
+/// Colliding unique values: a case taken in under a number from the old system that another
+/// workstation may have used too. A number this store has already is refused here; one that only
+/// the lab has is taken here and refused by the central store (the first to arrive keeps it), so
+/// everyone still converges. A workstation that cannot store the lab's case meanwhile sets it
+/// aside; nothing blocks.
+fn colliding_case(rng: &mut StdRng, store: &mut Store) {
+    let number = format!("OLD-{}", rng.random_range(0..3));
+    let _ = store.create_case(fields(json!({"case_number": number, "patient_name": "From the old system"})));
 }
 
 fn run_seed(lab: &Lab, seed: u64) -> Result<()> {
@@ -169,6 +180,13 @@ fn run_seed(lab: &Lab, seed: u64) -> Result<()> {
 
     let refs: Vec<&Ws> = stations.iter().collect();
     let central_state = assert_converged(lab, &url, &observer, &refs)?;
+    for (i, ws) in stations.iter().enumerate() {
+        assert_eq!(ws.store.held_count().unwrap(), 0, "workstation {i} stored every change from the lab");
+    }
+    for number in ["OLD-0", "OLD-1", "OLD-2"] {
+        let ids: BTreeSet<Option<Uuid>> = stations.iter().map(|ws| ws.store.case_id(number).ok()).collect();
+        assert_eq!(ids.len(), 1, "{number} names one case (or none) on every workstation: {ids:?}");
+    }
     let (dropped, lost) = stations.iter().fold((0, 0), |(d, l), ws| ws.transport.with(|f| (d + f.dropped, l + f.lost)));
     eprintln!(
         "seed {seed}: {n} workstations, {steps} steps, {} revisions made, {} central, {} conflicts, {dropped} requests \

@@ -438,3 +438,36 @@ fn a_conflicted_revision_shows_in_history_with_the_kept_and_the_proposed_value()
     let history = ok(b, "FD2", &["history", "FD1-000001"]);
     assert!(history.contains("conflicted (resolved)"), "{history}");
 }
+
+#[test]
+fn a_case_number_taken_on_both_workstations_is_set_aside_shown_under_rejected_and_reported_by_check() {
+    let url = serve("tok");
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (a.path(), b.path());
+    for (dir, ws, patient) in [(a, "FD1", "Ada"), (b, "FD2", "Bea")] {
+        ok(dir, ws, &["login", "--server", &url, "--token", "tok"]);
+        let file = dir.join("old.jsonl");
+        std::fs::write(&file, format!("{{\"case_number\": \"OLD-17\", \"patient_name\": \"{patient}\"}}\n")).unwrap();
+        ok(dir, ws, &["import", file.to_str().unwrap()]);
+    }
+    ok(a, "FD1", &["sync"]);
+    // This central store takes both (as the real one did before it checked numbers).
+    let synced = ok(b, "FD2", &["sync"]);
+    assert!(
+        synced.contains("1 change from the lab could not be stored here and is set aside (1 in this round)"),
+        "the round succeeds and says what it set aside: {synced}"
+    );
+    assert_eq!(json_of(b, "FD2", &["sync"])["held"], 1, "the next round still holds it, and succeeds");
+    let listed = ok(b, "FD2", &["rejected"]);
+    assert!(listed.contains("Changes from the lab this workstation could not store (1,"), "{listed}");
+    assert!(listed.contains("case OLD-17 (patient Ada), version 1, by fd1@FD1"), "{listed}");
+    assert!(!listed.contains("secret_key"), "the case's secret key is not shown: {listed}");
+    assert!(
+        listed.contains("not stored: the case number OLD-17 is already used here by another case (patient Bea)"),
+        "{listed}"
+    );
+    let checked = labdesk(b, "FD2", &["check"]);
+    let out = text(&checked.stdout);
+    assert_eq!(checked.status.code(), Some(1), "check fails while a change from the lab is held: {out}");
+    assert!(out.contains("a change from the lab to case OLD-17 (version 1, by fd1@FD1) is not stored here"), "{out}");
+}

@@ -11,6 +11,8 @@
 //!   that resolved it.
 //! - The search index holds exactly the live searchable records, and the assignee index exactly
 //!   each case's assignees with the case's due date and liveness.
+//! - No change from the lab is held (set aside because this store could not take it): while one
+//!   is, the store is not the lab's state.
 
 use std::collections::HashMap;
 
@@ -179,6 +181,18 @@ impl Store {
         )?;
         if indexed != searchable {
             report.problems.push(format!("the search index has {indexed} entries for {searchable} searchable records"));
+        }
+        for held in self.held_changes()? {
+            let what = match (held.record_kind, &held.case_number) {
+                (crate::RecordKind::Case, Some(number)) => format!("case {number}"),
+                (kind, Some(number)) => format!("a {} of case {number}", kind.label()),
+                (kind, None) => format!("{} {}", kind.label(), held.record_id),
+            };
+            report.problems.push(format!(
+                "a change from the lab to {what} (version {}, by {}@{}) is not stored here, so this store is not the \
+                 lab's state: {}",
+                held.version, held.author, held.workstation, held.reason
+            ));
         }
         Ok(report)
     }

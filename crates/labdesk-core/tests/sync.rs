@@ -627,3 +627,185 @@ fn stages_moved_offline_on_two_workstations_merge_and_the_status_they_set_is_an_
         assert_eq!(folded(s, case.id), central.with(|c| c.state(case.id)), "{who} equals the central state");
     }
 }
+
+/// The problems `check` reports about changes from the lab that are set aside.
+fn held_problems(store: &Store) -> Vec<String> {
+    store.check(false).unwrap().problems.into_iter().filter(|p| p.contains("is not stored here")).collect()
+}
+
+#[test]
+fn a_pulled_case_whose_number_is_taken_here_is_set_aside_the_pull_goes_on_and_it_applies_once_the_clash_is_gone() {
+    let central = FakeTransport::new();
+    let (mut a, mut b) = (workstation("FD1", "ann"), workstation("FD2", "bob"));
+    let old = a.create_case(obj(json!({"case_number": "OLD-17", "patient_name": "Ada"}))).unwrap();
+    a.set_meta("OLD-17", "shade", "A2").unwrap();
+    a.create_case(obj(json!({"patient_name": "Ben"}))).unwrap();
+    sync(&mut a, &central);
+    // B imported the same number from the old system, offline, and pulls before it pushes.
+    b.create_case(obj(json!({"case_number": "OLD-17", "patient_name": "Bea"}))).unwrap();
+    pull_only(&mut b, &central);
+
+    assert_eq!(b.sync_cursor().unwrap(), central.with(|c| c.head()), "the cursor moved past the clash");
+    assert_eq!(case_value(&b, "FD1-000001", "patient_name"), "Ben", "the rest of the pull arrived");
+    assert_eq!(case_value(&b, "OLD-17", "patient_name"), "Bea", "B's own case is untouched");
+    let held = b.held_changes().unwrap();
+    assert_eq!(held.len(), 2, "A's case and the meta value on it are set aside: {held:?}");
+    assert_eq!((held[0].record_id, held[0].case_number.as_deref()), (old.id, Some("OLD-17")));
+    assert!(
+        held[0].reason.contains("case number OLD-17 is already used here by another case (patient Bea)"),
+        "the reason names the clash: {}",
+        held[0].reason
+    );
+    assert!(held[1].reason.contains("the case it belongs to is set aside"), "{}", held[1].reason);
+    assert_eq!(b.sync_state().unwrap().held, 2, "the status counts them");
+    let problems = held_problems(&b);
+    assert_eq!(problems.len(), 2, "check reports each: {problems:?}");
+    assert!(problems[0].contains("case OLD-17") && problems[0].contains("already used here"), "{problems:?}");
+    assert!(!b.check(false).unwrap().is_ok(), "the store is not the lab's state while they are held");
+
+    // A later change to the held case comes in behind it: a chain has no gaps.
+    a.edit_case("OLD-17", None, obj(json!({"status": "milling"}))).unwrap();
+    sync(&mut a, &central);
+    pull_only(&mut b, &central);
+    assert_eq!(b.held_changes().unwrap().len(), 3, "the edit waits behind the creation");
+
+    // The lab refuses B's duplicate: B's case goes, and A's applies in the same round.
+    central.with(|c| {
+        c.refuse = Some(Box::new(|r| {
+            (r.workstation == "FD2" && r.fields.get("case_number") == Some(&json!("OLD-17")))
+                .then(|| "the case number OLD-17 is already used by another case".into())
+        }))
+    });
+    let report = sync(&mut b, &central);
+    assert_eq!(report.rejected, 1, "B's duplicate was refused: {report:?}");
+    assert_eq!((report.held_applied, report.held), (3, 0), "every held change applied: {report:?}");
+    assert!(b.held_changes().unwrap().is_empty());
+    assert_eq!(case_value(&b, "OLD-17", "patient_name"), "Ada", "the lab's OLD-17 is here now");
+    assert_eq!(case_value(&b, "OLD-17", "status"), "milling", "with the change that waited behind it");
+    assert_eq!(folded(&b, old.id), central.with(|c| c.state(old.id)), "B shows the central state");
+    assert_eq!(chain_positions(&b, old.id), chain_positions(&a, old.id), "at the central versions");
+    assert_eq!(b.meta("OLD-17").unwrap().len(), 1, "the meta value on it applied too");
+    assert_sound(&b, "B");
+}
+
+#[test]
+fn a_round_with_a_clash_both_sides_took_succeeds_and_later_rounds_keep_succeeding() {
+    let central = FakeTransport::new();
+    let (mut a, mut b) = (workstation("FD1", "ann"), workstation("FD2", "bob"));
+    a.create_case(obj(json!({"case_number": "OLD-17", "patient_name": "Ada"}))).unwrap();
+    sync(&mut a, &central);
+    b.create_case(obj(json!({"case_number": "OLD-17", "patient_name": "Bea"}))).unwrap();
+    // The fake takes both (as the central store once did): B pushes, then cannot store A's.
+    let report = sync_round(&mut b, &central, &mut |_| {}).expect("a clash does not fail the round");
+    assert_eq!((report.set_aside, report.held), (1, 1), "{report:?}");
+    assert!(b.sync_state().unwrap().last_error.is_none(), "the round completed");
+    let report = sync_round(&mut a, &central, &mut |_| {}).expect("nor on the other workstation");
+    assert_eq!(report.held, 1, "A cannot store B's either: {report:?}");
+
+    a.create_case(obj(json!({"patient_name": "Cy"}))).unwrap();
+    sync(&mut a, &central);
+    let again = sync(&mut b, &central);
+    assert_eq!(again.held, 1, "the clash is still set aside, tried again: {again:?}");
+    assert_eq!(case_value(&b, "FD1-000001", "patient_name"), "Cy", "and what came after it arrives");
+    assert_eq!(b.held_changes().unwrap()[0].attempts, 3, "tried at each round");
+    assert_eq!(held_problems(&b).len(), 1, "check keeps reporting it");
+}
+
+#[test]
+fn a_fresh_workstation_bootstrapping_a_lab_with_two_cases_of_one_number_sets_one_aside_and_takes_the_rest() {
+    let central = FakeTransport::new();
+    let (mut a, mut b) = (workstation("FD1", "ann"), workstation("FD2", "bob"));
+    for i in 0..50 {
+        a.create_case(obj(json!({"patient_name": format!("Patient {i}")}))).unwrap();
+    }
+    a.create_case(obj(json!({"case_number": "OLD-17", "patient_name": "Ada"}))).unwrap();
+    sync(&mut a, &central);
+    let dup = b.create_case(obj(json!({"case_number": "OLD-17", "patient_name": "Bea"}))).unwrap();
+    b.set_meta("OLD-17", "shade", "B1").unwrap();
+    b.post_message("OLD-17", labdesk_core::NewMessage::text("margins look short")).unwrap();
+    for i in 0..20 {
+        b.create_case(obj(json!({"patient_name": format!("Later {i}")}))).unwrap();
+    }
+    sync(&mut b, &central);
+
+    let mut c = workstation("FD3", "carol");
+    let report = sync_round(&mut c, &central, &mut |_| {}).expect("the bootstrap is not stopped by the clash");
+    assert_eq!(c.sync_cursor().unwrap(), central.with(|x| x.head()), "it caught up");
+    assert_eq!(report.held, 3, "B's OLD-17 and what hangs on it are set aside: {report:?}");
+    assert_eq!(case_value(&c, "OLD-17", "patient_name"), "Ada", "the first OLD-17 in the lab's order is here");
+    assert_eq!(case_value(&c, "FD2-000020", "patient_name"), "Later 19", "and everything after the clash");
+    let held = c.held_changes().unwrap();
+    assert_eq!(held[0].record_id, dup.id);
+    assert!(held[0].reason.contains("OLD-17 is already used here by another case (patient Ada)"), "{}", held[0].reason);
+    assert_eq!(held_problems(&c).len(), 3, "check reports them");
+    let others: Vec<String> =
+        c.check(true).unwrap().problems.into_iter().filter(|p| !p.contains("is not stored here")).collect();
+    assert!(others.is_empty(), "otherwise the store is sound: {others:?}");
+    assert_eq!(c.search("Later", 100).unwrap().len(), 20, "the indexes the bootstrap builds are complete");
+
+    // Later changes of the held case wait behind it; the rest goes on arriving.
+    b.edit_case("OLD-17", None, obj(json!({"status": "milling"}))).unwrap();
+    b.create_case(obj(json!({"patient_name": "Even later"}))).unwrap();
+    sync(&mut b, &central);
+    let report = sync(&mut c, &central);
+    assert_eq!((report.set_aside, report.held), (1, 4), "{report:?}");
+    assert_eq!(case_value(&c, "FD2-000021", "patient_name"), "Even later");
+}
+
+#[test]
+fn a_pulled_change_the_store_refuses_while_rebuilding_a_record_with_a_pending_edit_is_set_aside_alone() {
+    use labdesk_core::sync::Transport;
+    use labdesk_core::{NewFile, Origin, Revision, Timestamp};
+    use labdesk_proto::sync::PushRequest;
+
+    let central = FakeTransport::new();
+    let (mut a, mut b) = (workstation("FD1", "ann"), workstation("FD2", "bob"));
+    a.create_case(obj(json!({"patient_name": "Ada"}))).unwrap();
+    let new_file = NewFile {
+        original_name: "scan.png".into(),
+        file_size: 10,
+        mime_type: "image/png".into(),
+        hash: "ab".repeat(32),
+        message_id: None,
+    };
+    let file = a.attach_files("FD1-000001", vec![new_file]).unwrap().remove(0);
+    sync(&mut a, &central);
+    sync(&mut b, &central);
+    // B removes the file offline: the file record has a tail, so what comes for it is rebuilt.
+    b.remove_file(file.id).unwrap();
+    // Someone sends the lab a size this store's schema refuses (file_size >= 0).
+    let head = central.with(|c| c.accepted.iter().rfind(|r| r.revision.record_id == file.id).unwrap().revision.id);
+    let bad = Revision {
+        id: Uuid::now_v7(),
+        record_kind: RecordKind::File,
+        record_id: file.id,
+        version: 2,
+        base_version: 1,
+        parent: Some(head),
+        parent_unconfirmed: false,
+        fields: obj(json!({"file_size": -1})),
+        author: "ann".into(),
+        workstation: "FD1".into(),
+        made_at: Timestamp::now(),
+        resolves: vec![],
+        superseded_by: None,
+        origin: Origin::Local,
+    };
+    central.push(&PushRequest { revisions: vec![bad.clone()] }).unwrap();
+    a.create_case(obj(json!({"patient_name": "Ben"}))).unwrap();
+    sync(&mut a, &central);
+
+    pull_only(&mut b, &central);
+    assert_eq!(b.sync_cursor().unwrap(), central.with(|c| c.head()), "the page committed");
+    assert_eq!(case_value(&b, "FD1-000002", "patient_name"), "Ben", "with the rest of it");
+    let held = b.held_changes().unwrap();
+    assert_eq!(held.len(), 1, "only the refused change is set aside: {held:?}");
+    assert_eq!((held[0].revision_id, held[0].case_number.as_deref()), (bad.id, Some("FD1-000001")));
+    assert!(held[0].reason.contains("CHECK constraint failed"), "{}", held[0].reason);
+    assert!(b.files("FD1-000001").unwrap().iter().all(|f| f.deleted_at.is_some()), "B's pending removal stays");
+    assert_eq!(b.pending_count().unwrap(), 1, "and waits to be sent");
+    assert_eq!(held_problems(&b).len(), 1, "check reports the one set aside");
+    let others: Vec<String> =
+        b.check(true).unwrap().problems.into_iter().filter(|p| !p.contains("is not stored here")).collect();
+    assert!(others.is_empty(), "and nothing else: {others:?}");
+}

@@ -46,4 +46,13 @@ pending: number,
 /**
  * Records that need review.
  */
-needs_review: number, };
+needs_review: number, 
+/**
+ * Changes from the lab set aside in this round because this workstation could not store
+ * them (see `labdesk rejected`), and of those set aside before, how many applied now.
+ */
+set_aside: number, held_applied: number, 
+/**
+ * Changes from the lab still set aside after the round: tried again at every round.
+ */
+held: number, };

@@ -32,4 +32,9 @@ needs_review: number,
 /**
  * Changes the central store refused, kept to be shown.
  */
-rejected: number, };
+rejected: number, 
+/**
+ * Changes from the lab this workstation could not store, set aside and tried again at every
+ * round: until none is left, this workstation is not up to date with the lab.
+ */
+held: number, };

@@ -39,4 +39,9 @@ needs_review: number,
 /**
  * Changes the lab refused, with the reasons.
  */
-rejected: Array<RejectedChange>, };
+rejected: Array<RejectedChange>, 
+/**
+ * Changes from the lab this workstation could not store (set aside, tried again every
+ * round): while there are any, it is not up to date with the lab.
+ */
+held: number, };

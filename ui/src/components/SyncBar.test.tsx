@@ -18,9 +18,18 @@ const base: SyncStatus = {
   progress: null,
   needs_review: 0,
   rejected: [],
+  held: 0,
 };
 
 describe('sync bar', () => {
+  it('is not up to date while changes from the lab are set aside, and says how many', () => {
+    render(<SyncBar status={{ ...base, held: 2 }} />);
+    expect(screen.getByTestId('sync-last')).toHaveTextContent('Last sync 5 min ago');
+    expect(screen.getByTestId('sync-last')).not.toHaveTextContent('Up to date');
+    expect(screen.getByTestId('sync-held')).toHaveTextContent('2 from the lab not stored');
+    expect(screen.getByTestId('sync-held')).toHaveAttribute('title', expect.stringContaining('labdesk rejected'));
+  });
+
   it('says online, all sent, and up to date however long ago the last exchange was', () => {
     render(<SyncBar status={base} />);
     expect(screen.getByTestId('sync-status')).toHaveAttribute('data-state', 'online');

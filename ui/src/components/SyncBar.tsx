@@ -64,7 +64,7 @@ export function SyncBar({ status }: { status: SyncStatus | null }) {
       <span className="muted" title={status.last_sync_at ? dateTimeText(status.last_sync_at) : undefined} data-testid="sync-last">
         {/* Online, the watch hears of every change within a second: the last round's time alone
             would read as stale on a quiet day. */}
-        {state === 'online' && status.pending === 0 && status.files_waiting === 0
+        {state === 'online' && status.pending === 0 && status.files_waiting === 0 && status.held === 0
           ? `Up to date · last exchange ${agoText(status.last_sync_at, now)}`
           : `Last sync ${agoText(status.last_sync_at, now)}`}
       </span>
@@ -79,6 +79,15 @@ export function SyncBar({ status }: { status: SyncStatus | null }) {
         <button type="button" className="badge review" onClick={() => navigate({ screen: 'review' })} data-testid="sync-review">
           {status.needs_review} to review
         </button>
+      )}
+      {status.held > 0 && (
+        <span
+          className="badge refused"
+          data-testid="sync-held"
+          title="Changes from the lab this workstation could not store (a case number used here already, for instance). They are tried again at every sync; `labdesk rejected` lists each with its reason."
+        >
+          {status.held} from the lab not stored
+        </span>
       )}
       {rejected.length > 0 && (
         <button

@@ -700,6 +700,7 @@ export function installFakeBackend(options: FakeOptions = {}): void {
     progress: null,
     needs_review: conflictList.length,
     rejected,
+    held: 0,
   });
   const syncNow = (): void => {
     if (!signedIn) fail('sync', 'sign in to a LabDesk server first (Settings)');

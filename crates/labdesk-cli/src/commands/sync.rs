@@ -9,8 +9,8 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use labdesk_core::sync::credentials::{load_token, save_token};
 use labdesk_core::sync::{
-    fetch_blob, parse_server_url, sync_round, watch, HttpTransport, Progress, RecordConflicts, RejectedChange,
-    SyncError, SyncReport, SyncStage, Token, Transport, WatchEvent, WatchOptions,
+    fetch_blob, parse_server_url, sync_round, watch, HeldChange, HttpTransport, Progress, RecordConflicts,
+    RejectedChange, SyncError, SyncReport, SyncStage, Token, Transport, WatchEvent, WatchOptions,
 };
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -239,6 +239,19 @@ fn print_report(ctx: &mut Ctx<'_>, report: &SyncReport) -> Result<()> {
     if report.needs_review > 0 {
         writeln!(out, "{} need review: see `labdesk conflicts`.", plural(report.needs_review, "record"))?;
     }
+    if report.held_applied > 0 {
+        writeln!(out, "{} from the lab set aside earlier could be stored now.", plural(report.held_applied, "change"))?;
+    }
+    if report.held > 0 {
+        writeln!(
+            out,
+            "{} from the lab could not be stored here and {} set aside ({} in this round); they are tried again \
+             at every sync: see `labdesk rejected`.",
+            plural(report.held, "change"),
+            if report.held == 1 { "is" } else { "are" },
+            report.set_aside
+        )?;
+    }
     if report.files_up > 0 {
         writeln!(out, "Uploaded the contents of {}.", plural(report.files_up, "file"))?;
     }
@@ -271,7 +284,7 @@ fn watch_loop(ctx: &mut Ctx<'_>, transport: HttpTransport) -> Result<ExitCode> {
                 serde_json::to_writer(&mut *out, report).map_err(std::io::Error::other).and_then(|()| writeln!(out))
             }
             WatchEvent::Synced(report) => {
-                if report.pushed + report.pulled == 0 && report.rejected == 0 {
+                if report.pushed + report.pulled == 0 && report.rejected == 0 && report.held_applied == 0 {
                     Ok(())
                 } else {
                     let mut line = format!(
@@ -285,6 +298,9 @@ fn watch_loop(ctx: &mut Ctx<'_>, transport: HttpTransport) -> Result<ExitCode> {
                     }
                     if report.needs_review > 0 {
                         line.push_str(&format!(", {} to review", plural(report.needs_review, "record")));
+                    }
+                    if report.held > 0 {
+                        line.push_str(&format!(", {} from the lab set aside (see `labdesk rejected`)", report.held));
                     }
                     writeln!(out, "{line}")
                 }
@@ -424,17 +440,59 @@ pub fn resolve(ctx: &mut Ctx<'_>, args: ResolveArgs) -> Result<ExitCode> {
 
 pub fn rejected(ctx: &mut Ctx<'_>) -> Result<ExitCode> {
     let all = ctx.store.rejected_changes()?;
+    let held = ctx.store.held_changes()?;
     if ctx.json {
         ctx.print_json(&all)?;
         return Ok(ExitCode::SUCCESS);
     }
     if all.is_empty() {
         writeln!(ctx.out, "The server has refused no change made here.")?;
-        return Ok(ExitCode::SUCCESS);
+    } else {
+        writeln!(
+            ctx.out,
+            "{} refused by the server, newest first (times in UTC):",
+            plural(all.len() as u64, "change")
+        )?;
+        for r in &all {
+            print_rejection(ctx.out, r)?;
+        }
     }
-    writeln!(ctx.out, "{} refused by the server, newest first (times in UTC):", plural(all.len() as u64, "change"))?;
-    for r in &all {
-        print_rejection(ctx.out, r)?;
+    if !held.is_empty() {
+        print_held(ctx.out, &held)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The changes from the lab this workstation could not store: what they are, why, what to do.
+fn print_held(out: &mut dyn Write, held: &[HeldChange]) -> Result<()> {
+    writeln!(
+        out,
+        "\nChanges from the lab this workstation could not store ({}, oldest first; set aside, tried again at \
+         every sync):",
+        held.len()
+    )?;
+    for h in held {
+        let label = record_label(h.record_kind, h.record_id, h.case_number.as_deref());
+        let patient = h.patient_name.as_deref().map(|p| format!(" (patient {p})")).unwrap_or_default();
+        // The case's secret key is no one's business here, and says nothing about the clash.
+        let mut fields = h.fields.clone();
+        fields.remove("secret_key");
+        writeln!(
+            out,
+            "  - {label}{patient}, version {}, by {}@{} at {}: {}",
+            h.version,
+            h.author,
+            h.workstation,
+            time(h.made_at),
+            fields_line(&fields)
+        )?;
+        writeln!(out, "    not stored: {}", h.reason)?;
+        writeln!(out, "    set aside since {}, tried {}", time(h.held_at), plural(u64::from(h.attempts), "time"))?;
+    }
+    writeln!(
+        out,
+        "Until they are stored, this workstation does not show the lab's state for these records. What clears \
+         the way (the other case refused or renumbered in the lab) comes with a sync; run `labdesk sync` after it."
+    )?;
+    Ok(())
 }

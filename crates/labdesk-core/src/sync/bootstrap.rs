@@ -329,7 +329,8 @@ fn apply(
 ) -> Result<Pulled, SyncError> {
     loop {
         let tx = store.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(crate::Error::from)?;
-        if bulk::has_tail(&tx)? {
+        // A held revision's record, or a case others hang on, must not be appended to blindly.
+        if bulk::has_tail(&tx)? || super::held::any(&tx)? {
             return Ok(Pulled::NotBulk);
         }
         // Set aside when the first revision comes: a round with nothing to pull (a fresh

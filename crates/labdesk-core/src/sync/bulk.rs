@@ -653,7 +653,16 @@ pub(crate) fn apply(tx: &Connection, prepared: &mut Prepared) -> Result<Option<A
     for (t, record) in records.iter().enumerate() {
         if let Some(c) = continued.get(&t) {
             let row = bookkeeping(record.id, c.created_at, &page.revisions[record.last], &c.state)?;
-            record::upsert_raw(tx, record.kind, &row, &c.state)?;
+            match record::upsert_raw(tx, record.kind, &row, &c.state) {
+                Ok(()) => {}
+                // The per-revision path sets a change the store refuses aside.
+                Err(crate::Error::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
+                    if e.code == ErrorCode::ConstraintViolation =>
+                {
+                    return not_bulk("the store refused a record's row", &page.revisions[record.first]);
+                }
+                Err(e) => return Err(e),
+            }
             continue;
         }
         let Some(values) = &record.row else { continue };

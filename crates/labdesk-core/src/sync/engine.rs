@@ -82,6 +82,12 @@ pub struct SyncReport {
     pub pending: u64,
     /// Records that need review.
     pub needs_review: u64,
+    /// Changes from the lab set aside in this round because this workstation could not store
+    /// them (see `labdesk rejected`), and of those set aside before, how many applied now.
+    pub set_aside: u64,
+    pub held_applied: u64,
+    /// Changes from the lab still set aside after the round: tried again at every round.
+    pub held: u64,
 }
 
 /// The size of a message as JSON: what goes over the wire, give or take HTTP's own bytes.
@@ -133,7 +139,8 @@ fn round(
     let outcome = push_stage(store, transport, progress, &mut report)
         .and_then(|()| super::blobs::upload_stage(store, transport, progress, &mut report))
         .and_then(|()| news_page(store, news, &report))
-        .and_then(|first| pull_stage(store, transport, progress, &mut report, first));
+        .and_then(|first| pull_stage(store, transport, progress, &mut report, first))
+        .and_then(|()| retry_held(store, &mut report));
     match outcome {
         Ok(()) => {
             // The round was noted as completed in the transaction of its last page.
@@ -147,6 +154,7 @@ fn round(
             let state = store.sync_state()?;
             report.pending = state.pending;
             report.needs_review = state.needs_review;
+            report.held = state.held;
             report.cursor = state.cursor;
             tracing::info!(
                 pushed = report.pushed,
@@ -268,6 +276,18 @@ fn pull_stage(
     page_by_page(store, transport, progress, &mut p, report, first, false)
 }
 
+/// Tries again what earlier pulls set aside, after this round's pull: the pull may have brought
+/// what clears the way (the other record renumbered, or ours refused), and later changes of a
+/// held record come in behind it.
+fn retry_held(store: &mut Store, report: &mut SyncReport) -> Result<(), SyncError> {
+    let retried = store.retry_held()?;
+    report.held_applied += retried.applied;
+    if retried.applied > 0 {
+        tracing::info!(applied = retried.applied, still = retried.held, "changes set aside earlier applied now");
+    }
+    Ok(())
+}
+
 /// Pulls and applies pages one after the other, each in its transaction, the last one noting the
 /// round as completed. `first`: the first page, when a long poll brought it.
 fn page_by_page(
@@ -311,6 +331,7 @@ pub(super) fn tally(report: &mut SyncReport, p: &mut Progress, applied: &ApplyRe
     report.confirmed += applied.confirmed;
     report.fast += applied.fast;
     report.rebuilt += applied.rebuilt;
+    report.set_aside += applied.held;
     report.bytes_down += down;
     p.records_done += applied.revisions;
     p.records_total = p.records_done + remaining;

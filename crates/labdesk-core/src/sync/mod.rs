@@ -30,6 +30,8 @@
 //!   [resolves](crate::Store::resolve) it.
 //! - **rejected change**: one the central store refused, with its reason. It leaves the outbox and
 //!   its record's chain and is kept in `rejected_changes` to be shown, never silently undone.
+//! - **held** revision: a pulled one this store refused (a case number taken here, say), set aside
+//!   with its reason and tried again every round; later ones of its record wait behind it.
 //! - **bootstrap**: a fresh workstation's first pull (or the rest of one cut short), applied by the
 //!   **bulk path**: the same rows and revisions as the fast path, written set-based many pages to a
 //!   transaction, the search and assignee indexes built once at its end.
@@ -38,7 +40,8 @@
 //! [`HttpTransport`]), `push` (the push stage), `blobs` (files' bytes: the upload stage and
 //! [`fetch_blob`]), `pull` (applying pages), `bootstrap` (a bootstrap's
 //! pull stage: its threads and transactions), `bulk` (the bulk path), `rebuild` (a record's chain
-//! and row from its revisions), `conflicts` (review and resolution, rejected changes),
+//! and row from its revisions), `conflicts` (review and resolution, rejected changes), `held` (pulled revisions
+//! this store could not take),
 //! [`credentials`] (the token), `engine` ([`sync_round`] and [`watch`]), `error` ([`SyncError`]).
 
 mod blobs;
@@ -50,6 +53,7 @@ mod conflicts;
 pub mod credentials;
 mod engine;
 mod error;
+mod held;
 mod pull;
 mod push;
 mod rebuild;
@@ -70,6 +74,7 @@ pub use engine::{
     PULL_LIMIT, PUSH_BATCH,
 };
 pub use error::SyncError;
+pub use held::HeldChange;
 pub use pull::ApplyReport;
 pub use push::PushTally;
 pub use snapshot::{build_snapshot, snapshot_schema, BuiltSnapshot};
@@ -97,6 +102,9 @@ pub struct SyncState {
     pub needs_review: u64,
     /// Changes the central store refused, kept to be shown.
     pub rejected: u64,
+    /// Changes from the lab this workstation could not store, set aside and tried again at every
+    /// round: until none is left, this workstation is not up to date with the lab.
+    pub held: u64,
 }
 
 /// Checks a server address: an `http` or `https` URL with a host. It is kept with a trailing
@@ -142,6 +150,7 @@ impl Store {
             pending: count("SELECT count(*) FROM outbox")?,
             needs_review: count("SELECT count(DISTINCT record_id) FROM conflicts WHERE resolved_by IS NULL")?,
             rejected: count("SELECT count(*) FROM rejected_changes")?,
+            held: count("SELECT count(*) FROM held_revisions")?,
         })
     }
 

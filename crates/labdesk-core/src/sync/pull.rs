@@ -11,11 +11,14 @@
 //! - otherwise the revision joins the record's chain at its central version, and the record is
 //!   rebuilt once at the end of the page (see [`super::rebuild`]).
 //!
+//! A revision the store refuses (a case number taken here, a record on a case that is not here)
+//! is set aside with its reason and the page goes on without it ([`super::held`]).
+//!
 //! A fresh workstation's first pull (its bootstrap), which would be all fast path, takes the bulk
 //! path instead ([`super::bulk`], [`super::bootstrap`]): the same rows and revisions, written
 //! set-based, many pages to a transaction, the search and assignee indexes built once at its end.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use labdesk_proto::sync::{CentralRevision, PullPage};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -23,8 +26,8 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::bulk;
 use super::rebuild::{apply_canonical, rebuild, set_conflicts, settle_conflicts, unlock_chain, Rebuilt};
+use super::{bulk, held};
 use crate::error::Result;
 use crate::record::{self, parse_time, Bookkeeping};
 use crate::{Origin, RecordKind, Store, Timestamp};
@@ -42,6 +45,8 @@ pub struct ApplyReport {
     pub rebuilt: u64,
     /// Revisions that were here already (a page delivered twice).
     pub duplicates: u64,
+    /// Revisions this store could not take, set aside to be tried again (see [`super::held`]).
+    pub held: u64,
     /// The cursor after the page.
     pub cursor: i64,
 }
@@ -60,11 +65,14 @@ impl Store {
     /// Applies one pulled page and advances the cursor to `page.next`, all in one transaction.
     #[tracing::instrument(name = "sync.apply", skip_all, fields(revisions = page.revisions.len(), next = page.next))]
     pub fn apply_page(&mut self, page: &PullPage) -> Result<ApplyReport> {
-        self.write(|tx, _| {
+        held::with_holds(self, false, |tx, holds| {
             let mut report = ApplyReport::default();
-            apply_revisions(tx, page, &mut report)?;
+            if let Err(refused) = apply_revisions(tx, page, &mut report, holds)? {
+                return Ok(Err(refused));
+            }
+            report.held = held::record_new(tx, holds)?;
             advance(tx, page.next, &mut report)?;
-            Ok(report)
+            Ok(Ok(report))
         })
     }
 
@@ -80,7 +88,7 @@ impl Store {
         let caught_up = pages.last().is_some_and(|p| !p.more);
         if how.bootstrap && pages.iter().any(|p| !p.revisions.is_empty()) {
             let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            if !bulk::has_tail(&tx)? {
+            if !bulk::has_tail(&tx)? && !held::any(&tx)? {
                 bulk::begin(&tx)?;
                 let triggers = bulk::suspend_index_triggers(&tx)?;
                 let mut report = Some(ApplyReport::default());
@@ -106,14 +114,34 @@ impl Store {
             }
             // Dropped: rolled back.
         }
-        self.write(|tx, _| {
+        held::with_holds(self, false, |tx, holds| {
             // Revision by revision the triggers keep the indexes: nothing more is left pending.
             let mut report = ApplyReport::default();
             for page in pages {
-                apply_revisions(tx, page, &mut report)?;
+                if let Err(refused) = apply_revisions(tx, page, &mut report, holds)? {
+                    return Ok(Err(refused));
+                }
             }
+            report.held = held::record_new(tx, holds)?;
             finish(tx, next, how, caught_up, &mut report)?;
-            Ok(report)
+            Ok(Ok(report))
+        })
+    }
+
+    /// Tries the held revisions again, in seq order (see [`super::held`]): those that apply now
+    /// leave the table, the others stay with the reason of this attempt. The cursor stays.
+    pub(crate) fn retry_held(&mut self) -> Result<held::Retried> {
+        if !held::any(&self.conn)? {
+            return Ok(held::Retried::default());
+        }
+        let tried = held::load(&self.conn)?;
+        let page = PullPage { revisions: tried, next: 0, more: false, head: 0, remaining: 0 };
+        held::with_holds(self, true, |tx, holds| {
+            let mut report = ApplyReport::default();
+            if let Err(refused) = apply_revisions(tx, &page, &mut report, holds)? {
+                return Ok(Err(refused));
+            }
+            Ok(Ok(held::record_retry(tx, &page.revisions, holds)?))
         })
     }
 
@@ -124,20 +152,44 @@ impl Store {
     }
 }
 
-/// The per-revision path for one page (module docs).
-fn apply_revisions(tx: &Connection, page: &PullPage, report: &mut ApplyReport) -> Result<()> {
+/// The per-revision path for one page (module docs), under `holds` (see [`super::held`]): a
+/// revision the store refuses is set aside, or the attempt is given up (`Err(Refused)`) to be
+/// made again with it set aside.
+fn apply_revisions(
+    tx: &Connection,
+    page: &PullPage,
+    report: &mut ApplyReport,
+    holds: &mut held::Holds,
+) -> Result<std::result::Result<(), held::Refused>> {
     report.revisions += page.revisions.len() as u64;
     let mut dirty: BTreeSet<(RecordKind, Uuid)> = BTreeSet::new();
+    // The first revision of each record that joined its chain in this page: where a refused
+    // rebuild holds the record from.
+    let mut joined: HashMap<(RecordKind, Uuid), &CentralRevision> = HashMap::new();
     for central in &page.revisions {
-        apply_one(tx, central, &mut dirty, report)?;
+        let key = (central.revision.record_kind, central.revision.record_id);
+        let was_dirty = dirty.contains(&key);
+        let applied =
+            held::apply_held_or(tx, holds, central, &mut dirty, |dirty| apply_one(tx, central, dirty, report))?;
+        if let Err(refused) = applied {
+            return Ok(Err(refused));
+        }
+        if !was_dirty && dirty.contains(&key) {
+            joined.insert(key, central);
+        }
     }
     for (kind, id) in &dirty {
-        if rebuild(tx, *kind, *id)? == Rebuilt::Removed {
-            tracing::warn!(%kind, %id, "a pulled page left a record with no revisions");
+        match rebuild(tx, *kind, *id) {
+            Ok(Rebuilt::Removed) => tracing::warn!(%kind, %id, "a pulled page left a record with no revisions"),
+            Ok(Rebuilt::Row) => {}
+            Err(e) => match joined.get(&(*kind, *id)) {
+                Some(first) => return held::refused_rebuild(tx, first, e),
+                None => return Err(e),
+            },
         }
         report.rebuilt += 1;
     }
-    Ok(())
+    Ok(Ok(()))
 }
 
 /// Moves the cursor to `next`; never backwards: a page answered with an older cursor must not

@@ -28,6 +28,11 @@ pub struct Central {
     rejections: HashMap<Uuid, String>,
     /// Knobs.
     pub refuse: Option<Rule>,
+    /// Refuse a case whose case number another case has centrally (off: both are taken, as the
+    /// central store once did, and a workstation holding one cannot store the other).
+    pub unique_case_numbers: bool,
+    /// Case number → the case that has it centrally.
+    case_numbers: HashMap<String, Uuid>,
     /// The next this many pushes are carried out but their answers are lost.
     pub lose_answers: usize,
     /// Pull pages served before pulls start failing (None: never fail).
@@ -83,6 +88,15 @@ impl Central {
         if let Some(reason) = self.refuse.as_ref().and_then(|rule| rule(sent)) {
             return self.reject(sent.id, &reason);
         }
+        let number = (sent.record_kind == labdesk_core::RecordKind::Case)
+            .then(|| sent.fields.get("case_number").and_then(Value::as_str).map(str::to_owned))
+            .flatten();
+        if let Some(number) = &number {
+            let taken = self.case_numbers.get(number).is_some_and(|other| *other != sent.record_id);
+            if self.unique_case_numbers && taken {
+                return self.reject(sent.id, &format!("the case number {number} is already used by another case"));
+            }
+        }
         // The real server finds a record's lab through its case: a case it does not have is refused.
         let case = sent.fields.get("case_id").and_then(Value::as_str).and_then(|c| Uuid::parse_str(c).ok());
         if case.is_some_and(|case| !self.chains.contains_key(&case)) {
@@ -128,6 +142,9 @@ impl Central {
             proposed,
         });
         self.chains.entry(sent.record_id).or_default().push(self.accepted.len() - 1);
+        if let Some(number) = number {
+            self.case_numbers.entry(number).or_insert(sent.record_id);
+        }
         self.answer(sent.id).unwrap()
     }
 
