@@ -31,7 +31,7 @@ pub fn print_message(out: &mut dyn Write, m: &Stored<ChatMessage>, indent: &str)
         }
     }
     if !r.attachments.is_empty() {
-        line.push_str(&format!(" +{} file(s)", r.attachments.len()));
+        line.push_str(&format!(" +{}", crate::output::plural(r.attachments.len() as u64, "file")));
     }
     writeln!(out, "{line}")?;
     let mut marks = Vec::new();
@@ -65,7 +65,7 @@ fn report(ctx: &mut Ctx<'_>, written: &Written<ChatMessage>, done: &str, unchang
 
 pub fn run(ctx: &mut Ctx<'_>, command: ChatCommand) -> Result<ExitCode> {
     match command {
-        ChatCommand::Post { case, text, message_type, reply_to, parent, purpose } => {
+        ChatCommand::Post { case, text, message_type, reply_to, parent, purpose, attach } => {
             let message = NewMessage {
                 message_type: message_type.into(),
                 message_content: text,
@@ -74,12 +74,23 @@ pub fn run(ctx: &mut Ctx<'_>, command: ChatCommand) -> Result<ExitCode> {
                 parent_message_id: parent,
                 message_purpose: purpose,
             };
-            let posted = ctx.store.post_message(&case, message)?;
+            let posted = if attach.is_empty() {
+                ctx.store.post_message(&case, message)?
+            } else {
+                ctx.store.post_message_with_paths(&case, message, &attach, &mut |_| {})?
+            };
             if ctx.json {
                 ctx.print_json(&posted)?;
             } else {
                 let number = ctx.store.case(&posted.record.case_id.to_string())?.record.case_number;
                 writeln!(ctx.out, "Posted message {} on case {number}", posted.id)?;
+                if !posted.record.attachments.is_empty() {
+                    let files = crate::output::plural(posted.record.attachments.len() as u64, "file");
+                    writeln!(
+                        ctx.out,
+                        "  with {files}; their contents go to the sync server with the next `labdesk sync`."
+                    )?;
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

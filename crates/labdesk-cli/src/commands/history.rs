@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::Ctx;
 use crate::cli::HistoryArgs;
-use crate::output::{self, time, truncate};
+use crate::output::{self, plural, time, truncate};
 
 /// Values longer than this are cut in the history.
 const VALUE_WIDTH: usize = 60;
@@ -38,7 +38,7 @@ pub fn history(ctx: &mut Ctx<'_>, args: HistoryArgs) -> Result<ExitCode> {
         ctx.print_json(&entries)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let change_count = if entries.len() == 1 { "1 change".to_owned() } else { format!("{} changes", entries.len()) };
+    let change_count = plural(entries.len() as u64, "change");
     writeln!(ctx.out, "{title} ({change_count}), times in UTC:")?;
     for entry in &entries {
         print_entry(ctx.out, entry, args.all)?;
@@ -121,8 +121,8 @@ pub fn outbox(ctx: &mut Ctx<'_>, limit: u32) -> Result<ExitCode> {
             let r = &o.revision;
             let fields: Vec<&str> = r.fields.keys().map(String::as_str).collect();
             let state = match &o.last_error {
-                Some(error) => format!("{} tries ({})", o.attempts, truncate(error, 40)),
-                None if o.attempts > 0 => format!("{} tries", o.attempts),
+                Some(error) => format!("{} ({})", plural(o.attempts.unsigned_abs(), "try|tries"), truncate(error, 40)),
+                None if o.attempts > 0 => plural(o.attempts.unsigned_abs(), "try|tries"),
                 None => "waiting".to_owned(),
             };
             vec![
@@ -138,7 +138,7 @@ pub fn outbox(ctx: &mut Ctx<'_>, limit: u32) -> Result<ExitCode> {
         })
         .collect();
     output::table(ctx.out, &["SEQ", "STATE", "MADE (UTC)", "BY", "KIND", "RECORD", "V", "FIELDS"], &rows)?;
-    let waiting = if pending == 1 { "1 change waits".to_owned() } else { format!("{pending} changes wait") };
+    let waiting = plural(pending, "change waits|changes wait");
     if entries.len() as u64 >= u64::from(limit) {
         writeln!(ctx.out, "{waiting} to be sent (showing the first {}; see more with --limit)", entries.len())?;
     } else {
