@@ -126,7 +126,8 @@ impl Store {
 
     /// Posts a chat message with files from disk: the files are checked and copied as
     /// [`Store::attach_paths`] does, then recorded on the case and sent with the message in one
-    /// transaction — the message and all its files, or nothing.
+    /// transaction — the message and all its files, or nothing. A file whose contents the case
+    /// has already is sent as that record, not recorded twice.
     #[tracing::instrument(skip_all, fields(case = case_key, files = paths.len()))]
     pub fn post_message_with_paths(
         &mut self,
@@ -137,9 +138,16 @@ impl Store {
     ) -> Result<Stored<crate::ChatMessage>> {
         let files = self.copy_upload(case_key, paths, None, progress)?;
         self.write(|tx, actor| {
-            let recorded = files::record_files(tx, actor, case_key, files)?;
-            message.attachments.extend(recorded.iter().map(|f| f.id));
             let case_id = crate::cases::resolve(tx, case_key)?;
+            let mut new = Vec::with_capacity(files.len());
+            for file in files {
+                match files::live_file_with_hash(tx, case_id, &file.hash)? {
+                    Some((id, _)) => message.attachments.push(crate::record::parse_uuid(&id, "file id")?),
+                    None => new.push(file),
+                }
+            }
+            let recorded = files::record_files(tx, actor, case_key, new)?;
+            message.attachments.extend(recorded.iter().map(|f| f.id));
             crate::chat::post(tx, actor, case_id, message)
         })
     }
@@ -357,13 +365,19 @@ mod tests {
         let files = store.files(&number).expect("listed");
         assert_eq!(posted.record.attachments, [files[0].id], "the message carries the file it was sent with");
         assert_eq!(files[0].record.message_id, Some(posted.id), "and the file says which message sent it");
+        let again = crate::NewMessage::text("the same photo");
+        let resent = store
+            .post_message_with_paths(&number, again, &[dir.path().join("shade.png")], &mut |_| {})
+            .expect("a file the case has is sent as its record");
+        assert_eq!(resent.record.attachments, [files[0].id], "the record already there, not a second one");
+        assert_eq!(store.files(&number).expect("listed").len(), 1);
         let bad = dir.path().join("virus.exe");
         fs::write(&bad, b"MZ").expect("written");
         let err = store
             .post_message_with_paths(&number, crate::NewMessage::text("again"), &[bad], &mut |_| {})
             .expect_err("refused");
         assert!(err.to_string().contains("virus.exe"), "{err}");
-        assert_eq!(store.messages(&number).expect("listed").len(), 1, "no message without its files");
+        assert_eq!(store.messages(&number).expect("listed").len(), 2, "no message without its files");
     }
 
     #[test]

@@ -319,14 +319,9 @@ pub(crate) fn record_files(
 /// the file and the record it already is.
 fn refuse_duplicates(tx: &Connection, case_id: Uuid, case_number: &str, files: &[NewFile]) -> Result<()> {
     let mut problems = Vec::new();
-    let mut stmt = tx.prepare_cached(
-        "SELECT id, original_name FROM files WHERE case_id = ?1 AND hash = ?2 AND deleted_at IS NULL \
-         ORDER BY seq LIMIT 1",
-    )?;
     for (i, file) in files.iter().enumerate() {
         let hash = file.hash.to_ascii_lowercase();
-        let existing: Option<(String, String)> =
-            stmt.query_row(rusqlite::params![case_id.to_string(), hash], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+        let existing = live_file_with_hash(tx, case_id, &hash)?;
         let field = format!("files[{i}]");
         if let Some((id, name)) = existing {
             problems.push(FieldError::new(
@@ -352,6 +347,17 @@ fn refuse_duplicates(tx: &Connection, case_id: Uuid, case_number: &str, files: &
     }
     let names: Vec<String> = files.iter().map(|f| f.original_name.clone()).collect();
     Err(Error::refused_upload(problems, &names))
+}
+
+/// The case's live file with these contents, if it has one: its id and name.
+pub(crate) fn live_file_with_hash(tx: &Connection, case_id: Uuid, hash: &str) -> Result<Option<(String, String)>> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT id, original_name FROM files WHERE case_id = ?1 AND hash = ?2 AND deleted_at IS NULL \
+             ORDER BY seq LIMIT 1",
+        )?
+        .query_row(rusqlite::params![case_id.to_string(), hash.to_ascii_lowercase()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
 }
 
 /// A path segment that is safe on every file system.
