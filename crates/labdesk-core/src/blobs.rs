@@ -318,6 +318,7 @@ mod tests {
             Some("a.png and b.exe could not be attached, so none of the 3 files was"),
             "the headline names the refused files, not `the file was not saved`: {err}"
         );
+        assert!(!err.to_string().contains("files[0]"), "the message names files, not indexes: {err}");
         let problems: Vec<&str> = err.field_errors().iter().map(|p| p.problem.as_str()).collect();
         assert!(problems[0].starts_with("a.png ") && problems[1].starts_with("b.exe "), "{problems:?}");
         let missing = dir.path().join("gone.png");

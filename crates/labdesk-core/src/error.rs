@@ -53,7 +53,12 @@ impl fmt::Display for Invalid {
             if i > 0 {
                 f.write_str("; ")?;
             }
-            write!(f, "{problem}")?;
+            // An upload's problems start with the file's name: its index says nothing to a person.
+            if problem.field.starts_with("files[") {
+                f.write_str(&problem.problem)?;
+            } else {
+                write!(f, "{problem}")?;
+            }
         }
         Ok(())
     }
