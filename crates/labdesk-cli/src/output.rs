@@ -232,6 +232,14 @@ mod tests {
     }
 
     #[test]
+    fn a_count_of_one_takes_the_singular_and_others_the_plural() {
+        assert_eq!(plural(1, "case"), "1 case");
+        assert_eq!(plural(0, "case"), "0 cases");
+        assert_eq!(plural(1, "record needs|records need"), "1 record needs");
+        assert_eq!(plural(3, "try|tries"), "3 tries");
+    }
+
+    #[test]
     fn tables_align_columns_by_characters() {
         let mut out = Vec::new();
         table(&mut out, &["A", "B"], &[vec!["é".into(), "x".into()], vec!["long".into(), "y".into()]]).unwrap();

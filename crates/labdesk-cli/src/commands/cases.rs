@@ -160,7 +160,8 @@ pub fn attach(ctx: &mut Ctx<'_>, key: &str, paths: &[std::path::PathBuf]) -> Res
             size(f.record.file_size)
         )?;
     }
-    writeln!(ctx.out, "Their contents go to the sync server with the next `labdesk sync`.")?;
+    let whose = if files.len() == 1 { "Its" } else { "Their" };
+    writeln!(ctx.out, "{whose} contents go to the sync server with the next `labdesk sync`.")?;
     Ok(ExitCode::SUCCESS)
 }
 

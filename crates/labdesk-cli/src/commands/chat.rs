@@ -85,11 +85,9 @@ pub fn run(ctx: &mut Ctx<'_>, command: ChatCommand) -> Result<ExitCode> {
                 let number = ctx.store.case(&posted.record.case_id.to_string())?.record.case_number;
                 writeln!(ctx.out, "Posted message {} on case {number}", posted.id)?;
                 if !posted.record.attachments.is_empty() {
-                    let files = crate::output::plural(posted.record.attachments.len() as u64, "file");
-                    writeln!(
-                        ctx.out,
-                        "  with {files}; their contents go to the sync server with the next `labdesk sync`."
-                    )?;
+                    let n = posted.record.attachments.len() as u64;
+                    let files = crate::output::plural(n, "file; its contents go|files; their contents go");
+                    writeln!(ctx.out, "  with {files} to the sync server with the next `labdesk sync`.")?;
                 }
             }
             Ok(ExitCode::SUCCESS)
