@@ -102,6 +102,16 @@ test('the list filters, sorts, and marks overdue cases', async ({ page }) => {
   await expect(page.getByTestId('case-screen')).toBeVisible();
 });
 
+test('the priority sort follows the lab\'s order of urgency, not the alphabet', async ({ page }) => {
+  await openApp(page, '#/cases');
+  await page.getByTestId('sort').selectOption('priority');
+  const rows = page.getByTestId('case-row');
+  await expect(rows.nth(0)).toContainText('Barbara Liskov'); // emergency
+  await expect(rows.nth(1)).toContainText('Ada Lovelace'); // rush, before every high
+  await expect(rows.nth(2)).toContainText('Grace Hopper'); // high, due first
+  await expect(rows.nth(5)).toContainText('Katherine Johnson'); // low
+});
+
 test('100,000 cases scroll as a virtual list, read page by page', async ({ page }) => {
   await openApp(page, '#/cases', { bulk: 100_000 });
   await expect(page.getByTestId('case-count')).toHaveText('100,006 cases');
@@ -302,6 +312,23 @@ test('history shows who changed what, before and after', async ({ page }) => {
   await expect(page.getByTestId('history')).toContainText('created');
   await expect(page.getByTestId('history')).not.toContainText('a'.repeat(40)); // the share key stays hidden
   await shot(page, 'history');
+});
+
+test('files: the same file twice is refused naming the one already there, and refused files are named not numbered', async ({ page }) => {
+  await openApp(page, '#/case/FD1-000001');
+  await page.getByTestId('tab-files').click();
+  await fake(page, (f) => f.setDialogAnswer(['/scans/a.exe', '/scans/b.exe']));
+  await page.getByTestId('choose-files').click();
+  await expect(page.getByTestId('file-error')).toContainText('the files a.exe and b.exe were not attached');
+  await expect(page.getByTestId('file-error')).not.toContainText('files[0]');
+
+  await fake(page, (f) => f.setDialogAnswer(['/scans/upper.stl']));
+  await page.getByTestId('choose-files').click();
+  await expect(page.getByTestId('file-row')).toHaveCount(1);
+  await fake(page, (f) => f.setDialogAnswer(['/scans/upper.stl']));
+  await page.getByTestId('choose-files').click();
+  await expect(page.getByTestId('file-error')).toContainText('upper.stl is already attached to case FD1-000001 as upper.stl');
+  await expect(page.getByTestId('file-row')).toHaveCount(1);
 });
 
 test('files: choose, progress, the 15-file rule, image and STL previews', async ({ page }) => {

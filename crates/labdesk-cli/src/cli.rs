@@ -60,7 +60,7 @@ pub enum Command {
     /// List cases, with filters, sorting and pages
     #[command(after_help = DATE_HELP)]
     List(ListArgs),
-    /// Search cases by number, patient, services, meta, notes and chat
+    /// Search cases by number, patient, services, meta, notes, chat, stage notes and file names
     Search(SearchArgs),
     /// Delete a case (it is kept in history and can be restored)
     Delete(CaseArg),
@@ -104,6 +104,30 @@ pub enum Command {
     /// Download the contents of a case's files attached on other workstations (from the sync
     /// server; they are fetched when needed, not with every sync)
     Fetch(CaseArg),
+    /// List a case's files: name, size, id, and whether their contents are on this workstation
+    Files(CaseArg),
+    /// One file of a case, by its id (as `labdesk files CASE` shows): remove it, or save its contents
+    #[command(subcommand)]
+    File(FileCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FileCommand {
+    /// Take a file off its case (it stays in history; its contents stay while any record names them)
+    #[command(visible_alias = "detach")]
+    Remove {
+        #[arg(value_name = "FILE_ID", value_parser = parse_message_id)]
+        id: Uuid,
+    },
+    /// Save a file's contents under its original name (downloaded from the sync server first if
+    /// the file was attached on another workstation); an existing file there is never overwritten
+    Save {
+        #[arg(value_name = "FILE_ID", value_parser = parse_message_id)]
+        id: Uuid,
+        /// The folder to save it in
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        to: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -393,6 +417,10 @@ pub enum ChatCommand {
         /// What the message is for (free text, e.g. "approval")
         #[arg(long, value_name = "P")]
         purpose: Option<String>,
+        /// Files from disk to send with the message: they become the case's files too, all of
+        /// them with the message or none
+        #[arg(long = "attach", value_name = "FILE", num_args = 1..)]
+        attach: Vec<PathBuf>,
     },
     /// Change the text of a message you sent
     Edit {
@@ -489,6 +517,21 @@ pub enum NoteCommand {
     List {
         #[arg(value_name = "CASE")]
         case: String,
+    },
+    /// Replace the text of a note (its id as `labdesk note list CASE` shows)
+    Edit {
+        #[arg(value_name = "NOTE_ID", value_parser = parse_message_id)]
+        id: Uuid,
+        #[arg(value_name = "TEXT")]
+        text: String,
+        /// Refuse the change if the note is no longer at this version
+        #[arg(long, value_name = "N")]
+        base_version: Option<u32>,
+    },
+    /// Delete a note (it stays in history)
+    Delete {
+        #[arg(value_name = "NOTE_ID", value_parser = parse_message_id)]
+        id: Uuid,
     },
 }
 

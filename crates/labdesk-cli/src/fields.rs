@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use labdesk_core::Store;
+use labdesk_core::{RecordKind, Store};
 use serde_json::{Map, Value};
 
 use crate::cli::CaseFieldArgs;
@@ -107,4 +107,58 @@ pub fn case_input(store: &Store, args: CaseFieldArgs, current_author: Option<Val
     }
     input.meta.extend(args.meta);
     Ok(input)
+}
+
+/// The flag of `create` and `edit` that sets a field the core names in an error, so a person is
+/// told `--patient: is required`, not `patient_name`, which they never typed. A part of a list or
+/// object keeps its path after the flag (`--aligner (aligners[0].from)`). `None` for a field no
+/// flag sets (only `--set` does): its own name is the right one.
+pub fn flag_for(kind: RecordKind, field: &str) -> Option<String> {
+    if kind == RecordKind::CaseMeta {
+        // A meta value's problem is named by its key: `--meta patient_age`.
+        return Some(if matches!(field, "key" | "value") { "--meta".to_owned() } else { format!("--meta {field}") });
+    }
+    if kind != RecordKind::Case {
+        return None;
+    }
+    let flag = match field {
+        "author_info.name" => "--author-name",
+        "author_info.phone" => "--author-phone",
+        "author_info.address" => "--author-address",
+        "author_info.address_note" => "--author-address-note",
+        _ => match field.split(['[', '.']).next().unwrap_or(field) {
+            "patient_name" => "--patient",
+            "status" => "--status",
+            "priority" => "--priority",
+            "due_date" => "--due",
+            "start_date" => "--start",
+            "parent_id" => "--parent",
+            "order_note" => "--order-note",
+            "assignees" => "--assignee",
+            "invoice_ids" => "--invoice",
+            "services" => "--service",
+            "links" => "--link",
+            "aligners" => "--aligner",
+            _ => return None,
+        },
+    };
+    let whole = !field.contains(['[', '.']) || field.starts_with("author_info.");
+    Some(if whole { flag.to_owned() } else { format!("{flag} ({field})") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_errors_name_the_flag_that_sets_the_field() {
+        assert_eq!(flag_for(RecordKind::Case, "patient_name").as_deref(), Some("--patient"));
+        assert_eq!(flag_for(RecordKind::Case, "due_date").as_deref(), Some("--due"));
+        assert_eq!(flag_for(RecordKind::Case, "author_info.phone").as_deref(), Some("--author-phone"));
+        assert_eq!(flag_for(RecordKind::Case, "aligners[0].from").as_deref(), Some("--aligner (aligners[0].from)"));
+        assert_eq!(flag_for(RecordKind::CaseMeta, "key").as_deref(), Some("--meta"));
+        assert_eq!(flag_for(RecordKind::CaseMeta, "patient_age").as_deref(), Some("--meta patient_age"));
+        assert_eq!(flag_for(RecordKind::Case, "colour"), None, "a field no flag sets keeps its name");
+        assert_eq!(flag_for(RecordKind::CaseNote, "body"), None, "only the case form's flags are named");
+    }
 }

@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         .init();
 
     let json = cli.global.json;
+    let case_form = matches!(cli.command, cli::Command::Create(_) | cli::Command::Edit(_));
     let mut out = io::BufWriter::new(io::stdout().lock());
     let result = commands::run(cli, &mut out).and_then(|code| {
         out.flush()?;
@@ -42,7 +43,7 @@ fn main() -> ExitCode {
         Err(err) => {
             // What was printed before the error is still worth seeing.
             let _ = out.flush();
-            output::error(&err, json);
+            output::error(&err, json, case_form);
             ExitCode::FAILURE
         }
     }

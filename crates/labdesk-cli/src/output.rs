@@ -127,20 +127,29 @@ pub fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> io::
 }
 
 /// Prints an error for a person (`error: ...`, each field problem on its own line) or, with
-/// `--json`, as `{"error": ..., "fields": [...]}`; both on stderr.
-pub fn error(err: &anyhow::Error, json: bool) {
-    let (message, fields) = match err.downcast_ref::<labdesk_core::Error>() {
+/// `--json`, as `{"error": ..., "fields": [...]}`; both on stderr. `case_form`: the command was
+/// `create` or `edit`, whose field problems name the flag that sets the field (`--patient`).
+pub fn error(err: &anyhow::Error, json: bool, case_form: bool) {
+    let (message, fields, kind) = match err.downcast_ref::<labdesk_core::Error>() {
         Some(labdesk_core::Error::Invalid(invalid)) => {
-            let refused = format!("the {} was not saved", invalid.kind.label());
+            let refused = invalid.headline();
             // With context ("case FD1-000001 was updated, but ..."), the context comes first.
             let message = if err.chain().count() > 1 { format!("{err}: {refused}") } else { refused };
-            (message, invalid.problems.clone())
+            (message, invalid.problems.clone(), Some(invalid.kind))
         }
-        _ => (format!("{err:#}"), Vec::new()),
+        _ => (format!("{err:#}"), Vec::new(), None),
     };
+    let flag = |field: &str| kind.filter(|_| case_form).and_then(|kind| crate::fields::flag_for(kind, field));
     let mut stderr = io::stderr().lock();
     // If stderr itself is gone there is nowhere left to say so.
     let _ = if json {
+        let fields: Vec<Value> = fields
+            .iter()
+            .map(|p| match flag(&p.field) {
+                Some(flag) => serde_json::json!({"field": p.field, "flag": flag, "problem": p.problem}),
+                None => serde_json::json!({"field": p.field, "problem": p.problem}),
+            })
+            .collect();
         let body = serde_json::json!({
             "error": format!("{err:#}"),
             "fields": fields,
@@ -151,10 +160,30 @@ pub fn error(err: &anyhow::Error, json: bool) {
     } else {
         let mut text = format!("error: {message}:");
         for problem in &fields {
-            text.push_str(&format!("\n  {}: {}", problem.field, problem.problem));
+            // An upload's problems start with the file's name; its index in the upload says
+            // nothing to a person.
+            if problem.field.starts_with("files[") {
+                text.push_str(&format!("\n  {}", problem.problem));
+            } else {
+                let field = flag(&problem.field).unwrap_or_else(|| problem.field.clone());
+                text.push_str(&format!("\n  {field}: {}", problem.problem));
+            }
         }
         writeln!(stderr, "{text}")
     };
+}
+
+/// A count and its noun, in the singular or the plural as the count wants: `plural(1, "case")`
+/// is "1 case", `plural(2, "case")` "2 cases". A noun whose plural is not the noun and an s, or
+/// a noun with its verb, is given both ways as `singular|plural`: `plural(n, "record needs|records
+/// need")`, `plural(n, "try|tries")`. Every count the CLI prints goes through here.
+pub fn plural(n: u64, noun: &str) -> String {
+    match noun.split_once('|') {
+        Some((one, _)) if n == 1 => format!("1 {one}"),
+        Some((_, many)) => format!("{n} {many}"),
+        None if n == 1 => format!("1 {noun}"),
+        None => format!("{n} {noun}s"),
+    }
 }
 
 /// Some messages carry a whole SQL script (a failed schema migration); a person needs the start.
@@ -194,6 +223,14 @@ mod tests {
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("a\nb", 10), "a⏎b");
         assert_eq!(truncate("ok", 4), "ok");
+    }
+
+    #[test]
+    fn a_count_of_one_takes_the_singular_and_others_the_plural() {
+        assert_eq!(plural(1, "case"), "1 case");
+        assert_eq!(plural(0, "case"), "0 cases");
+        assert_eq!(plural(1, "record needs|records need"), "1 record needs");
+        assert_eq!(plural(3, "try|tries"), "3 tries");
     }
 
     #[test]

@@ -288,12 +288,15 @@ fn due_before_start_exits_1_naming_due_date_and_stores_nothing() {
     let lab = Lab::new();
     let err = lab.fails(&["create", "--patient", "P", "--start", "2026-05-02", "--due", "2026-05-01"]);
     assert!(err.contains("the case was not saved"), "{err}");
-    assert!(err.lines().any(|l| l.trim_start().starts_with("due_date:")), "the bad field has its own line: {err}");
+    assert!(
+        err.lines().any(|l| l.trim_start().starts_with("--due:")),
+        "the bad field has its own line, named by its flag: {err}"
+    );
     assert_eq!(lab.case_count(), 0, "a refused intake stores nothing");
     assert_eq!(lab.json(&["outbox"]).as_array().unwrap().len(), 0, "and sends nothing");
 
     let err = lab.fails(&["create", "--patient", "P", "--due", "next tuesday"]);
-    assert!(err.contains("due_date") && err.contains("YYYY-MM-DD"), "a bad date names the field and the forms: {err}");
+    assert!(err.contains("--due:") && err.contains("YYYY-MM-DD"), "a bad date names the flag and the forms: {err}");
 
     let out = lab.run(&["--json", "create", "--patient", "P", "--start", "2026-05-02", "--due", "2026-05-01"]);
     assert_eq!(out.status.code(), Some(1));
@@ -559,7 +562,10 @@ fn import_of_jsonl_with_bad_lines_exits_1_names_each_line_and_stores_the_good_ca
     assert!(stdout.contains("line 2: is not valid JSON"), "the bad line's number is reported: {stdout}");
     assert!(stdout.contains("line 4:") && stdout.contains("patient_age"), "a refused case names why: {stdout}");
     assert!(!stdout.contains("line 3"), "blank lines are ignored: {stdout}");
-    assert!(stderr.contains("imported 1 cases (4 records)"), "progress goes to stderr per batch: {stderr}");
+    assert!(
+        stderr.contains("imported 1 case (4 records)"),
+        "progress goes to stderr per batch, in the singular for one: {stderr}"
+    );
     assert!(stderr.contains("imported 2 cases (5 records)"), "{stderr}");
 
     let page = lab.json(&["list", "--sort", "patient"]);
@@ -789,4 +795,126 @@ fn outbox_names_each_record_and_lists_file_contents_waiting_to_go_up() {
     let json = lab.json(&["outbox"]);
     assert_eq!(json[1]["label"], "\"hello bench\"", "{json}");
     assert_eq!(json[1]["case_number"], "FD1-000001", "{json}");
+}
+
+/// A file of the lab's formats with contents of its own.
+fn stl(dir: &Path, name: &str, body: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("solid {body}\nendsolid {body}\n")).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn list_sort_priority_puts_the_most_urgent_first_not_the_alphabetical() {
+    let lab = Lab::new();
+    for (patient, priority) in
+        [("Medium", "medium"), ("Rush", "rush"), ("Low", "low"), ("High", "high"), ("Own", "someday")]
+    {
+        lab.create(&["--patient", patient, "--priority", priority]);
+    }
+    let page = lab.json(&["list", "--sort", "priority"]);
+    let names: Vec<&str> =
+        page["cases"].as_array().unwrap().iter().map(|c| c["patient_name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Rush", "High", "Medium", "Low", "Own"], "the lab's order of priorities, free text last");
+}
+
+#[test]
+fn counts_of_one_are_printed_in_the_singular() {
+    let lab = Lab::new();
+    let out = lab.run_as_with_input("ann", &["import", "-"], "{\"patient_name\": \"Only One\"}\n");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(stdout.starts_with("Imported 1 case (1 record) from"), "{stdout}");
+    assert!(stderr.contains("imported 1 case (1 record)") && !stderr.contains("1 cases"), "{stderr}");
+}
+
+#[test]
+fn field_errors_of_create_and_edit_name_the_flag_the_person_typed() {
+    let lab = Lab::new();
+    let err = lab.fails(&["create", "--status", "received"]);
+    assert!(err.contains("\n  --patient: is required"), "the flag, not patient_name: {err}");
+    assert!(!err.contains("patient_name"), "{err}");
+    let out = lab.run(&["--json", "create", "--status", "received"]);
+    let body: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(body["fields"][0]["field"], "patient_name", "JSON keeps the field's own name: {body}");
+    assert_eq!(body["fields"][0]["flag"], "--patient", "and says which flag sets it: {body}");
+    let number = lab.create(&["--patient", "P"]);
+    let err = lab.fails(&["edit", &number, "--patient", " "]);
+    assert!(err.contains("--patient: is required"), "edit names its flags too: {err}");
+}
+
+#[test]
+fn several_refused_files_are_each_named_not_numbered() {
+    let lab = Lab::new();
+    let number = lab.create(&["--patient", "P"]);
+    let (a, b) = (lab.data().join("a.png"), lab.data().join("b.png"));
+    std::fs::write(&a, b"MZ\x90\0\x03\0").unwrap();
+    std::fs::write(&b, b"MZ\x90\0\x03\0").unwrap();
+    let err = lab.fails(&["attach", &number, a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert!(err.starts_with("error: the files a.png and b.png were not attached:"), "{err}");
+    assert!(err.contains("\n  a.png is named as PNG") && err.contains("\n  b.png is named as PNG"), "{err}");
+    assert!(!err.contains("files[0]") && !err.contains("the file was not saved"), "{err}");
+}
+
+#[test]
+fn attaching_the_same_contents_twice_is_refused_and_names_the_file_already_there() {
+    let lab = Lab::new();
+    let number = lab.create(&["--patient", "P"]);
+    let scan = stl(lab.data(), "upper.stl", "jaw");
+    let first = lab.json(&["attach", &number, &scan]);
+    let id = first[0]["id"].as_str().unwrap().to_owned();
+    let copy = stl(lab.data(), "upper again.stl", "jaw");
+    let err = lab.fails(&["attach", &number, &copy]);
+    assert!(
+        err.contains(&format!("upper again.stl is already attached to case {number} as upper.stl (file {id})")),
+        "{err}"
+    );
+    assert_eq!(lab.json(&["files", &number]).as_array().unwrap().len(), 1, "one record is kept");
+}
+
+#[test]
+fn notes_are_edited_and_deleted_and_files_listed_removed_saved_and_sent_in_chat_from_the_command_line() {
+    let lab = Lab::new();
+    let number = lab.create(&["--patient", "P"]);
+    let note = lab.json(&["note", "add", &number, "first words"]);
+    let note_id = note["id"].as_str().unwrap().to_owned();
+    assert!(lab.ok(&["note", "list", &number]).contains(&format!("id {note_id}")), "the list shows ids to act on");
+    assert!(lab.ok(&["note", "edit", &note_id, "better words"]).contains("Edited note"));
+    assert!(lab.ok(&["note", "list", &number]).contains("better words"));
+    assert!(lab.fails(&["note", "edit", &note_id, "x", "--base-version", "1"]).contains("changed since"));
+    assert!(lab.ok(&["note", "delete", &note_id]).contains("Deleted note"));
+    assert!(lab.ok(&["note", "list", &number]).contains("No notes"));
+
+    let photo = lab.data().join("shade.png");
+    std::fs::write(&photo, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0").unwrap();
+    let scan = stl(lab.data(), "lower.stl", "lower");
+    let posted = lab.json(&["chat", "post", &number, "see these", "--attach", photo.to_str().unwrap(), &scan]);
+    assert_eq!(posted["attachments"].as_array().unwrap().len(), 2, "the message carries both files: {posted}");
+    let listing = lab.ok(&["files", &number]);
+    assert!(listing.contains("shade.png") && listing.contains("lower.stl") && listing.contains("here"), "{listing}");
+    assert!(listing.contains("2 files"), "{listing}");
+    let files = lab.json(&["files", &number]);
+    assert_eq!(files[0]["contents_here"], true, "{files}");
+    let scan_id = files[1]["id"].as_str().unwrap().to_owned();
+
+    let out_dir = tempfile::tempdir().unwrap();
+    let to = out_dir.path().to_str().unwrap();
+    assert!(lab.ok(&["file", "save", &scan_id, "--to", to]).contains("lower.stl"));
+    assert_eq!(std::fs::read_to_string(out_dir.path().join("lower.stl")).unwrap(), "solid lower\nendsolid lower\n");
+    assert!(lab.fails(&["file", "save", &scan_id, "--to", to]).contains("already exists"), "never overwritten");
+
+    assert!(lab.ok(&["file", "remove", &scan_id]).contains("Removed lower.stl"));
+    assert_eq!(lab.json(&["files", &number]).as_array().unwrap().len(), 1, "the removed file leaves the list");
+    assert!(lab.ok(&["check"]).contains("problems:   none"), "the store stays sound");
+}
+
+#[test]
+fn search_finds_stage_notes_and_file_names() {
+    let lab = Lab::new();
+    let number = lab.create(&["--patient", "P"]);
+    lab.ok(&["stage", &number, "design", "notes", "vita shade requested"]);
+    lab.ok(&["attach", &number, &stl(lab.data(), "Trios-upper.stl", "u")]);
+    let vita = lab.ok(&["search", "vita"]);
+    assert!(vita.contains(&number) && vita.contains("stage note"), "{vita}");
+    let trios = lab.ok(&["search", "trios"]);
+    assert!(trios.contains(&number) && trios.contains("file"), "{trios}");
 }

@@ -321,7 +321,7 @@ fn two_workstations_sync_conflict_resolve_and_converge_and_a_refused_change_is_l
     ok(a, "FD1", &["sync"]);
     let second = ok(b, "FD2", &["sync"]);
     assert!(second.contains("1 conflicted"), "{second}");
-    assert!(second.contains("1 record need review: see `labdesk conflicts`"), "{second}");
+    assert!(second.contains("1 record needs review: see `labdesk conflicts`"), "{second}");
     let listed = ok(b, "FD2", &["conflicts"]);
     assert!(listed.contains("case FD1-000001"), "{listed}");
     assert!(listed.contains("status: kept \"milling\" (fd1@FD1"), "who made the kept value: {listed}");

@@ -120,6 +120,47 @@ impl Store {
         message_id: Option<Uuid>,
         progress: &mut dyn FnMut(&FileProgress),
     ) -> Result<Vec<Stored<FileRecord>>> {
+        let files = self.copy_upload(case_key, paths, message_id, progress)?;
+        self.attach_files(case_key, files)
+    }
+
+    /// Posts a chat message with files from disk: the files are checked and copied as
+    /// [`Store::attach_paths`] does, then recorded on the case and sent with the message in one
+    /// transaction — the message and all its files, or nothing. A file whose contents the case
+    /// has already is sent as that record, not recorded twice.
+    #[tracing::instrument(skip_all, fields(case = case_key, files = paths.len()))]
+    pub fn post_message_with_paths(
+        &mut self,
+        case_key: &str,
+        mut message: crate::NewMessage,
+        paths: &[PathBuf],
+        progress: &mut dyn FnMut(&FileProgress),
+    ) -> Result<Stored<crate::ChatMessage>> {
+        let files = self.copy_upload(case_key, paths, None, progress)?;
+        self.write(|tx, actor| {
+            let case_id = crate::cases::resolve(tx, case_key)?;
+            let mut new = Vec::with_capacity(files.len());
+            for file in files {
+                match files::live_file_with_hash(tx, case_id, &file.hash)? {
+                    Some((id, _)) => message.attachments.push(crate::record::parse_uuid(&id, "file id")?),
+                    None => new.push(file),
+                }
+            }
+            let recorded = files::record_files(tx, actor, case_key, new)?;
+            message.attachments.extend(recorded.iter().map(|f| f.id));
+            crate::chat::post(tx, actor, case_id, message)
+        })
+    }
+
+    /// The checks and the copying of an upload, before anything is recorded: the lab's rules for
+    /// every file first, so a refused upload copies nothing.
+    fn copy_upload(
+        &self,
+        case_key: &str,
+        paths: &[PathBuf],
+        message_id: Option<Uuid>,
+        progress: &mut dyn FnMut(&FileProgress),
+    ) -> Result<Vec<NewFile>> {
         let root = self.blob_dir()?;
         // The case must exist before anything is copied.
         self.case_id(case_key)?;
@@ -131,13 +172,16 @@ impl Store {
         }
         let mut problems = Vec::new();
         let mut sized = Vec::with_capacity(paths.len());
-        for (i, path) in paths.iter().enumerate() {
+        let names: Vec<String> = paths.iter().map(|p| display_name(p)).collect();
+        // Each problem starts with the file's name: a person does not know the upload's indexes.
+        for (i, (path, name)) in paths.iter().zip(names.iter().cloned()).enumerate() {
             let field = format!("files[{i}]");
-            let name = display_name(path);
+            let unreadable = |e: std::io::Error| format!("{name} cannot be read ({}): {e}", path.display());
             match fs::metadata(path) {
-                Err(e) => problems.push(FieldError::new(field, format!("{} cannot be read: {e}", path.display()))),
+                Err(e) => problems.push(FieldError::new(field, unreadable(e))),
                 Ok(meta) if !meta.is_file() => {
-                    problems.push(FieldError::new(field, format!("{} is a folder, not a file", path.display())));
+                    problems
+                        .push(FieldError::new(field, format!("{name} is a folder, not a file ({})", path.display())));
                 }
                 Ok(meta) => {
                     if meta.len() > MAX_FILE_SIZE {
@@ -145,9 +189,7 @@ impl Store {
                     }
                     match mime_for_name(&name) {
                         Some(mime) => match read_head(path) {
-                            Err(e) => {
-                                problems.push(FieldError::new(field, format!("{} cannot be read: {e}", path.display())))
-                            }
+                            Err(e) => problems.push(FieldError::new(field, unreadable(e))),
                             Ok(head) => match files::content_mismatch(&name, &head, meta.len()) {
                                 Some(why) => problems.push(FieldError::new(field, why)),
                                 None => sized.push((path, name, meta.len(), mime)),
@@ -159,14 +201,14 @@ impl Store {
             }
         }
         if !problems.is_empty() {
-            return Err(Error::invalid(RecordKind::File, problems));
+            return Err(Error::refused_upload(problems, &names));
         }
         let mut files = Vec::with_capacity(sized.len());
         for (path, name, size, mime) in sized {
             let hash = store_blob(&root, path, size, progress)?;
             files.push(NewFile { original_name: name, file_size: size, mime_type: mime.to_owned(), hash, message_id });
         }
-        self.attach_files(case_key, files)
+        Ok(files)
     }
 
     /// Where the bytes of a file record are on this workstation, if they are here.
@@ -259,6 +301,84 @@ mod tests {
         assert_eq!(err.field_errors()[0].field, "files[1]", "the error names the file that broke the rule");
         assert!(store.files(&number).expect("files listed").is_empty(), "no record for the good file either");
         assert!(!store.blob_dir().expect("blob dir").exists(), "nothing was copied");
+    }
+
+    #[test]
+    fn several_refused_files_are_each_named_and_the_headline_says_which() {
+        let (dir, mut store) = store_on_disk();
+        let number = case(&mut store);
+        let good = dir.path().join("photo.png");
+        fs::write(&good, PNG).expect("written");
+        let (first, second) = (dir.path().join("a.png"), dir.path().join("b.exe"));
+        fs::write(&first, b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xff\xff").expect("written");
+        fs::write(&second, b"MZ").expect("written");
+        let err = store.attach_paths(&number, &[good, first, second], None, &mut |_| {}).expect_err("refused");
+        assert_eq!(
+            err.to_string().split(": ").next(),
+            Some("a.png and b.exe could not be attached, so none of the 3 files was"),
+            "the headline names the refused files, not `the file was not saved`: {err}"
+        );
+        assert!(!err.to_string().contains("files[0]"), "the message names files, not indexes: {err}");
+        let problems: Vec<&str> = err.field_errors().iter().map(|p| p.problem.as_str()).collect();
+        assert!(problems[0].starts_with("a.png ") && problems[1].starts_with("b.exe "), "{problems:?}");
+        let missing = dir.path().join("gone.png");
+        let err = store.attach_paths(&number, &[missing], None, &mut |_| {}).expect_err("refused");
+        assert!(err.to_string().starts_with("the file gone.png was not attached: "), "{err}");
+        assert!(err.field_errors()[0].problem.starts_with("gone.png cannot be read"), "{err}");
+    }
+
+    #[test]
+    fn the_same_contents_attached_twice_to_a_case_are_refused_naming_the_file_it_already_is() {
+        let (dir, mut store) = store_on_disk();
+        let number = case(&mut store);
+        let scan = dir.path().join("upper.stl");
+        fs::write(&scan, b"solid jaw\nendsolid jaw\n").expect("written");
+        let kept =
+            store.attach_paths(&number, std::slice::from_ref(&scan), None, &mut |_| {}).expect("attached").remove(0);
+        let copy = dir.path().join("upper copy.stl");
+        fs::copy(&scan, &copy).expect("copied");
+        let err = store.attach_paths(&number, &[copy], None, &mut |_| {}).expect_err("the same bytes again");
+        let problem = &err.field_errors()[0].problem;
+        assert!(
+            problem.starts_with(&format!(
+                "upper copy.stl is already attached to case {number} as upper.stl (file {})",
+                kept.id
+            )),
+            "the error names the file and the record it already is: {problem}"
+        );
+        assert_eq!(store.files(&number).expect("listed").len(), 1, "one record is kept");
+        let other = dir.path().join("lower.stl");
+        fs::write(&other, b"solid lower\nendsolid lower\n").expect("written");
+        let err = store.attach_paths(&number, &[other.clone(), other], None, &mut |_| {}).expect_err("twice in one");
+        assert!(err.field_errors()[0].problem.contains("has the same contents as lower.stl in this upload"), "{err}");
+        store.remove_file(kept.id).expect("removed");
+        store.attach_paths(&number, &[scan], None, &mut |_| {}).expect("a removed file can be attached again");
+    }
+
+    #[test]
+    fn a_message_posted_with_files_from_disk_carries_them_and_a_refused_file_posts_nothing() {
+        let (dir, mut store) = store_on_disk();
+        let number = case(&mut store);
+        let photo = dir.path().join("shade.png");
+        fs::write(&photo, PNG).expect("written");
+        let text = crate::NewMessage::text("shade under daylight");
+        let posted = store.post_message_with_paths(&number, text, &[photo], &mut |_| {}).expect("posted");
+        let files = store.files(&number).expect("listed");
+        assert_eq!(posted.record.attachments, [files[0].id], "the message carries the file it was sent with");
+        assert_eq!(files[0].record.message_id, Some(posted.id), "and the file says which message sent it");
+        let again = crate::NewMessage::text("the same photo");
+        let resent = store
+            .post_message_with_paths(&number, again, &[dir.path().join("shade.png")], &mut |_| {})
+            .expect("a file the case has is sent as its record");
+        assert_eq!(resent.record.attachments, [files[0].id], "the record already there, not a second one");
+        assert_eq!(store.files(&number).expect("listed").len(), 1);
+        let bad = dir.path().join("virus.exe");
+        fs::write(&bad, b"MZ").expect("written");
+        let err = store
+            .post_message_with_paths(&number, crate::NewMessage::text("again"), &[bad], &mut |_| {})
+            .expect_err("refused");
+        assert!(err.to_string().contains("virus.exe"), "{err}");
+        assert_eq!(store.messages(&number).expect("listed").len(), 2, "no message without its files");
     }
 
     #[test]

@@ -177,7 +177,8 @@ impl Store {
         let searchable = count(
             self,
             "SELECT (SELECT count(*) FROM search_case_documents) + (SELECT count(*) FROM search_meta_documents) \
-             + (SELECT count(*) FROM search_chat_documents) + (SELECT count(*) FROM search_note_documents)",
+             + (SELECT count(*) FROM search_chat_documents) + (SELECT count(*) FROM search_note_documents) \
+             + (SELECT count(*) FROM search_stage_documents) + (SELECT count(*) FROM search_file_documents)",
         )?;
         if indexed != searchable {
             report.problems.push(format!("the search index has {indexed} entries for {searchable} searchable records"));

@@ -33,16 +33,32 @@ impl fmt::Display for FieldError {
 pub struct Invalid {
     pub kind: RecordKind,
     pub problems: Vec<FieldError>,
+    /// What was refused, when "the file was not saved" would not say which: an upload of several
+    /// files names the ones refused (see [`Invalid::headline`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+}
+
+impl Invalid {
+    /// The sentence a refusal starts with, before its field problems.
+    pub fn headline(&self) -> String {
+        self.summary.clone().unwrap_or_else(|| format!("the {} was not saved", self.kind.label()))
+    }
 }
 
 impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the {} was not saved: ", self.kind.label())?;
+        write!(f, "{}: ", self.headline())?;
         for (i, problem) in self.problems.iter().enumerate() {
             if i > 0 {
                 f.write_str("; ")?;
             }
-            write!(f, "{problem}")?;
+            // An upload's problems start with the file's name: its index says nothing to a person.
+            if problem.field.starts_with("files[") {
+                f.write_str(&problem.problem)?;
+            } else {
+                write!(f, "{problem}")?;
+            }
         }
         Ok(())
     }
@@ -130,6 +146,15 @@ fn list_stages(stages: &[crate::Stage]) -> String {
     }
 }
 
+/// "a", "a and b", "a, b and c".
+fn and_list(items: &[&str]) -> String {
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl From<refinery::Error> for Error {
@@ -144,7 +169,28 @@ impl From<refinery::Error> for Error {
 
 impl Error {
     pub(crate) fn invalid(kind: RecordKind, problems: Vec<FieldError>) -> Self {
-        Self::Invalid(Invalid { kind, problems })
+        Self::Invalid(Invalid { kind, problems, summary: None })
+    }
+
+    /// An upload refused: `problems` at `files[i]`, `names` the names of the upload's files in
+    /// order. The headline names the files refused, and says the others were not attached either.
+    pub(crate) fn refused_upload(problems: Vec<FieldError>, names: &[String]) -> Self {
+        let refused: Vec<&str> = names
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| problems.iter().any(|p| p.field == format!("files[{i}]")))
+            .map(|(_, name)| name.as_str())
+            .collect();
+        let summary = match (refused.as_slice(), names.len()) {
+            ([], _) => None,
+            ([one], 1) => Some(format!("the file {one} was not attached")),
+            (all, total) if all.len() == total => Some(format!("the files {} were not attached", and_list(all))),
+            ([one], total) => Some(format!("{one} could not be attached, so none of the {total} files was")),
+            (some, total) => {
+                Some(format!("{} could not be attached, so none of the {total} files was", and_list(some)))
+            }
+        };
+        Self::Invalid(Invalid { kind: RecordKind::File, problems, summary })
     }
 
     pub(crate) fn one(kind: RecordKind, field: impl Into<String>, problem: impl Into<String>) -> Self {

@@ -6,7 +6,7 @@
 //! at most [`MAX_FILES_PER_UPLOAD`] files at once, [`MAX_FILE_SIZE`] each, and only the
 //! [`ALLOWED_FORMATS`].
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -243,46 +243,7 @@ impl Store {
         if files.len() > MAX_FILES_PER_UPLOAD {
             return Err(too_many(files.len()));
         }
-        self.write(|tx, actor| {
-            let case = record::current::<crate::Case>(tx, crate::cases::resolve(tx, case_key)?, None)?;
-            let now = Timestamp::now();
-            let folder = format!(
-                "{}/{}/{}",
-                now.as_datetime().format("%Y/%m"),
-                safe_segment(&actor.user),
-                safe_segment(&case.record.case_number)
-            );
-            let mut out = Vec::with_capacity(files.len());
-            for file in files {
-                let ext = file.original_name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
-                let prefix: String = file.hash.chars().take(12).collect::<String>().to_ascii_lowercase();
-                let stored_name = if ext.is_empty() {
-                    format!("{prefix}_{}", now.millis() / 1000)
-                } else {
-                    format!("{prefix}_{}.{}", now.millis() / 1000, safe_segment(&ext))
-                };
-                let record = FileRecord {
-                    case_id: case.id,
-                    message_id: file.message_id,
-                    original_name: file.original_name,
-                    stored_name,
-                    file_path: folder.clone(),
-                    file_size: file.file_size,
-                    mime_type: file.mime_type,
-                    upload_date: now,
-                    uploaded_by: actor.user.clone(),
-                    is_temp: false,
-                    hash: file.hash,
-                };
-                let stored = record::create(tx, actor, Uuid::now_v7(), record)?.record;
-                // Its contents go up with the next sync round (sync/blobs.rs), queued with the
-                // record so that a file is never recorded here without its contents queued.
-                tx.prepare_cached("INSERT OR IGNORE INTO blob_outbox (hash, added_at) VALUES (?1, ?2)")?
-                    .execute(rusqlite::params![stored.record.hash, now.to_string()])?;
-                out.push(stored);
-            }
-            Ok(out)
-        })
+        self.write(|tx, actor| record_files(tx, actor, case_key, files))
     }
 
     /// A case's live files, oldest first.
@@ -295,10 +256,110 @@ impl Store {
         )
     }
 
+    /// One file record by its id, removed or not.
+    pub fn file(&self, id: Uuid) -> Result<Stored<FileRecord>> {
+        record::current::<FileRecord>(&self.conn, id, None)
+    }
+
     /// Takes a file off its case (soft: the record and its history stay).
     pub fn remove_file(&mut self, id: Uuid) -> Result<Stored<FileRecord>> {
         self.write(|tx, actor| Ok(record::set_deleted::<FileRecord>(tx, actor, id, None, true)?.record))
     }
+}
+
+/// Records the files of one upload on a case, in the caller's transaction: an upload alone, or
+/// with the chat message that sends them.
+pub(crate) fn record_files(
+    tx: &Connection,
+    actor: &crate::record::Actor,
+    case_key: &str,
+    files: Vec<NewFile>,
+) -> Result<Vec<Stored<FileRecord>>> {
+    let case = record::current::<crate::Case>(tx, crate::cases::resolve(tx, case_key)?, None)?;
+    let now = Timestamp::now();
+    let folder = format!(
+        "{}/{}/{}",
+        now.as_datetime().format("%Y/%m"),
+        safe_segment(&actor.user),
+        safe_segment(&case.record.case_number)
+    );
+    refuse_duplicates(tx, case.id, &case.record.case_number, &files)?;
+    let mut out = Vec::with_capacity(files.len());
+    for file in files {
+        let ext = file.original_name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+        let prefix: String = file.hash.chars().take(12).collect::<String>().to_ascii_lowercase();
+        let stored_name = if ext.is_empty() {
+            format!("{prefix}_{}", now.millis() / 1000)
+        } else {
+            format!("{prefix}_{}.{}", now.millis() / 1000, safe_segment(&ext))
+        };
+        let record = FileRecord {
+            case_id: case.id,
+            message_id: file.message_id,
+            original_name: file.original_name,
+            stored_name,
+            file_path: folder.clone(),
+            file_size: file.file_size,
+            mime_type: file.mime_type,
+            upload_date: now,
+            uploaded_by: actor.user.clone(),
+            is_temp: false,
+            hash: file.hash,
+        };
+        let stored = record::create(tx, actor, Uuid::now_v7(), record)?.record;
+        // Its contents go up with the next sync round (sync/blobs.rs), queued with the
+        // record so that a file is never recorded here without its contents queued.
+        tx.prepare_cached("INSERT OR IGNORE INTO blob_outbox (hash, added_at) VALUES (?1, ?2)")?
+            .execute(rusqlite::params![stored.record.hash, now.to_string()])?;
+        out.push(stored);
+    }
+    Ok(out)
+}
+
+/// The same bytes attached twice to one case would be two records of one file, which nobody
+/// meant: an upload holding a file the case has already (or holding it twice) is refused, naming
+/// the file and the record it already is.
+fn refuse_duplicates(tx: &Connection, case_id: Uuid, case_number: &str, files: &[NewFile]) -> Result<()> {
+    let mut problems = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        let hash = file.hash.to_ascii_lowercase();
+        let existing = live_file_with_hash(tx, case_id, &hash)?;
+        let field = format!("files[{i}]");
+        if let Some((id, name)) = existing {
+            problems.push(FieldError::new(
+                field,
+                format!(
+                    "{} is already attached to case {case_number} as {name} (file {id}): the same contents are \
+                     kept once",
+                    file.original_name
+                ),
+            ));
+        } else if let Some(first) = files[..i].iter().find(|f| f.hash.eq_ignore_ascii_case(&hash)) {
+            problems.push(FieldError::new(
+                field,
+                format!(
+                    "{} has the same contents as {} in this upload: attach it once",
+                    file.original_name, first.original_name
+                ),
+            ));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = files.iter().map(|f| f.original_name.clone()).collect();
+    Err(Error::refused_upload(problems, &names))
+}
+
+/// The case's live file with these contents, if it has one: its id and name.
+pub(crate) fn live_file_with_hash(tx: &Connection, case_id: Uuid, hash: &str) -> Result<Option<(String, String)>> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT id, original_name FROM files WHERE case_id = ?1 AND hash = ?2 AND deleted_at IS NULL \
+             ORDER BY seq LIMIT 1",
+        )?
+        .query_row(rusqlite::params![case_id.to_string(), hash.to_ascii_lowercase()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
 }
 
 /// A path segment that is safe on every file system.
@@ -313,12 +374,14 @@ mod tests {
     use super::*;
     use crate::test_support::{fields, store};
 
+    /// A file whose contents differ from every other name's.
     fn scan(name: &str, mime: &str, size: u64) -> NewFile {
+        let seed = name.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
         NewFile {
             original_name: name.into(),
             file_size: size,
             mime_type: mime.into(),
-            hash: "ab".repeat(32),
+            hash: format!("ab{:062x}", seed),
             message_id: None,
         }
     }
@@ -352,7 +415,11 @@ mod tests {
         let files = s.attach_files("FD1-000001", vec![scan("Upper Jaw.STL", "application/sla", 1024)]).unwrap();
         let f = &files[0].record;
         assert!(f.file_path.ends_with("/ann/FD1-000001"), "{}", f.file_path);
-        assert!(f.stored_name.starts_with("abababababab_") && f.stored_name.ends_with(".stl"), "{}", f.stored_name);
+        assert!(
+            f.stored_name.starts_with(&format!("{}_", &f.hash[..12])) && f.stored_name.ends_with(".stl"),
+            "{}",
+            f.stored_name
+        );
         assert_eq!(s.files("FD1-000001").unwrap().len(), 1);
     }
 

@@ -44,12 +44,19 @@ impl CaseSort {
             CaseSort::CaseNumber => "case_number",
             CaseSort::CreatedAt => "created_at",
             CaseSort::UpdatedAt => "updated_at",
-            CaseSort::Priority => "priority",
+            CaseSort::Priority => PRIORITY_RANK,
             CaseSort::Status => "status",
             CaseSort::PatientName => "patient_name COLLATE NOCASE",
         }
     }
 }
+
+/// The lab's order of priorities, most urgent first (`SUGGESTED_PRIORITIES` from the end): a
+/// priority sort follows it, and any other free-text priority comes after them, by its text.
+/// Computed per row: no index keeps it, and one is not needed — a sort by priority reads the
+/// filtered cases once, as a sort by status does, and the default list keeps its index.
+const PRIORITY_RANK: &str = "CASE lower(priority) WHEN 'emergency' THEN 0 WHEN 'rush' THEN 1 WHEN 'high' THEN 2 \
+                             WHEN 'medium' THEN 3 WHEN 'low' THEN 4 ELSE 5 END";
 
 /// Which cases to list, in what order, which page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -222,6 +229,10 @@ impl Store {
         // Cases with no due date go last either way; seq breaks ties so pages never overlap.
         let order = match query.sort {
             CaseSort::DueDate => format!("due_date IS NULL, due_date {dir}, seq {dir}"),
+            // Within a priority the soonest due first, as the default list has them.
+            CaseSort::Priority => format!(
+                "{PRIORITY_RANK} {dir}, priority COLLATE NOCASE {dir}, due_date IS NULL, due_date {dir}, seq {dir}"
+            ),
             other => format!("{} {dir}, seq {dir}", other.column()),
         };
         params.push(SqlValue::Integer(i64::from(limit)));
@@ -278,8 +289,9 @@ impl Store {
         Ok(Some(CasePage { total: u64::try_from(total).unwrap_or(0), offset: query.offset, limit, cases }))
     }
 
-    /// Full-text search over case numbers, patients, notes, services, meta and chat. Every word
-    /// typed must match (as a word or the start of one); the best-matching cases come first.
+    /// Full-text search over case numbers, patients, notes, services, meta, chat, stage notes and
+    /// file names. Every word typed must match (as a word or the start of one); the best-matching
+    /// cases come first.
     #[tracing::instrument(skip_all)]
     pub fn search(&self, text: &str, limit: u32) -> Result<Vec<SearchHit>> {
         let Some(expr) = fts_query(text) else {
@@ -315,6 +327,8 @@ impl Store {
                     1 => "case",
                     2 => "meta",
                     3 => "chat",
+                    5 => "stage note",
+                    6 => "file",
                     _ => "note",
                 };
                 out.push(SearchHit { case: summary(row, &now)?, matched_in: matched_in.to_owned(), snippet });
@@ -385,7 +399,7 @@ fn fts_query(text: &str) -> Option<String> {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct SearchHit {
     pub case: CaseSummary,
-    /// Where the best match was: case, meta, chat or note.
+    /// Where the best match was: case, meta, chat, note, stage note or file.
     pub matched_in: String,
     /// The matching text, matched words in [brackets].
     pub snippet: String,
@@ -528,6 +542,38 @@ mod tests {
     }
 
     #[test]
+    fn a_priority_sort_follows_the_labs_order_of_urgency_then_due_dates() {
+        let mut s = seeded();
+        for (name, priority, due) in [
+            ("Rush Late", "rush", "2099-02-01"),
+            ("Rush Soon", "Rush", "2099-01-01"),
+            ("Emergency", "emergency", "2099-05-01"),
+            ("Own Word", "asap-ish", "2099-01-01"),
+        ] {
+            s.create_case(fields(json!({"patient_name": name, "priority": priority, "due_date": due}))).unwrap();
+        }
+        let by_priority = |descending: bool| {
+            let q = CaseQuery { sort: CaseSort::Priority, descending, ..Default::default() };
+            s.list_cases(&q).unwrap().cases.into_iter().map(|c| c.patient_name).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            by_priority(false),
+            [
+                "Emergency",
+                "Rush Soon",
+                "Rush Late",
+                "Ada Lovelace",
+                "Grace Hopper",
+                "Edsger Dijkstra",
+                "Alan Turing",
+                "Own Word"
+            ],
+            "most urgent first (not alphabetical), soonest due first within one, free-text priorities last"
+        );
+        assert_eq!(by_priority(true).first().map(String::as_str), Some("Own Word"), "descending turns it round");
+    }
+
+    #[test]
     fn search_finds_cases_by_number_patient_service_meta_chat_and_notes() {
         let mut s = seeded();
         s.set_meta("FD1-000004", "customer_feedback", "wonderful fit").unwrap();
@@ -546,6 +592,30 @@ mod tests {
         assert_eq!(first("quimby"), ("FD1-000001".into(), "note".into()));
         assert!(s.search("\"unbalanced AND (", 10).unwrap().is_empty(), "odd input is searched, not a syntax error");
         assert!(s.search("  ", 10).is_err());
+    }
+
+    #[test]
+    fn search_finds_stage_notes_and_file_names_and_follows_their_changes() {
+        let mut s = seeded();
+        s.move_stage("FD1-000002", Stage::Design, StageAction::Notes("shade vita A3 requested".into()), None).unwrap();
+        let scan = crate::NewFile {
+            original_name: "upper_jaw-Trios.stl".into(),
+            file_size: 10,
+            mime_type: "application/sla".into(),
+            hash: "ab".repeat(32),
+            message_id: None,
+        };
+        let file = s.attach_files("FD1-000003", vec![scan]).unwrap().remove(0);
+        let found = |s: &Store, text: &str| {
+            s.search(text, 10).unwrap().into_iter().map(|h| (h.case.case_number, h.matched_in)).collect::<Vec<_>>()
+        };
+        assert_eq!(found(&s, "vita"), [("FD1-000002".to_owned(), "stage note".to_owned())], "a stage's notes");
+        assert_eq!(found(&s, "trios"), [("FD1-000003".to_owned(), "file".to_owned())], "a file's name, by its words");
+        s.move_stage("FD1-000002", Stage::Design, StageAction::Notes(String::new()), None).unwrap();
+        assert!(found(&s, "vita").is_empty(), "notes emptied leave the index");
+        s.remove_file(file.id).unwrap();
+        assert!(found(&s, "trios").is_empty(), "a removed file leaves the index");
+        assert!(s.check(false).unwrap().problems.is_empty(), "the index holds exactly the searchable records");
     }
 
     #[test]

@@ -3,7 +3,7 @@ import type { CaseSummary } from "./CaseSummary";
 
 export type SearchHit = { case: CaseSummary, 
 /**
- * Where the best match was: case, meta, chat or note.
+ * Where the best match was: case, meta, chat, note, stage note or file.
  */
 matched_in: string, 
 /**

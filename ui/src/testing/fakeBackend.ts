@@ -89,6 +89,8 @@ export function installFakeBackend(options: FakeOptions = {}): void {
     allowed_formats: ['PNG', 'JPEG', 'WebP', 'STL', 'PDF', 'ZIP', 'MP4'],
     allowed_extensions: ['png', 'jpg', 'jpeg', 'webp', 'stl', 'pdf', 'zip', 'mp4'],
   };
+  // The lab's order of priorities, most urgent first (the core's list sort).
+  const PRIORITY_RANK: Record<string, number> = { emergency: 0, rush: 1, high: 2, medium: 3, low: 4 };
   const MIME: Record<string, string> = {
     png: 'image/png',
     jpg: 'image/jpeg',
@@ -163,6 +165,19 @@ export function installFakeBackend(options: FakeOptions = {}): void {
   };
   const invalid = (what: string, fields: FieldError[]): never =>
     fail('invalid', `the ${what} was not saved: ${fields.map((f) => `${f.field}: ${f.problem}`).join('; ')}`, fields);
+
+  /** The core's headline for a refused upload: it names the files refused. */
+  const refusedUpload = (fields: FieldError[], names: string[]): never => {
+    const refused = names.filter((_, i) => fields.some((f) => f.field === `files[${i}]`));
+    const list = refused.length > 1 ? `${refused.slice(0, -1).join(', ')} and ${refused[refused.length - 1]}` : refused[0];
+    const headline =
+      names.length === 1
+        ? `the file ${list} was not attached`
+        : refused.length === names.length
+          ? `the files ${list} were not attached`
+          : `${list} could not be attached, so none of the ${names.length} files was`;
+    return fail('invalid', `${headline}: ${fields.map((f) => f.problem).join('; ')}`, fields);
+  };
 
   // ---- revisions ----
   const writeRevision = (
@@ -434,7 +449,8 @@ export function installFakeBackend(options: FakeOptions = {}): void {
       case_number: (s) => s.case_number,
       created_at: (s) => s.created_at,
       updated_at: (s) => s.updated_at,
-      priority: (s) => s.priority,
+      // The lab's order of urgency, as the core sorts: free-text priorities after the known ones.
+      priority: (s) => `${PRIORITY_RANK[s.priority.toLowerCase()] ?? 5}${s.priority.toLowerCase()}`,
       status: (s) => s.status,
       patient_name: (s) => s.patient_name.toLowerCase(),
     };
@@ -445,6 +461,11 @@ export function installFakeBackend(options: FakeOptions = {}): void {
       const x = get(a);
       const y = get(b);
       if (x !== y) return x < y ? -dir : dir;
+      // Within one priority the soonest due first, undated last, as the core does.
+      if (q.sort === 'priority' && a.due_date !== b.due_date) {
+        if (a.due_date === null || b.due_date === null) return a.due_date === null ? 1 : -1;
+        return a.due_date < b.due_date ? -dir : dir;
+      }
       return ((pos.get(a.id) ?? 0) - (pos.get(b.id) ?? 0)) * dir;
     });
     const ids = rows.map((s) => s.id);
@@ -469,6 +490,10 @@ export function installFakeBackend(options: FakeOptions = {}): void {
       const chat = messages.filter((m) => m.case_id === id && !m.deleted_at).map((m) => m.message_content);
       let found: { where: string; text: string } | null = matches(caseText) ? { where: 'case', text: caseText } : null;
       for (const t of chat) if (!found && matches(t)) found = { where: 'chat', text: t };
+      const stageNotes = [...stages.values()].filter((st) => st.case_id === id && st.notes.trim() !== '').map((st) => st.notes);
+      for (const t of stageNotes) if (!found && matches(t)) found = { where: 'stage note', text: t };
+      const names = files.filter((f) => f.case_id === id && !f.deleted_at).map((f) => f.original_name);
+      for (const t of names) if (!found && matches(t)) found = { where: 'file', text: t };
       if (found) {
         const at = Math.max(0, found.text.toLowerCase().indexOf(words[0]) - 30);
         const windowed = `${at > 0 ? '…' : ''}${found.text.slice(at, at + 80)}`;
@@ -744,7 +769,21 @@ export function installFakeBackend(options: FakeOptions = {}): void {
       const ext = path.split('.').pop()?.toLowerCase() ?? '';
       if (!MIME[ext]) p.push({ field: `files[${i}]`, problem: `${path.split('/').pop()}: .${ext} files are not allowed` });
     });
-    if (p.length) invalid('file', p);
+    // The fake has no bytes: a path stands for its contents. The same contents twice on a case
+    // are refused, naming the record already there, as the core does.
+    const hashOf = (path: string) =>
+      [...path].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) >>> 0, 7).toString(16).padStart(64, '0');
+    paths.forEach((path, i) => {
+      const name = path.split('/').pop() ?? path;
+      const there = files.find((f) => f.case_id === c.id && !f.deleted_at && f.hash === hashOf(path));
+      if (there) {
+        p.push({
+          field: `files[${i}]`,
+          problem: `${name} is already attached to case ${c.case_number} as ${there.original_name} (file ${there.id}): the same contents are kept once`,
+        });
+      }
+    });
+    if (p.length) refusedUpload(p, paths.map((path) => path.split('/').pop() ?? path));
     return paths.map((path) => {
       const name = path.split('/').pop() ?? path;
       const ext = name.split('.').pop()?.toLowerCase() ?? '';
@@ -763,7 +802,7 @@ export function installFakeBackend(options: FakeOptions = {}): void {
         upload_date: now(),
         uploaded_by: user,
         is_temp: false,
-        hash: '0'.repeat(64),
+        hash: hashOf(path),
       });
       blobs.set(`/data/blobs/${row.id}`, ext === 'stl' ? `data:model/stl;base64,${btoa(STL)}` : PNG);
       files.push(created('file', row, c.id));

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::Ctx;
 use crate::cli::{CreateArgs, EditArgs, ListArgs, SearchArgs};
 use crate::fields::case_input;
-use crate::output::{self, date, names, opt_date, opt_time, time, truncate};
+use crate::output::{self, date, names, opt_date, opt_time, plural, time, truncate};
 
 pub fn init(ctx: &mut Ctx<'_>, user: Option<&str>, is_new: bool) -> Result<ExitCode> {
     if let Some(user) = user {
@@ -131,7 +131,7 @@ pub fn label<T: Serialize>(value: &T) -> String {
     }
 }
 
-fn size(bytes: u64) -> String {
+pub fn size(bytes: u64) -> String {
     #[allow(clippy::cast_precision_loss)] // shown to one decimal
     let b = bytes as f64;
     if bytes < 1024 {
@@ -160,7 +160,8 @@ pub fn attach(ctx: &mut Ctx<'_>, key: &str, paths: &[std::path::PathBuf]) -> Res
             size(f.record.file_size)
         )?;
     }
-    writeln!(ctx.out, "Their contents go to the sync server with the next `labdesk sync`.")?;
+    let whose = if files.len() == 1 { "Its" } else { "Their" };
+    writeln!(ctx.out, "{whose} contents go to the sync server with the next `labdesk sync`.")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -221,13 +222,12 @@ fn print_detail(out: &mut dyn Write, d: &CaseDetail) -> Result<()> {
     )?;
     let pending = match d.pending_changes {
         0 => "none: everything was sent".to_owned(),
-        1 => "1 change waits to be sent".to_owned(),
-        n => format!("{n} changes wait to be sent"),
+        n => format!("{} to be sent", plural(n.unsigned_abs(), "change waits|changes wait")),
     };
     writeln!(out, "  Outbox:    {pending}")?;
     if d.needs_review() {
         let fields: usize = d.conflicts.iter().map(|c| c.disputes.len()).sum();
-        let what = if fields == 1 { "1 field was".to_owned() } else { format!("{fields} fields were") };
+        let what = plural(fields as u64, "field was|fields were");
         writeln!(out, "  Review:    NEEDS REVIEW — {what} changed two ways (see Conflicts below)")?;
     }
     writeln!(out, "  Id:        {}", c.id)?;
@@ -316,15 +316,6 @@ fn print_detail(out: &mut dyn Write, d: &CaseDetail) -> Result<()> {
         super::sync::print_case_conflicts(out, &d.conflicts)?;
     }
     Ok(())
-}
-
-/// "1 case", "2 cases".
-pub fn plural(n: u64, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
 }
 
 fn section(out: &mut dyn Write, title: &str, count: usize) -> Result<()> {

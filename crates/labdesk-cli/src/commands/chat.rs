@@ -33,7 +33,7 @@ pub fn print_message(out: &mut dyn Write, m: &MessageView, indent: &str) -> Resu
         }
     }
     if !r.attachments.is_empty() {
-        line.push_str(&format!(" +{} file(s)", r.attachments.len()));
+        line.push_str(&format!(" +{}", crate::output::plural(r.attachments.len() as u64, "file")));
     }
     writeln!(out, "{line}")?;
     let mut marks = Vec::new();
@@ -75,7 +75,7 @@ fn report(ctx: &mut Ctx<'_>, written: &Written<ChatMessage>, done: &str, unchang
 
 pub fn run(ctx: &mut Ctx<'_>, command: ChatCommand) -> Result<ExitCode> {
     match command {
-        ChatCommand::Post { case, text, message_type, reply_to, parent, purpose } => {
+        ChatCommand::Post { case, text, message_type, reply_to, parent, purpose, attach } => {
             let reply_to = reply_to.map(|id| message_id(&ctx.store, &id)).transpose()?;
             let parent = parent.map(|id| message_id(&ctx.store, &id)).transpose()?;
             let message = NewMessage {
@@ -86,12 +86,21 @@ pub fn run(ctx: &mut Ctx<'_>, command: ChatCommand) -> Result<ExitCode> {
                 parent_message_id: parent,
                 message_purpose: purpose,
             };
-            let posted = ctx.store.post_message(&case, message)?;
+            let posted = if attach.is_empty() {
+                ctx.store.post_message(&case, message)?
+            } else {
+                ctx.store.post_message_with_paths(&case, message, &attach, &mut |_| {})?
+            };
             if ctx.json {
                 ctx.print_json(&posted)?;
             } else {
                 let number = ctx.store.case(&posted.record.case_id.to_string())?.record.case_number;
                 writeln!(ctx.out, "Posted message {} on case {number}", short_id(posted.id))?;
+                if !posted.record.attachments.is_empty() {
+                    let n = posted.record.attachments.len() as u64;
+                    let files = crate::output::plural(n, "file; its contents go|files; their contents go");
+                    writeln!(ctx.out, "  with {files} to the sync server with the next `labdesk sync`.")?;
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::Ctx;
 use crate::cli::HistoryArgs;
-use crate::output::{self, time, truncate};
+use crate::output::{self, plural, time, truncate};
 
 /// Values longer than this are cut in the history.
 const VALUE_WIDTH: usize = 60;
@@ -38,7 +38,7 @@ pub fn history(ctx: &mut Ctx<'_>, args: HistoryArgs) -> Result<ExitCode> {
         ctx.print_json(&entries)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let change_count = if entries.len() == 1 { "1 change".to_owned() } else { format!("{} changes", entries.len()) };
+    let change_count = plural(entries.len() as u64, "change");
     writeln!(ctx.out, "{title} ({change_count}), times in UTC:")?;
     for entry in &entries {
         print_entry(ctx.out, entry, args.all)?;
@@ -150,8 +150,8 @@ fn print_changes(ctx: &mut Ctx<'_>, entries: &[labdesk_core::OutboxEntry], pendi
             let r = &o.revision;
             let fields: Vec<&str> = r.fields.keys().map(String::as_str).collect();
             let state = match &o.last_error {
-                Some(error) => format!("{} tries ({})", o.attempts, truncate(error, 40)),
-                None if o.attempts > 0 => format!("{} tries", o.attempts),
+                Some(error) => format!("{} ({})", plural(o.attempts.unsigned_abs(), "try|tries"), truncate(error, 40)),
+                None if o.attempts > 0 => plural(o.attempts.unsigned_abs(), "try|tries"),
                 None => "waiting".to_owned(),
             };
             let record = match (r.record_kind, o.label.is_empty()) {
@@ -178,7 +178,7 @@ fn print_changes(ctx: &mut Ctx<'_>, entries: &[labdesk_core::OutboxEntry], pendi
         &["SEQ", "STATE", "MADE (UTC)", "BY", "KIND", "RECORD", "CASE", "ID", "V", "FIELDS"],
         &rows,
     )?;
-    let waiting = if pending == 1 { "1 change waits".to_owned() } else { format!("{pending} changes wait") };
+    let waiting = plural(pending, "change waits|changes wait");
     if entries.len() as u64 >= u64::from(limit) {
         writeln!(ctx.out, "{waiting} to be sent (showing the first {}; see more with --limit)", entries.len())?;
     } else {

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::Ctx;
 use crate::cli::ImportArgs;
+use crate::output::plural;
 
 type Item = (usize, Result<ImportCase, String>);
 
@@ -135,16 +136,15 @@ pub fn import(ctx: &mut Ctx<'_>, args: ImportArgs) -> Result<ExitCode> {
         ctx.print_json(&report)?;
     } else {
         let out = &mut *ctx.out;
-        let cases = if report.imported == 1 { "1 case".to_owned() } else { format!("{} cases", report.imported) };
-        write!(out, "Imported {cases} ({} records) from {name}", report.records)?;
+        let (cases, records) = (plural(report.imported, "case"), plural(report.records, "record"));
+        write!(out, "Imported {cases} ({records}) from {name}")?;
         match (report.case_numbers.first(), report.case_numbers.last()) {
             (Some(first), Some(last)) if first != last => writeln!(out, ": {first} … {last}.")?,
             (Some(only), _) => writeln!(out, ": {only}.")?,
             _ => writeln!(out, ".")?,
         }
         if !ok {
-            let lines =
-                if report.skipped.len() == 1 { "1 line".to_owned() } else { format!("{} lines", report.skipped.len()) };
+            let lines = plural(report.skipped.len() as u64, "line");
             if report.imported > 0 {
                 writeln!(out, "Skipped {lines} (the other lines were imported):")?;
             } else {
@@ -173,11 +173,13 @@ fn send(ctx: &mut Ctx<'_>, batch: &mut Vec<Item>, report: &mut ImportReport) -> 
     ctx.store.import_batch(std::mem::take(batch), report).with_context(|| {
         format!(
             "the import stopped in the batch starting at line {first_line}, which was not stored; \
-             the {before} cases imported before it are stored"
+             the {} imported before it are stored",
+            plural(before, "case")
         )
     })?;
     let mut stderr = io::stderr().lock();
-    writeln!(stderr, "imported {} cases ({} records)", report.imported, report.records)?;
+    let (cases, records) = (plural(report.imported, "case"), plural(report.records, "record"));
+    writeln!(stderr, "imported {cases} ({records})")?;
     stderr.flush()?;
     Ok(())
 }

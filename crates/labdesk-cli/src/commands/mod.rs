@@ -4,6 +4,7 @@
 mod cases;
 mod chat;
 mod check;
+mod files;
 mod history;
 mod import;
 mod records;
@@ -113,6 +114,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
         Command::Sync(args) => sync::sync(&mut ctx, args.watch),
         Command::Attach(args) => cases::attach(&mut ctx, &args.case, &args.files),
         Command::Fetch(args) => sync::fetch(&mut ctx, &args.case),
+        Command::Files(args) => files::list(&mut ctx, &args.case),
+        Command::File(command) => files::run(&mut ctx, command),
         Command::Conflicts => sync::conflicts(&mut ctx),
         Command::Resolve(args) => sync::resolve(&mut ctx, args),
         Command::Rejected => sync::rejected(&mut ctx),

@@ -161,7 +161,29 @@ pub fn note(ctx: &mut Ctx<'_>, command: NoteCommand) -> Result<ExitCode> {
             } else {
                 for n in &notes {
                     writeln!(ctx.out, "[{}] {}: {}", time(n.created_at), n.record.author_id, n.record.body)?;
+                    // The id to edit or delete it by, as a chat message shows its own.
+                    writeln!(ctx.out, "    id {}", n.id)?;
                 }
+            }
+        }
+        NoteCommand::Edit { id, text, base_version } => {
+            let written = ctx.store.edit_note(id, base_version, &text)?;
+            if ctx.json {
+                ctx.print_json(&written)?;
+            } else if written.revision.is_some() {
+                writeln!(ctx.out, "Edited note {id} (now version {}).", written.record.version)?;
+            } else {
+                writeln!(ctx.out, "Nothing changed: the note already says that.")?;
+            }
+        }
+        NoteCommand::Delete { id } => {
+            let written = ctx.store.delete_note(id, None)?;
+            if ctx.json {
+                ctx.print_json(&written)?;
+            } else if written.revision.is_some() {
+                writeln!(ctx.out, "Deleted note {id} (it stays in history).")?;
+            } else {
+                writeln!(ctx.out, "The note was already deleted.")?;
             }
         }
     }

@@ -15,17 +15,15 @@ use labdesk_core::sync::{
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::cases::plural;
 use super::Ctx;
 use crate::cli::{LoginArgs, Pick, ResolveArgs};
-use crate::output::{self, time, truncate};
+use crate::output::{self, plural, time, truncate};
 
 /// "3 changes wait in the outbox", for after a round.
 fn waiting(pending: u64) -> String {
     match pending {
         0 => "The outbox is empty.".to_owned(),
-        1 => "1 change waits in the outbox.".to_owned(),
-        n => format!("{n} changes wait in the outbox."),
+        n => format!("{} in the outbox.", plural(n, "change waits|changes wait")),
     }
 }
 
@@ -105,7 +103,7 @@ pub fn fetch(ctx: &mut Ctx<'_>, key: &str) -> Result<ExitCode> {
 }
 
 /// The transport to the server this workstation signed in to.
-fn connect(ctx: &Ctx<'_>) -> Result<HttpTransport> {
+pub fn connect(ctx: &Ctx<'_>) -> Result<HttpTransport> {
     let server = ctx.store.sync_state()?.server_url.ok_or(SyncError::NotSignedIn)?;
     let token = load_token(&ctx.dir)?.ok_or(SyncError::NotSignedIn)?;
     Ok(HttpTransport::new(&parse_server_url(&server)?, &token)?)
@@ -228,7 +226,8 @@ fn print_report(ctx: &mut Ctx<'_>, report: &SyncReport) -> Result<()> {
         )?;
     }
     if report.unanswered > 0 {
-        writeln!(out, "The server left {} unanswered; they will be sent again.", plural(report.unanswered, "change"))?;
+        let again = if report.unanswered == 1 { "it will" } else { "they will" };
+        writeln!(out, "The server left {} unanswered; {again} be sent again.", plural(report.unanswered, "change"))?;
     }
     if !report.rejections.is_empty() {
         writeln!(out, "Refused by the server (kept, see `labdesk rejected`):")?;
@@ -237,7 +236,7 @@ fn print_report(ctx: &mut Ctx<'_>, report: &SyncReport) -> Result<()> {
         }
     }
     if report.needs_review > 0 {
-        writeln!(out, "{} need review: see `labdesk conflicts`.", plural(report.needs_review, "record"))?;
+        writeln!(out, "{} review: see `labdesk conflicts`.", plural(report.needs_review, "record needs|records need"))?;
     }
     if report.held_applied > 0 {
         writeln!(out, "{} from the lab set aside earlier could be stored now.", plural(report.held_applied, "change"))?;
@@ -383,7 +382,7 @@ pub fn conflicts(ctx: &mut Ctx<'_>) -> Result<ExitCode> {
         writeln!(ctx.out, "No conflicts: nothing needs review.")?;
         return Ok(ExitCode::SUCCESS);
     }
-    writeln!(ctx.out, "{} need review (times in UTC):", plural(all.len() as u64, "record"))?;
+    writeln!(ctx.out, "{} review (times in UTC):", plural(all.len() as u64, "record needs|records need"))?;
     print_conflicts(ctx.out, &all, "")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -103,9 +103,9 @@ pub(crate) fn build_pending_indexes(conn: &mut Connection) -> Result<bool> {
     Ok(true)
 }
 
-/// The triggers that keep the search index and the assignee index (V2, V4, V5). Only these are set
-/// aside: any other trigger on the tables keeps working, whatever it does.
-const INDEX_TRIGGERS: [&str; 14] = [
+/// The triggers that keep the search index and the assignee index (V2, V4, V5, V9). Only these are
+/// set aside: any other trigger on the tables keeps working, whatever it does.
+const INDEX_TRIGGERS: [&str; 20] = [
     "cases_search_insert",
     "cases_search_update",
     "cases_search_delete",
@@ -120,6 +120,12 @@ const INDEX_TRIGGERS: [&str; 14] = [
     "case_notes_search_insert",
     "case_notes_search_update",
     "case_notes_search_delete",
+    "workflow_stages_search_insert",
+    "workflow_stages_search_update",
+    "workflow_stages_search_delete",
+    "files_search_insert",
+    "files_search_update",
+    "files_search_delete",
 ];
 
 /// Drops the index triggers for the rest of the transaction, returning their definitions for
@@ -150,7 +156,7 @@ pub(crate) fn restore_triggers(tx: &Connection, definitions: &[String]) -> Resul
 
 /// Builds the search index and the assignee index from the tables, one statement each (one per
 /// kind of searchable record for the search index), and clears `indexes_pending`: the content is
-/// exactly what the triggers of V2/V5 make row by row.
+/// exactly what the triggers of V2/V5/V9 make row by row.
 pub(crate) fn build_indexes(tx: &Connection) -> Result<()> {
     // A bootstrap resumed after an interruption finds the index built once already (by the open
     // or the failed round that followed the interruption), and pages applied revision by
@@ -176,6 +182,10 @@ pub(crate) fn build_indexes(tx: &Connection) -> Result<()> {
              SELECT doc_id, case_id, body FROM search_chat_documents ORDER BY seq; \
          INSERT INTO search_index (rowid, case_id, body) \
              SELECT doc_id, case_id, body FROM search_note_documents ORDER BY seq; \
+         INSERT INTO search_index (rowid, case_id, body) \
+             SELECT doc_id, case_id, body FROM search_stage_documents ORDER BY seq; \
+         INSERT INTO search_index (rowid, case_id, body) \
+             SELECT doc_id, case_id, body FROM search_file_documents ORDER BY seq; \
          DELETE FROM case_assignees; \
          INSERT OR IGNORE INTO case_assignees (assignee, case_id, case_seq, due_date, live) \
              SELECT a.value, c.id, c.seq, c.due_date, c.deleted_at IS NULL FROM cases c, json_each(c.assignees) a; \

@@ -485,7 +485,7 @@ fn a_bootstrap_whose_process_dies_resumes_from_its_last_commit_to_a_complete_sto
     assert!(cursor > 0 && (bootstrap, pending) == (1, 1), "cursor {cursor}, bootstrap {bootstrap}, pending {pending}");
     let triggers: i64 =
         raw.query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'", [], |r| r.get(0)).unwrap();
-    assert_eq!(triggers, 14, "no committed state lacks the index triggers");
+    assert_eq!(triggers, 20, "no committed state lacks the index triggers");
     drop(raw);
 
     let mut bulk = open();

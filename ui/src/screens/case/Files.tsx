@@ -49,7 +49,8 @@ export function Files({ caseId, files, vocabulary, onChanged, readOnly }: Props)
       } catch (e) {
         const err = toApiError(e);
         setError(err.message);
-        setProblems(err.fields.map((f) => `${f.field}: ${f.problem}`));
+        // An upload's problems start with the file's name; its index in the upload says nothing.
+        setProblems(err.fields.map((f) => (f.field.startsWith('files[') ? f.problem : `${f.field}: ${f.problem}`)));
       } finally {
         setCopying({});
       }
