@@ -8,7 +8,7 @@
 mod common;
 
 use anyhow::Result;
-use common::{assert_converged, fields, outbox_ids, Lab, Ws};
+use common::{assert_converged, central_review_state, fields, outbox_ids, review_state, Lab, Ws};
 use labdesk_core::sync::{fetch_blob, Transport};
 use labdesk_core::{NewMessage, Stage, StageAction, StageStatus};
 use labdesk_proto::sync::{Outcome, PushRequest};
@@ -116,6 +116,48 @@ fn the_same_field_edited_offline_on_two_workstations_is_conflicted_for_the_later
     }
     let review = lab.query(&format!("SELECT needs_review::text FROM records WHERE id = '{}'", case.id))?;
     assert_eq!(review[0][0].as_deref(), Some("false"), "centrally the record no longer needs review");
+    converged(&lab, &observer, &ws)?;
+    Ok(())
+}
+
+/// Three writers of one field: every workstation, and the central store, list the same two
+/// disputes (the kept value, each proposal and who made it); one person's resolution clears them
+/// everywhere.
+#[test]
+fn three_workstations_setting_one_field_offline_list_the_central_disputes_and_one_resolution_clears_them_on_all(
+) -> Result<()> {
+    let (lab, mut ws, observer) = lab_with(3)?;
+    let case = ws[0].store.create_case(fields(json!({"patient_name": "Jane Roe", "status": "received"})))?;
+    let number = case.record.case_number.clone();
+    sync_all(&mut ws)?;
+    for (w, status) in ws.iter_mut().zip(["milling", "qc", "ready"]) {
+        w.offline(true);
+        w.store.edit_case(&number, None, fields(json!({ "status": status })))?;
+        w.offline(false);
+    }
+    sync_all(&mut ws)?;
+    sync_all(&mut ws)?;
+    let central = central_review_state(&lab, "North")?;
+    let disputes: Vec<(&str, &str, &str)> =
+        central.disputes.iter().map(|d| (d.kept.as_str(), d.proposed.as_str(), d.proposed_by.as_str())).collect();
+    assert_eq!(
+        disputes.iter().copied().collect::<std::collections::BTreeSet<_>>(),
+        [(r#""milling""#, r#""qc""#, "u2@FD2"), (r#""milling""#, r#""ready""#, "u3@FD3")].into_iter().collect(),
+        "centrally the first pusher's value is kept and the other two are disputed, each by its proposer"
+    );
+    for w in &ws {
+        assert_eq!(review_state(&w.store), central, "{} lists the central store's disputes", w.name());
+    }
+
+    let resolution = ws[2].store.resolve(case.id, fields(json!({"status": "qc"})))?;
+    assert_eq!(resolution.resolves.len(), 2, "one resolution settles both disputed changes");
+    sync_all(&mut ws)?;
+    sync_all(&mut ws)?;
+    assert_eq!(central_review_state(&lab, "North")?, Default::default(), "centrally nothing needs review");
+    for w in &ws {
+        assert_eq!(review_state(&w.store), Default::default(), "{} lists nothing to review", w.name());
+        assert_eq!(w.store.case(&number)?.record.status, "qc", "{} shows the picked value", w.name());
+    }
     converged(&lab, &observer, &ws)?;
     Ok(())
 }
