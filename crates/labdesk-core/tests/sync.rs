@@ -192,6 +192,77 @@ fn three_workstations_setting_one_field_offline_list_the_same_disputes_as_the_ce
     }
 }
 
+/// Every conflict row of a store with its resolution, to compare workstations.
+fn conflict_rows(store: &Store) -> Vec<(String, String, String, String, Option<String>)> {
+    let mut stmt = store
+        .connection()
+        .prepare("SELECT revision_id, field, kept, proposed, resolved_by FROM conflicts ORDER BY revision_id, field")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn two_people_resolving_one_dispute_offline_leave_every_workstation_naming_the_resolution_the_central_store_took_first()
+{
+    let central = FakeTransport::new();
+    let mut stores = [workstation("FD1", "ann"), workstation("FD2", "bob"), workstation("FD3", "carol")];
+    let case = stores[0].create_case(obj(json!({"patient_name": "Ada", "status": "received"}))).unwrap();
+    for s in &mut stores {
+        sync(s, &central);
+    }
+    stores[0].edit_case("FD1-000001", None, obj(json!({"status": "milling"}))).unwrap();
+    stores[1].edit_case("FD1-000001", None, obj(json!({"status": "qc"}))).unwrap();
+    for _ in 0..2 {
+        for s in &mut stores {
+            sync(s, &central);
+        }
+    }
+    let first = stores[0].resolve(case.id, obj(json!({"status": "milling"}))).unwrap();
+    let second = stores[2].resolve(case.id, obj(json!({"status": "qc"}))).unwrap();
+    assert_eq!(first.resolves, second.resolves, "both settle the same disputed change");
+    sync(&mut stores[0], &central);
+    sync(&mut stores[2], &central);
+    for _ in 0..2 {
+        for s in &mut stores {
+            sync(s, &central);
+        }
+    }
+    let rows = conflict_rows(&stores[0]);
+    assert_eq!(rows.len(), 1, "one dispute: {rows:?}");
+    assert_eq!(rows[0].4.as_deref(), Some(first.id.to_string().as_str()), "settled by the resolution taken first");
+    for (i, s) in stores.iter().enumerate() {
+        assert_eq!(conflict_rows(s), rows, "workstation {i} names the same resolution as the others");
+        assert_sound(s, &format!("workstation {i}"));
+    }
+}
+
+#[test]
+fn a_dispute_found_and_resolved_before_sending_that_the_central_store_does_not_find_leaves_no_row_behind() {
+    let central = FakeTransport::new();
+    let (mut a, mut b) = (workstation("FD1", "ann"), workstation("FD2", "bob"));
+    let case = a.create_case(obj(json!({"patient_name": "Ada", "status": "received"}))).unwrap();
+    sync(&mut a, &central);
+    sync(&mut b, &central);
+    a.edit_case("FD1-000001", None, obj(json!({"status": "milling"}))).unwrap();
+    sync(&mut a, &central);
+    b.edit_case("FD1-000001", None, obj(json!({"status": "qc"}))).unwrap();
+    pull_only(&mut b, &central);
+    assert_eq!(b.conflicts().unwrap().len(), 1, "B sees its pending change collide with A's before sending it");
+    b.resolve(case.id, obj(json!({"status": "qc"}))).unwrap();
+    // Meanwhile A comes round to B's value: centrally, B's change then disputes nothing.
+    a.edit_case("FD1-000001", None, obj(json!({"status": "qc"}))).unwrap();
+    sync(&mut a, &central);
+    sync(&mut b, &central);
+    sync(&mut a, &central);
+    assert_eq!(central.with(|c| c.review_state()), Default::default(), "centrally nothing was disputed in the end");
+    assert_eq!(conflict_rows(&a), vec![], "A never saw a dispute");
+    assert_eq!(conflict_rows(&b), conflict_rows(&a), "B keeps no dispute the central store did not find");
+    assert_sound(&b, "B");
+}
+
 #[test]
 fn a_refused_change_leaves_the_outbox_and_the_chain_is_kept_for_the_ui_and_the_row_is_rebuilt() {
     let central = FakeTransport::new();

@@ -21,18 +21,50 @@ use support::{assert_sound, folded, obj, review_state, workstation, FakeTranspor
 
 #[derive(Debug, Clone)]
 enum Op {
-    Create { ws: usize },
-    Edit { ws: usize, case: u8, field: u8, value: u8 },
+    Create {
+        ws: usize,
+    },
+    Edit {
+        ws: usize,
+        case: u8,
+        field: u8,
+        value: u8,
+    },
     /// Every workstation that has the case sets one of its fields, each to a value of its own,
     /// before any of them syncs: a field with three writers.
-    Contend { case: u8, field: u8, value: u8 },
-    Meta { ws: usize, case: u8, value: u8 },
-    Post { ws: usize, case: u8 },
-    React { ws: usize, message: u8, emoji: u8 },
-    Delete { ws: usize, case: u8 },
-    Resolve { ws: usize, pick_proposed: bool },
-    Sync { ws: usize },
-    PullOnly { ws: usize },
+    Contend {
+        case: u8,
+        field: u8,
+        value: u8,
+    },
+    Meta {
+        ws: usize,
+        case: u8,
+        value: u8,
+    },
+    Post {
+        ws: usize,
+        case: u8,
+    },
+    React {
+        ws: usize,
+        message: u8,
+        emoji: u8,
+    },
+    Delete {
+        ws: usize,
+        case: u8,
+    },
+    Resolve {
+        ws: usize,
+        pick_proposed: bool,
+    },
+    Sync {
+        ws: usize,
+    },
+    PullOnly {
+        ws: usize,
+    },
     LoseNextAnswer,
 }
 

@@ -421,7 +421,12 @@ pub fn assert_converged(lab: &Lab, url: &str, observer: &Provisioned, stations: 
     for ws in stations {
         assert_eq!(ws.store.pending_count()?, 0, "{}'s outbox is empty once it synced", ws.name());
         assert_sound(&ws.store, ws.name());
-        assert_eq!(review_state(&ws.store), review, "{} lists the disputes the central store has, and only those", ws.name());
+        assert_eq!(
+            review_state(&ws.store),
+            review,
+            "{} lists the disputes the central store has, and only those",
+            ws.name()
+        );
         assert_same(&ws.store, &reference, ws.name());
     }
     assert_central_chains_whole(lab, &observer.identity.lab_name)?;
