@@ -14,6 +14,7 @@ use labdesk_core::{NewMessage, Stage, StageAction, StageStatus};
 use labdesk_proto::sync::{Outcome, PushRequest};
 use labdesk_testkit::TestServer;
 use serde_json::json;
+use uuid::Uuid;
 
 /// A lab with `n` workstations FD1.. (users u1..) and an observer that only pulls.
 fn lab_with(n: usize) -> Result<(Lab, Vec<Ws>, labdesk_testkit::Provisioned)> {
@@ -121,10 +122,11 @@ fn the_same_field_edited_offline_on_two_workstations_is_conflicted_for_the_later
 }
 
 /// Three writers of one field: every workstation, and the central store, list the same two
-/// disputes (the kept value, each proposal and who made it); one person's resolution clears them
-/// everywhere.
+/// disputes (the kept value, each proposal and who made it); a resolution clears them everywhere,
+/// also when two people resolve them at once (every workstation names the same one as settling
+/// them, and lists the dispute between the two picks), and the last one leaves nothing listed.
 #[test]
-fn three_workstations_setting_one_field_offline_list_the_central_disputes_and_one_resolution_clears_them_on_all(
+fn three_workstations_setting_one_field_offline_list_the_central_disputes_through_two_concurrent_resolutions_on_all(
 ) -> Result<()> {
     let (lab, mut ws, observer) = lab_with(3)?;
     let case = ws[0].store.create_case(fields(json!({"patient_name": "Jane Roe", "status": "received"})))?;
@@ -149,8 +151,27 @@ fn three_workstations_setting_one_field_offline_list_the_central_disputes_and_on
         assert_eq!(review_state(&w.store), central, "{} lists the central store's disputes", w.name());
     }
 
-    let resolution = ws[2].store.resolve(case.id, fields(json!({"status": "qc"})))?;
-    assert_eq!(resolution.resolves.len(), 2, "one resolution settles both disputed changes");
+    // Two people settle it at once, offline, each their own way: the first to arrive settles both
+    // disputes everywhere, and the second's pick is now disputed against the first's.
+    let first = ws[0].store.resolve(case.id, fields(json!({"status": "qc"})))?;
+    let second = ws[2].store.resolve(case.id, fields(json!({"status": "ready"})))?;
+    assert_eq!(first.resolves.len(), 2, "one resolution settles both disputed changes");
+    sync_all(&mut ws)?;
+    sync_all(&mut ws)?;
+    let central = central_review_state(&lab, "North")?;
+    let disputes: Vec<(&str, &str, &str, Uuid)> = central
+        .disputes
+        .iter()
+        .map(|d| (d.kept.as_str(), d.proposed.as_str(), d.proposed_by.as_str(), d.revision))
+        .collect();
+    assert_eq!(disputes, [(r#""qc""#, r#""ready""#, "u3@FD3", second.id)], "the later resolution is disputed");
+    for w in &ws {
+        assert_eq!(review_state(&w.store), central, "{} lists the central store's disputes", w.name());
+    }
+    converged(&lab, &observer, &ws)?; // every workstation names the first resolution as the one that settled them
+
+    let last = ws[1].store.resolve(case.id, fields(json!({"status": "qc"})))?;
+    assert_eq!(last.resolves, [second.id], "the last resolution settles the dispute left");
     sync_all(&mut ws)?;
     sync_all(&mut ws)?;
     assert_eq!(central_review_state(&lab, "North")?, Default::default(), "centrally nothing needs review");
