@@ -13,7 +13,9 @@ use std::time::Duration;
 use labdesk_core::sync::{sync_round, watch, Progress, SyncReport, SyncStage, WatchEvent, WatchOptions};
 use labdesk_core::{RecordKind, Store};
 use serde_json::{json, Value};
-use support::{assert_sound, chain_positions, count, folded, obj, review_state, workstation, FakeTransport};
+use support::{
+    assert_sound, chain_positions, conflict_rows, count, folded, obj, review_state, workstation, FakeTransport,
+};
 use uuid::Uuid;
 
 fn sync(store: &mut Store, transport: &FakeTransport) -> SyncReport {
@@ -190,18 +192,6 @@ fn three_workstations_setting_one_field_offline_list_the_same_disputes_as_the_ce
         assert_eq!(folded(s, case.id), central.with(|c| c.state(case.id)), "workstation {i} equals the central state");
         assert_sound(s, &format!("workstation {i}"));
     }
-}
-
-/// Every conflict row of a store with its resolution, to compare workstations.
-fn conflict_rows(store: &Store) -> Vec<(String, String, String, String, Option<String>)> {
-    let mut stmt = store
-        .connection()
-        .prepare("SELECT revision_id, field, kept, proposed, resolved_by FROM conflicts ORDER BY revision_id, field")
-        .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
 }
 
 #[test]

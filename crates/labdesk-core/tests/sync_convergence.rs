@@ -17,7 +17,7 @@ use labdesk_core::sync::{sync_round, Transport};
 use labdesk_core::{NewMessage, Store};
 use proptest::prelude::*;
 use serde_json::json;
-use support::{assert_sound, folded, obj, review_state, workstation, FakeTransport};
+use support::{assert_sound, conflict_rows, folded, obj, review_state, workstation, FakeTransport};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -269,6 +269,11 @@ proptest! {
                 review_state(s),
                 review.clone(),
                 "workstation {} lists the disputes the central store has, and only those", i
+            );
+            prop_assert_eq!(
+                conflict_rows(s),
+                conflict_rows(&stores[0]),
+                "workstation {} keeps the disputes and the resolutions that settled them as the others do", i
             );
         }
     }

@@ -379,3 +379,15 @@ pub fn review_state(store: &Store) -> ReviewState {
     assert_eq!(counted as usize, review.needs_review.len(), "the status bar counts the records the review lists");
     review
 }
+
+/// Every conflict row of a store with its resolution, to compare workstations.
+pub fn conflict_rows(store: &Store) -> Vec<(String, String, String, String, Option<String>)> {
+    let mut stmt = store
+        .connection()
+        .prepare("SELECT revision_id, field, kept, proposed, resolved_by FROM conflicts ORDER BY revision_id, field")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
