@@ -19,52 +19,20 @@ use proptest::prelude::*;
 use serde_json::json;
 use support::{assert_sound, conflict_rows, folded, obj, review_state, workstation, FakeTransport};
 
+/// `Contend`: every workstation that has the case sets one of its fields, each to a value of its
+/// own, before any of them syncs: a field with three writers.
 #[derive(Debug, Clone)]
 enum Op {
-    Create {
-        ws: usize,
-    },
-    Edit {
-        ws: usize,
-        case: u8,
-        field: u8,
-        value: u8,
-    },
-    /// Every workstation that has the case sets one of its fields, each to a value of its own,
-    /// before any of them syncs: a field with three writers.
-    Contend {
-        case: u8,
-        field: u8,
-        value: u8,
-    },
-    Meta {
-        ws: usize,
-        case: u8,
-        value: u8,
-    },
-    Post {
-        ws: usize,
-        case: u8,
-    },
-    React {
-        ws: usize,
-        message: u8,
-        emoji: u8,
-    },
-    Delete {
-        ws: usize,
-        case: u8,
-    },
-    Resolve {
-        ws: usize,
-        pick_proposed: bool,
-    },
-    Sync {
-        ws: usize,
-    },
-    PullOnly {
-        ws: usize,
-    },
+    Create { ws: usize },
+    Edit { ws: usize, case: u8, field: u8, value: u8 },
+    Contend { case: u8, field: u8, value: u8 },
+    Meta { ws: usize, case: u8, value: u8 },
+    Post { ws: usize, case: u8 },
+    React { ws: usize, message: u8, emoji: u8 },
+    Delete { ws: usize, case: u8 },
+    Resolve { ws: usize, pick_proposed: bool },
+    Sync { ws: usize },
+    PullOnly { ws: usize },
     LoseNextAnswer,
 }
 
