@@ -1,9 +1,11 @@
 //! A seeded, reproducible randomized end-to-end test: 3 to 5 workstations (file stores in temp
 //! folders) take random actions — take in a case, edit random fields, set meta, chat, react, mark
-//! read, move a stage, delete or restore, go offline or online, sync — while their transport
+//! read, move a stage, delete or restore, change one field on every workstation at once (three or
+//! more writers), resolve a conflict, go offline or online, sync — while their transport
 //! drops requests before they reach the real server and loses answers after it committed, as the
 //! seeded rng decides. At the end everyone comes online and syncs until quiet, and then:
-//! everyone shows exactly the central state, no change is lost or doubled, every chain is whole.
+//! everyone shows exactly the central state (records, chains, and the disputes listed for review),
+//! no change is lost or doubled, every chain is whole.
 //!
 //! `LABDESK_SEEDS` seeds (default 30, to keep CI quick) from `LABDESK_SEED_START` (default 0);
 //! `LABDESK_SEEDS=2000` runs thousands. One server and database for the run, a lab of its own per
@@ -134,6 +136,41 @@ fn colliding_case(rng: &mut StdRng, store: &mut Store) {
     let _ = store.create_case(fields(json!({"case_number": number, "patient_name": "From the old system"})));
 }
 
+/// Several workstations change one field of one case before any of them syncs, each to a value
+/// of its own: a field with three or more writers, whose disputes every workstation and the
+/// central store must end up listing alike.
+fn contend(rng: &mut StdRng, stations: &mut [Ws]) {
+    let from = rng.random_range(0..stations.len());
+    let Some(number) = pick(rng, &case_numbers(&stations[from].store)) else { return };
+    let (field, values): (&str, Vec<Value>) = match rng.random_range(0..3) {
+        0 => ("status", ["received", "milling", "qc", "ready", "shipped"].iter().map(|v| json!(v)).collect()),
+        1 => ("priority", ["low", "medium", "high", "rush"].iter().map(|v| json!(v)).collect()),
+        _ => ("order_note", (0..6).map(|n| json!(format!("note {n}"))).collect()),
+    };
+    let first = rng.random_range(0..values.len());
+    for (i, ws) in stations.iter_mut().enumerate() {
+        let mut patch = Map::new();
+        patch.insert(field.to_owned(), values[(first + i) % values.len()].clone());
+        let _ = ws.store.edit_case(&number, None, patch); // not here yet, or deleted: refused locally
+    }
+}
+
+/// A person settles the first record the workstation lists for review, keeping, taking the
+/// proposal, or picking a value of their own.
+fn settle(rng: &mut StdRng, ws: &mut Ws) {
+    let Some(record) = ws.store.conflicts().unwrap().into_iter().next() else { return };
+    let mut picks = Map::new();
+    for d in &record.disputes {
+        let value = match rng.random_range(0..3) {
+            0 => d.kept.clone(),
+            1 => d.proposed.clone(),
+            _ => d.current.clone(),
+        };
+        picks.insert(d.field.clone(), value);
+    }
+    let _ = ws.store.resolve(record.record_id, picks); // a pick the kind's rules refuse is refused whole
+}
+
 fn run_seed(lab: &Lab, seed: u64) -> Result<()> {
     let mut rng = StdRng::seed_from_u64(seed);
     let url = lab.url();
@@ -152,9 +189,15 @@ fn run_seed(lab: &Lab, seed: u64) -> Result<()> {
     let steps = rng.random_range(60..140);
     for step in 0..steps {
         let i = rng.random_range(0..n);
-        act(&mut rng, &mut stations[i]);
-        made.extend(outbox_ids(&stations[i].store));
-        assert_sound(&stations[i].store, &format!("workstation {i} after step {step}"));
+        match rng.random_range(0..12) {
+            0 => contend(&mut rng, &mut stations),
+            1 => settle(&mut rng, &mut stations[i]),
+            _ => act(&mut rng, &mut stations[i]),
+        }
+        for (i, ws) in stations.iter().enumerate() {
+            made.extend(outbox_ids(&ws.store));
+            assert_sound(&ws.store, &format!("workstation {i} after step {step}"));
+        }
     }
 
     // Everyone online, no more faults: sync until no one has anything to send or to receive.

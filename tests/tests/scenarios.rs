@@ -8,12 +8,13 @@
 mod common;
 
 use anyhow::Result;
-use common::{assert_converged, fields, outbox_ids, Lab, Ws};
+use common::{assert_converged, central_review_state, fields, outbox_ids, review_state, Lab, Ws};
 use labdesk_core::sync::{fetch_blob, Transport};
 use labdesk_core::{MessageStatus, NewMessage, Stage, StageAction, StageStatus};
 use labdesk_proto::sync::{Outcome, PushRequest};
 use labdesk_testkit::TestServer;
 use serde_json::json;
+use uuid::Uuid;
 
 /// A lab with `n` workstations FD1.. (users u1..) and an observer that only pulls.
 fn lab_with(n: usize) -> Result<(Lab, Vec<Ws>, labdesk_testkit::Provisioned)> {
@@ -116,6 +117,68 @@ fn the_same_field_edited_offline_on_two_workstations_is_conflicted_for_the_later
     }
     let review = lab.query(&format!("SELECT needs_review::text FROM records WHERE id = '{}'", case.id))?;
     assert_eq!(review[0][0].as_deref(), Some("false"), "centrally the record no longer needs review");
+    converged(&lab, &observer, &ws)?;
+    Ok(())
+}
+
+/// Three writers of one field: every workstation, and the central store, list the same two
+/// disputes (the kept value, each proposal and who made it); a resolution clears them everywhere,
+/// also when two people resolve them at once (every workstation names the same one as settling
+/// them, and lists the dispute between the two picks), and the last one leaves nothing listed.
+#[test]
+fn three_workstations_setting_one_field_offline_list_the_central_disputes_through_two_concurrent_resolutions_on_all(
+) -> Result<()> {
+    let (lab, mut ws, observer) = lab_with(3)?;
+    let case = ws[0].store.create_case(fields(json!({"patient_name": "Jane Roe", "status": "received"})))?;
+    let number = case.record.case_number.clone();
+    sync_all(&mut ws)?;
+    for (w, status) in ws.iter_mut().zip(["milling", "qc", "ready"]) {
+        w.offline(true);
+        w.store.edit_case(&number, None, fields(json!({ "status": status })))?;
+        w.offline(false);
+    }
+    sync_all(&mut ws)?;
+    sync_all(&mut ws)?;
+    let central = central_review_state(&lab, "North")?;
+    let disputes: Vec<(&str, &str, &str)> =
+        central.disputes.iter().map(|d| (d.kept.as_str(), d.proposed.as_str(), d.proposed_by.as_str())).collect();
+    assert_eq!(
+        disputes.iter().copied().collect::<std::collections::BTreeSet<_>>(),
+        [(r#""milling""#, r#""qc""#, "u2@FD2"), (r#""milling""#, r#""ready""#, "u3@FD3")].into_iter().collect(),
+        "centrally the first pusher's value is kept and the other two are disputed, each by its proposer"
+    );
+    for w in &ws {
+        assert_eq!(review_state(&w.store), central, "{} lists the central store's disputes", w.name());
+    }
+
+    // Two people settle it at once, offline, each their own way: the first to arrive settles both
+    // disputes everywhere, and the second's pick is now disputed against the first's.
+    let first = ws[0].store.resolve(case.id, fields(json!({"status": "qc"})))?;
+    let second = ws[2].store.resolve(case.id, fields(json!({"status": "ready"})))?;
+    assert_eq!(first.resolves.len(), 2, "one resolution settles both disputed changes");
+    sync_all(&mut ws)?;
+    sync_all(&mut ws)?;
+    let central = central_review_state(&lab, "North")?;
+    let disputes: Vec<(&str, &str, &str, Uuid)> = central
+        .disputes
+        .iter()
+        .map(|d| (d.kept.as_str(), d.proposed.as_str(), d.proposed_by.as_str(), d.revision))
+        .collect();
+    assert_eq!(disputes, [(r#""qc""#, r#""ready""#, "u3@FD3", second.id)], "the later resolution is disputed");
+    for w in &ws {
+        assert_eq!(review_state(&w.store), central, "{} lists the central store's disputes", w.name());
+    }
+    converged(&lab, &observer, &ws)?; // every workstation names the first resolution as the one that settled them
+
+    let last = ws[1].store.resolve(case.id, fields(json!({"status": "qc"})))?;
+    assert_eq!(last.resolves, [second.id], "the last resolution settles the dispute left");
+    sync_all(&mut ws)?;
+    sync_all(&mut ws)?;
+    assert_eq!(central_review_state(&lab, "North")?, Default::default(), "centrally nothing needs review");
+    for w in &ws {
+        assert_eq!(review_state(&w.store), Default::default(), "{} lists nothing to review", w.name());
+        assert_eq!(w.store.case(&number)?.record.status, "qc", "{} shows the picked value", w.name());
+    }
     converged(&lab, &observer, &ws)?;
     Ok(())
 }

@@ -13,7 +13,9 @@ use std::time::Duration;
 use labdesk_core::sync::{sync_round, watch, Progress, SyncReport, SyncStage, WatchEvent, WatchOptions};
 use labdesk_core::{RecordKind, Store};
 use serde_json::{json, Value};
-use support::{assert_sound, chain_positions, count, folded, obj, workstation, FakeTransport};
+use support::{
+    assert_sound, chain_positions, conflict_rows, count, folded, obj, review_state, workstation, FakeTransport,
+};
 use uuid::Uuid;
 
 fn sync(store: &mut Store, transport: &FakeTransport) -> SyncReport {
@@ -145,6 +147,110 @@ fn the_same_field_edited_two_ways_conflicts_on_the_later_pusher_and_a_resolution
         assert_eq!(case_value(s, "FD1-000001", "status"), "qc", "{who} converged on the picked value");
         assert_eq!(folded(s, case.id), central.with(|c| c.state(case.id)), "{who} equals the central state");
     }
+}
+
+#[test]
+fn three_workstations_setting_one_field_offline_list_the_same_disputes_as_the_central_store_until_one_resolves_them() {
+    let central = FakeTransport::new();
+    let mut stores = [workstation("FD1", "ann"), workstation("FD2", "bob"), workstation("FD3", "carol")];
+    let case = stores[0].create_case(obj(json!({"patient_name": "Ada", "status": "received"}))).unwrap();
+    for s in &mut stores {
+        sync(s, &central);
+    }
+    for (s, status) in stores.iter_mut().zip(["milling", "qc", "ready"]) {
+        s.edit_case("FD1-000001", None, obj(json!({ "status": status }))).unwrap();
+    }
+    for _ in 0..2 {
+        for s in &mut stores {
+            sync(s, &central);
+        }
+    }
+    let review = central.with(|c| c.review_state());
+    let disputes: Vec<(&str, &str, &str)> =
+        review.disputes.iter().map(|d| (d.kept.as_str(), d.proposed.as_str(), d.proposed_by.as_str())).collect();
+    assert_eq!(
+        disputes.iter().copied().collect::<std::collections::BTreeSet<_>>(),
+        [(r#""milling""#, r#""qc""#, "bob@FD2"), (r#""milling""#, r#""ready""#, "carol@FD3")].into_iter().collect(),
+        "the first pusher's value is kept; the other two are disputed, each by its proposer"
+    );
+    for (i, s) in stores.iter().enumerate() {
+        assert_eq!(review_state(s), review, "workstation {i} lists the central store's disputes");
+        assert_sound(s, &format!("workstation {i}"));
+    }
+
+    let resolution = stores[1].resolve(case.id, obj(json!({"status": "qc"}))).unwrap();
+    assert_eq!(resolution.resolves.len(), 2, "one resolution settles both disputed changes");
+    for _ in 0..2 {
+        for s in &mut stores {
+            sync(s, &central);
+        }
+    }
+    assert_eq!(central.with(|c| c.review_state()), Default::default(), "centrally nothing needs review");
+    for (i, s) in stores.iter().enumerate() {
+        assert_eq!(review_state(s), Default::default(), "workstation {i} lists nothing to review");
+        assert_eq!(case_value(s, "FD1-000001", "status"), "qc", "workstation {i} shows the picked value");
+        assert_eq!(folded(s, case.id), central.with(|c| c.state(case.id)), "workstation {i} equals the central state");
+        assert_sound(s, &format!("workstation {i}"));
+    }
+}
+
+#[test]
+fn two_people_resolving_one_dispute_offline_leave_every_workstation_naming_the_resolution_the_central_store_took_first()
+{
+    let central = FakeTransport::new();
+    let mut stores = [workstation("FD1", "ann"), workstation("FD2", "bob"), workstation("FD3", "carol")];
+    let case = stores[0].create_case(obj(json!({"patient_name": "Ada", "status": "received"}))).unwrap();
+    for s in &mut stores {
+        sync(s, &central);
+    }
+    stores[0].edit_case("FD1-000001", None, obj(json!({"status": "milling"}))).unwrap();
+    stores[1].edit_case("FD1-000001", None, obj(json!({"status": "qc"}))).unwrap();
+    for _ in 0..2 {
+        for s in &mut stores {
+            sync(s, &central);
+        }
+    }
+    let first = stores[0].resolve(case.id, obj(json!({"status": "milling"}))).unwrap();
+    let second = stores[2].resolve(case.id, obj(json!({"status": "qc"}))).unwrap();
+    assert_eq!(first.resolves, second.resolves, "both settle the same disputed change");
+    sync(&mut stores[0], &central);
+    sync(&mut stores[2], &central);
+    for _ in 0..2 {
+        for s in &mut stores {
+            sync(s, &central);
+        }
+    }
+    let rows = conflict_rows(&stores[0]);
+    assert_eq!(rows.len(), 1, "one dispute: {rows:?}");
+    assert_eq!(rows[0].4.as_deref(), Some(first.id.to_string().as_str()), "settled by the resolution taken first");
+    for (i, s) in stores.iter().enumerate() {
+        assert_eq!(conflict_rows(s), rows, "workstation {i} names the same resolution as the others");
+        assert_sound(s, &format!("workstation {i}"));
+    }
+}
+
+#[test]
+fn a_dispute_found_and_resolved_before_sending_that_the_central_store_does_not_find_leaves_no_row_behind() {
+    let central = FakeTransport::new();
+    let (mut a, mut b) = (workstation("FD1", "ann"), workstation("FD2", "bob"));
+    let case = a.create_case(obj(json!({"patient_name": "Ada", "status": "received"}))).unwrap();
+    sync(&mut a, &central);
+    sync(&mut b, &central);
+    a.edit_case("FD1-000001", None, obj(json!({"status": "milling"}))).unwrap();
+    sync(&mut a, &central);
+    b.edit_case("FD1-000001", None, obj(json!({"status": "qc"}))).unwrap();
+    pull_only(&mut b, &central);
+    assert_eq!(b.conflicts().unwrap().len(), 1, "B sees its pending change collide with A's before sending it");
+    b.resolve(case.id, obj(json!({"status": "qc"}))).unwrap();
+    // Meanwhile A comes round to B's value: centrally, B's change then disputes nothing.
+    a.edit_case("FD1-000001", None, obj(json!({"status": "qc"}))).unwrap();
+    sync(&mut a, &central);
+    sync(&mut b, &central);
+    sync(&mut a, &central);
+    assert_eq!(central.with(|c| c.review_state()), Default::default(), "centrally nothing was disputed in the end");
+    assert_eq!(conflict_rows(&a), vec![], "A never saw a dispute");
+    assert_eq!(conflict_rows(&b), conflict_rows(&a), "B keeps no dispute the central store did not find");
+    assert_sound(&b, "B");
 }
 
 #[test]

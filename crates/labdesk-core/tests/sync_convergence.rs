@@ -1,5 +1,6 @@
 //! Property test of the sync promises over random histories of three workstations sharing one
-//! (fake) central store: offline edits of the same and of different fields, meta values set on
+//! (fake) central store: offline edits of the same and of different fields (and of one field of
+//! one record on all three at once, so that a field has three writers), meta values set on
 //! several workstations, chat reactions, resolutions, pulls before pushes, lost answers, and
 //! colliding unique values (cases created on two workstations with the same case number: the
 //! central store takes the first and refuses the others, and a workstation that pulls the first
@@ -8,8 +9,10 @@
 //! After every step each store passes its consistency check (a change from the lab set aside is
 //! the one problem allowed on the way; none may be left at the end). At the end, once every workstation
 //! has synced with no new edits: every workstation shows exactly the central state (everyone
-//! converges), every change made anywhere is in the central store or shown as refused where it was
-//! made (nothing is lost), and nothing is doubled.
+//! converges), records and review state alike (the same disputes, kept and proposed values and
+//! proposers as the central store, the same records needing review), every change made anywhere
+//! is in the central store or shown as refused where it was made (nothing is lost), and nothing
+//! is doubled.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -18,13 +21,16 @@ use labdesk_core::sync::{sync_round, Transport};
 use labdesk_core::{NewMessage, Store};
 use proptest::prelude::*;
 use serde_json::json;
-use support::{assert_sound, folded, obj, workstation, FakeTransport};
+use support::{assert_sound, conflict_rows, folded, obj, review_state, workstation, FakeTransport};
 
+/// `Contend`: every workstation that has the case sets one of its fields, each to a value of its
+/// own, before any of them syncs: a field with three writers.
 #[derive(Debug, Clone)]
 enum Op {
     Create { ws: usize },
     CreateNumbered { ws: usize, number: u8 },
     Edit { ws: usize, case: u8, field: u8, value: u8 },
+    Contend { case: u8, field: u8, value: u8 },
     Meta { ws: usize, case: u8, value: u8 },
     Post { ws: usize, case: u8 },
     React { ws: usize, message: u8, emoji: u8 },
@@ -41,6 +47,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => ws.clone().prop_map(|ws| Op::Create { ws }),
         2 => (ws.clone(), 0u8..2).prop_map(|(ws, number)| Op::CreateNumbered { ws, number }),
         6 => (ws.clone(), any::<u8>(), 0u8..4, 0u8..4).prop_map(|(ws, case, field, value)| Op::Edit { ws, case, field, value }),
+        2 => (any::<u8>(), 0u8..4, 0u8..4).prop_map(|(case, field, value)| Op::Contend { case, field, value }),
         2 => (ws.clone(), any::<u8>(), 0u8..3).prop_map(|(ws, case, value)| Op::Meta { ws, case, value }),
         1 => (ws.clone(), any::<u8>()).prop_map(|(ws, case)| Op::Post { ws, case }),
         2 => (ws.clone(), any::<u8>(), 0u8..2).prop_map(|(ws, message, emoji)| Op::React { ws, message, emoji }),
@@ -70,16 +77,17 @@ fn run(store: &mut Store, central: &FakeTransport, op: &Op) {
             // A number another case here has is refused locally; one only the lab has is not.
             let _ = store.create_case(obj(json!({"case_number": format!("OLD-{number}"), "patient_name": "P"})));
         }
+        Op::Contend { .. } => unreachable!("a contended edit runs on every workstation"),
         Op::Edit { case, field, value, .. } => {
             if let Some(number) = pick(&cases(store), *case) {
-                let v = *value as usize;
+                let v = *value as usize % 4;
                 let patch = match field {
                     0 => json!({ "status": (["received", "milling", "qc", "ready"][v]) }),
                     1 => json!({ "priority": (["low", "medium", "high", "rush"][v]) }),
                     2 => {
                         json!({ "assignees": ([json!([]), json!(["ann"]), json!(["bob"]), json!(["ann", "carol"])][v]) })
                     }
-                    _ => json!({ "order_note": format!("note {value}") }),
+                    _ => json!({ "order_note": format!("note {v}") }),
                 };
                 let _ = store.edit_case(&number, None, obj(patch)); // a deleted case refuses edits
             }
@@ -141,7 +149,7 @@ fn ws_of(op: &Op) -> usize {
         | Op::Resolve { ws, .. }
         | Op::Sync { ws }
         | Op::PullOnly { ws } => *ws,
-        Op::LoseNextAnswer => 0,
+        Op::LoseNextAnswer | Op::Contend { .. } => 0,
     }
 }
 
@@ -176,19 +184,37 @@ proptest! {
         let mut stores = vec![workstation("FD1", "ann"), workstation("FD2", "bob"), workstation("FD3", "carol")];
         let mut made = std::collections::BTreeSet::new();
         for op in &ops {
-            let i = ws_of(op);
-            run(&mut stores[i], &central, op);
-            for entry in stores[i].outbox(100_000).unwrap() {
-                made.insert(entry.revision.id);
+            let on: Vec<usize> = match op {
+                Op::Contend { .. } => (0..stores.len()).collect(),
+                op => vec![ws_of(op)],
+            };
+            for i in on {
+                let op = match *op {
+                    // The same case on every workstation (the first one's list, by number), a
+                    // different value each.
+                    Op::Contend { case, field, value } => {
+                        let mut numbers = cases(&stores[0]);
+                        numbers.sort();
+                        let Some(number) = pick(&numbers, case) else { break };
+                        let Some(at) = cases(&stores[i]).iter().position(|n| *n == number) else { continue };
+                        Op::Edit { ws: i, case: at as u8, field, value: value.wrapping_add(i as u8) }
+                    }
+                    ref op => op.clone(),
+                };
+                run(&mut stores[i], &central, &op);
+                for entry in stores[i].outbox(100_000).unwrap() {
+                    made.insert(entry.revision.id);
+                }
+                // A change from the lab set aside is the one problem allowed on the way.
+                let problems: Vec<String> = stores[i]
+                    .check(true)
+                    .unwrap()
+                    .problems
+                    .into_iter()
+                    .filter(|p| !p.contains("is not stored here"))
+                    .collect();
+                assert!(problems.is_empty(), "workstation {i} after {op:?}: {problems:?}");
             }
-            let problems: Vec<String> = stores[i]
-                .check(true)
-                .unwrap()
-                .problems
-                .into_iter()
-                .filter(|p| !p.contains("is not stored here"))
-                .collect();
-            assert!(problems.is_empty(), "workstation {i} after {op:?}: {problems:?}");
         }
         // Quiet: everyone syncs until nothing moves.
         central.with(|c| c.lose_answers = 0);
@@ -226,7 +252,18 @@ proptest! {
                 );
             }
         }
-        let conflicts: Vec<usize> = stores.iter().map(|s| s.conflicts().unwrap().len()).collect();
-        prop_assert!(conflicts.iter().all(|c| *c == conflicts[0]), "everyone sees the same records to review: {:?}", conflicts);
+        let review = central.with(|c| c.review_state());
+        for (i, s) in stores.iter().enumerate() {
+            prop_assert_eq!(
+                review_state(s),
+                review.clone(),
+                "workstation {} lists the disputes the central store has, and only those", i
+            );
+            prop_assert_eq!(
+                conflict_rows(s),
+                conflict_rows(&stores[0]),
+                "workstation {} keeps the disputes and the resolutions that settled them as the others do", i
+            );
+        }
     }
 }

@@ -416,9 +416,17 @@ pub fn assert_converged(lab: &Lab, url: &str, observer: &Provisioned, stations: 
     let central = central_view(url, observer)?;
     assert_sound(&central, "the observer");
     let reference = snapshot(&central);
+    let review = central_review_state(lab, &observer.identity.lab_name)?;
+    assert_eq!(review_state(&central), review, "the observer lists the disputes the central store has");
     for ws in stations {
         assert_eq!(ws.store.pending_count()?, 0, "{}'s outbox is empty once it synced", ws.name());
         assert_sound(&ws.store, ws.name());
+        assert_eq!(
+            review_state(&ws.store),
+            review,
+            "{} lists the disputes the central store has, and only those",
+            ws.name()
+        );
         assert_same(&ws.store, &reference, ws.name());
     }
     assert_central_chains_whole(lab, &observer.identity.lab_name)?;
@@ -462,4 +470,98 @@ pub fn central_revision_ids(lab: &Lab, lab_name: &str) -> Result<BTreeMap<Uuid, 
 /// The ids of the revisions waiting in a store's outbox.
 pub fn outbox_ids(store: &Store) -> Vec<Uuid> {
     store.outbox(1_000_000).unwrap().into_iter().map(|e| e.revision.id).collect()
+}
+
+/// One unresolved dispute, in a form every side can be compared in: which record and field, the
+/// kept and the proposed value (as canonical JSON text: keys sorted), and the change that
+/// proposed it with its author and workstation.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Dispute {
+    pub record: Uuid,
+    pub field: String,
+    pub kept: String,
+    pub proposed: String,
+    pub revision: Uuid,
+    pub proposed_by: String,
+}
+
+/// A lab's review state: the records that need review and every unresolved dispute. Part of what
+/// "everyone converges" covers: once all have synced, every workstation's equals the central one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReviewState {
+    pub needs_review: BTreeSet<Uuid>,
+    pub disputes: BTreeSet<Dispute>,
+}
+
+/// JSON text with every object's keys sorted, so equal values compare equal as text.
+pub fn canonical_json(value: &Value) -> String {
+    fn sorted(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&map[k]))).collect())
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    sorted(value).to_string()
+}
+
+/// A workstation's review state, as it lists it (`Store::conflicts`: what `labdesk conflicts` and
+/// the desktop's review screen show), checked against its own count of records to review.
+pub fn review_state(store: &Store) -> ReviewState {
+    let mut review = ReviewState::default();
+    for record in store.conflicts().unwrap() {
+        review.needs_review.insert(record.record_id);
+        for d in &record.disputes {
+            review.disputes.insert(Dispute {
+                record: record.record_id,
+                field: d.field.clone(),
+                kept: canonical_json(&d.kept),
+                proposed: canonical_json(&d.proposed),
+                revision: d.revision_id,
+                proposed_by: format!("{}@{}", d.proposed_by, d.proposed_workstation),
+            });
+        }
+    }
+    let counted = store.sync_state().unwrap().needs_review;
+    assert_eq!(counted as usize, review.needs_review.len(), "the status bar counts the records the review lists");
+    review
+}
+
+/// The central store's review state for lab `lab_name`: `records.needs_review`, and the disputes
+/// (`revisions.conflicts`) of the revisions in `records.unresolved`. Each flagged record must name
+/// a conflicted revision, and each of those a dispute.
+pub fn central_review_state(lab: &Lab, lab_name: &str) -> Result<ReviewState> {
+    let rows = lab.query(&format!(
+        "SELECT r.id::text, r.needs_review::text, u.id::text, c.value ->> 'field', (c.value -> 'kept')::text, \
+                (c.value -> 'proposed')::text, v.author, v.workstation \
+         FROM records r JOIN labs l ON l.id = r.lab_id \
+         LEFT JOIN LATERAL unnest(r.unresolved) AS u(id) ON true \
+         LEFT JOIN revisions v ON v.id = u.id \
+         LEFT JOIN LATERAL jsonb_array_elements(v.conflicts) AS c(value) ON true \
+         WHERE l.name = '{lab_name}' AND (r.needs_review OR cardinality(r.unresolved) > 0)"
+    ))?;
+    let mut review = ReviewState::default();
+    for row in rows {
+        let text = |i: usize| row[i].clone().unwrap_or_default();
+        let record = Uuid::parse_str(&text(0))?;
+        assert_eq!(text(1), "true", "centrally, record {record} with unresolved conflicts needs review");
+        let revision = row[2].as_deref().map(Uuid::parse_str).transpose()?;
+        let revision = revision.unwrap_or_else(|| panic!("central record {record} needs review but names no conflict"));
+        assert!(row[3].is_some(), "central revision {revision} is unresolved but disputes nothing");
+        let value = |i: usize| -> Result<String> { Ok(canonical_json(&serde_json::from_str(&text(i))?)) };
+        review.needs_review.insert(record);
+        review.disputes.insert(Dispute {
+            record,
+            field: text(3),
+            kept: value(4)?,
+            proposed: value(5)?,
+            revision,
+            proposed_by: format!("{}@{}", text(6), text(7)),
+        });
+    }
+    Ok(review)
 }

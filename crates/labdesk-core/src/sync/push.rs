@@ -23,7 +23,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::conflicts::RejectedChange;
-use super::rebuild::{read_sync_revisions, rebuild, set_conflicts, Rebuilt, SyncRevision};
+use super::rebuild::{read_sync_revisions, rebuild, set_conflicts, Rebuilt, SyncRevision, FIRST_RESOLVER};
 use crate::error::Result;
 use crate::record::ATTACHED_RECORD_IDS;
 use crate::{RecordKind, Revision, Store, Timestamp};
@@ -243,11 +243,13 @@ fn keep_rejected(tx: &Connection, refused: &SyncRevision, reason: &str, now: Tim
     let id = r.id.to_string();
     tx.prepare_cached("DELETE FROM outbox WHERE revision_id = ?1")?.execute(params![id])?;
     tx.prepare_cached("DELETE FROM conflicts WHERE revision_id = ?1")?.execute(params![id])?;
-    // A refused resolution settles nothing: what it resolved needs review again.
-    tx.prepare_cached("UPDATE conflicts SET resolved_by = NULL WHERE resolved_by = ?1")?.execute(params![id])?;
     // Its place in the chain: the one before may point at it until the rebuild relinks (a deferred
     // foreign key), and the one after names it as parent until then.
     tx.prepare_cached("DELETE FROM revisions WHERE id = ?1")?.execute(params![id])?;
+    // A refused resolution settles nothing: what it resolved needs review again, unless another
+    // change settles it too.
+    tx.prepare_cached(&format!("UPDATE conflicts SET resolved_by = {FIRST_RESOLVER} WHERE resolved_by = ?1"))?
+        .execute(params![id])?;
     tracing::info!(kind = %r.record_kind, record = %r.record_id, revision = %r.id, "change refused by the central store");
     Ok(change)
 }

@@ -300,8 +300,18 @@ pub(crate) fn unlock_chain(tx: &Connection, record_id: Uuid) -> Result<()> {
     Ok(())
 }
 
-/// Replaces the unresolved conflicts of `revision_id` with `found` (field, kept, proposed), keeps
-/// the resolved ones, and marks them resolved if a revision of the record already settles them.
+/// The revision that settles a conflict row: the first of its record's revisions, in central
+/// order, that names the conflicted revision in `resolves` (one not pulled yet comes after every
+/// pulled one, in the order it was made). Every workstation then names the same one once all have
+/// synced, however many people resolved it, and in whatever order their changes arrived.
+pub(crate) const FIRST_RESOLVER: &str = "(SELECT r.id FROM revisions r, json_each(r.resolves) j \
+     WHERE r.record_id = conflicts.record_id AND j.value = conflicts.revision_id \
+     ORDER BY r.central_seq IS NULL, r.central_seq, r.seq LIMIT 1)";
+
+/// Makes the conflicts of `revision_id` exactly `found` (field, kept, proposed): a field no
+/// longer found goes, resolved or not, so that once the central store's verdict is here (a push
+/// answer, a pulled revision) this revision disputes what it disputes centrally and nothing else;
+/// each is resolved by the revision [`FIRST_RESOLVER`] finds, if there is one.
 pub(crate) fn set_conflicts(
     tx: &Connection,
     kind: RecordKind,
@@ -312,7 +322,7 @@ pub(crate) fn set_conflicts(
     let rev = revision_id.to_string();
     let fields: Vec<&str> = found.iter().map(|c| c.field.as_str()).collect();
     let stale: Vec<String> = tx
-        .prepare_cached("SELECT field FROM conflicts WHERE revision_id = ?1 AND resolved_by IS NULL")?
+        .prepare_cached("SELECT field FROM conflicts WHERE revision_id = ?1")?
         .query_map(params![rev], |r| r.get(0))?
         .collect::<std::result::Result<_, _>>()?;
     for field in stale.iter().filter(|f| !fields.contains(&f.as_str())) {
@@ -341,20 +351,17 @@ pub(crate) fn set_conflicts(
     }
     // A conflict may arrive after the revision that settles it is here already (ours, made on a
     // conflict found locally before the server reported it).
-    tx.prepare_cached(
-        "UPDATE conflicts SET resolved_by = (SELECT r.id FROM revisions r, json_each(r.resolves) j \
-             WHERE r.record_id = ?2 AND j.value = conflicts.revision_id ORDER BY r.seq LIMIT 1) \
-         WHERE revision_id = ?1 AND resolved_by IS NULL",
-    )?
-    .execute(params![rev, record_id.to_string()])?;
+    tx.prepare_cached(&format!("UPDATE conflicts SET resolved_by = {FIRST_RESOLVER} WHERE revision_id = ?1"))?
+        .execute(params![rev])?;
     Ok(())
 }
 
-/// Marks the conflicts that `revision` settles as resolved by it.
+/// Marks the conflicts that `revision` settles as resolved, by it or by one that settled them
+/// before it in central order ([`FIRST_RESOLVER`]).
 pub(crate) fn settle_conflicts(tx: &Connection, revision: &Revision) -> Result<()> {
     for settled in &revision.resolves {
-        tx.prepare_cached("UPDATE conflicts SET resolved_by = ?1 WHERE revision_id = ?2 AND resolved_by IS NULL")?
-            .execute(params![revision.id.to_string(), settled.to_string()])?;
+        tx.prepare_cached(&format!("UPDATE conflicts SET resolved_by = {FIRST_RESOLVER} WHERE revision_id = ?1"))?
+            .execute(params![settled.to_string()])?;
     }
     Ok(())
 }

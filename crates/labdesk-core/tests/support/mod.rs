@@ -4,7 +4,7 @@
 //! changes.
 #![allow(clippy::unwrap_used, dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,9 @@ pub struct Central {
     /// Record id → its accepted revisions' indexes, in version order.
     chains: HashMap<Uuid, Vec<usize>>,
     pub needs_review: HashMap<Uuid, bool>,
+    /// Record id → its conflicted revisions no revision `resolves` yet, as the real store keeps
+    /// them (`records.unresolved`); `needs_review` says whether it is empty.
+    pub unresolved: HashMap<Uuid, Vec<Uuid>>,
     rejections: HashMap<Uuid, String>,
     /// Knobs.
     pub refuse: Option<Rule>,
@@ -120,11 +123,19 @@ impl Central {
             let outcome = if merged.conflicts.is_empty() { Outcome::Merged } else { Outcome::Conflicted };
             (outcome, merged.effective, merged.conflicts)
         };
-        if outcome == Outcome::Conflicted {
-            self.needs_review.insert(sent.record_id, true);
+        // As the real store: a resolution may only name changes in the record's history.
+        let strangers = sent.resolves.iter().any(|id| !chain.iter().any(|&i| self.accepted[i].revision.id == *id));
+        if strangers {
+            return self.reject(sent.id, "it settles conflicts of changes that are not in the record's history");
         }
-        if !sent.resolves.is_empty() {
-            self.needs_review.insert(sent.record_id, false);
+        let unresolved = self.unresolved.entry(sent.record_id).or_default();
+        unresolved.retain(|id| !sent.resolves.contains(id));
+        if outcome == Outcome::Conflicted {
+            unresolved.push(sent.id);
+        }
+        let needs_review = !unresolved.is_empty();
+        if needs_review || !sent.resolves.is_empty() || self.needs_review.contains_key(&sent.record_id) {
+            self.needs_review.insert(sent.record_id, needs_review);
         }
         let proposed = (fields != sent.fields).then(|| sent.fields.clone());
         let revision = Revision {
@@ -153,6 +164,32 @@ impl Central {
         let mut state = self.fold(self.chains.get(&record_id).map(Vec::as_slice).unwrap_or(&[]));
         state.entry("deleted_at").or_insert(Value::Null);
         state
+    }
+
+    /// What the central store asks people to review: every dispute of every conflicted revision
+    /// no revision resolves yet.
+    pub fn review_state(&self) -> ReviewState {
+        let mut review = ReviewState::default();
+        for (record, unresolved) in &self.unresolved {
+            if !unresolved.is_empty() {
+                review.needs_review.insert(*record);
+            }
+            for id in unresolved {
+                let c = self.accepted.iter().find(|c| c.revision.id == *id).unwrap();
+                for conflict in &c.conflicts {
+                    review.disputes.insert(Dispute::new(
+                        *record,
+                        &conflict.field,
+                        &conflict.kept,
+                        &conflict.proposed,
+                        *id,
+                        &c.revision.author,
+                        &c.revision.workstation,
+                    ));
+                }
+            }
+        }
+        review
     }
 
     pub fn version(&self, record_id: Uuid) -> u32 {
@@ -277,4 +314,97 @@ pub fn chain_positions(store: &Store, record_id: Uuid) -> Vec<(u32, Option<i64>)
 
 pub fn count(store: &Store, sql: &str) -> i64 {
     store.connection().query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// One unresolved dispute, in a form every side can be compared in: which record and field, the
+/// kept and the proposed value (as canonical JSON text: keys sorted), and the change that
+/// proposed it with its author and workstation.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Dispute {
+    pub record: Uuid,
+    pub field: String,
+    pub kept: String,
+    pub proposed: String,
+    pub revision: Uuid,
+    pub proposed_by: String,
+}
+
+impl Dispute {
+    pub fn new(
+        record: Uuid,
+        field: &str,
+        kept: &Value,
+        proposed: &Value,
+        revision: Uuid,
+        author: &str,
+        workstation: &str,
+    ) -> Self {
+        Self {
+            record,
+            field: field.to_owned(),
+            kept: canonical_json(kept),
+            proposed: canonical_json(proposed),
+            revision,
+            proposed_by: format!("{author}@{workstation}"),
+        }
+    }
+}
+
+/// A lab's review state: the records that need review and every unresolved dispute. Part of what
+/// "everyone converges" covers: once all have synced, every workstation's equals the central one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReviewState {
+    pub needs_review: BTreeSet<Uuid>,
+    pub disputes: BTreeSet<Dispute>,
+}
+
+/// JSON text with every object's keys sorted, so equal values compare equal as text.
+pub fn canonical_json(value: &Value) -> String {
+    fn sorted(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&map[k]))).collect())
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    sorted(value).to_string()
+}
+
+/// A workstation's review state, as it lists it (`Store::conflicts`, what `labdesk conflicts`
+/// and the desktop's review screen show), checked against its own count of records to review.
+pub fn review_state(store: &Store) -> ReviewState {
+    let mut review = ReviewState::default();
+    for record in store.conflicts().unwrap() {
+        review.needs_review.insert(record.record_id);
+        for d in &record.disputes {
+            review.disputes.insert(Dispute::new(
+                record.record_id,
+                &d.field,
+                &d.kept,
+                &d.proposed,
+                d.revision_id,
+                &d.proposed_by,
+                &d.proposed_workstation,
+            ));
+        }
+    }
+    let counted = store.sync_state().unwrap().needs_review;
+    assert_eq!(counted as usize, review.needs_review.len(), "the status bar counts the records the review lists");
+    review
+}
+
+/// Every conflict row of a store with its resolution, to compare workstations.
+pub fn conflict_rows(store: &Store) -> Vec<(String, String, String, String, Option<String>)> {
+    let mut stmt = store
+        .connection()
+        .prepare("SELECT revision_id, field, kept, proposed, resolved_by FROM conflicts ORDER BY revision_id, field")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
