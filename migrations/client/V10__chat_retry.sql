@@ -1,4 +1,4 @@
--- Schema version 11: a chat message the central store refused can be sent again.
+-- Schema version 10: a chat message the central store refused can be sent again.
 --
 -- A message's delivery state (sending, sent, read, failed) is not stored: it is read from the
 -- outbox, the read receipt and `rejected_changes` when messages are listed (chat.rs). A refused
