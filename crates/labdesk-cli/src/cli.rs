@@ -116,14 +116,14 @@ pub enum FileCommand {
     /// Take a file off its case (it stays in history; its contents stay while any record names them)
     #[command(visible_alias = "detach")]
     Remove {
-        #[arg(value_name = "FILE_ID", value_parser = parse_message_id)]
-        id: Uuid,
+        #[arg(value_name = "FILE_ID", value_parser = parse_file_id)]
+        id: String,
     },
     /// Save a file's contents under its original name (downloaded from the sync server first if
     /// the file was attached on another workstation); an existing file there is never overwritten
     Save {
-        #[arg(value_name = "FILE_ID", value_parser = parse_message_id)]
-        id: Uuid,
+        #[arg(value_name = "FILE_ID", value_parser = parse_file_id)]
+        id: String,
         /// The folder to save it in
         #[arg(long, value_name = "DIR", default_value = ".")]
         to: PathBuf,
@@ -520,8 +520,8 @@ pub enum NoteCommand {
     },
     /// Replace the text of a note (its id as `labdesk note list CASE` shows)
     Edit {
-        #[arg(value_name = "NOTE_ID", value_parser = parse_message_id)]
-        id: Uuid,
+        #[arg(value_name = "NOTE_ID", value_parser = parse_note_id)]
+        id: String,
         #[arg(value_name = "TEXT")]
         text: String,
         /// Refuse the change if the note is no longer at this version
@@ -530,8 +530,8 @@ pub enum NoteCommand {
     },
     /// Delete a note (it stays in history)
     Delete {
-        #[arg(value_name = "NOTE_ID", value_parser = parse_message_id)]
-        id: Uuid,
+        #[arg(value_name = "NOTE_ID", value_parser = parse_note_id)]
+        id: String,
     },
 }
 
@@ -579,16 +579,28 @@ fn parse_stage(text: &str) -> Result<Stage, String> {
     text.parse::<Stage>().map_err(|e| e.to_string())
 }
 
-/// A message id: its short id (the end of its UUID, as `labdesk chat list` shows) or the whole
-/// UUID; the store finds the message.
-fn parse_message_id(text: &str) -> Result<String, String> {
+/// A record's id as a person gives it: its short id (the end of its UUID, as lists show) or the
+/// whole UUID; the store finds the record. `what` and `listed_by` make the error say where to look.
+fn parse_record_id(text: &str, what: &str, listed_by: &str) -> Result<String, String> {
     let text = text.trim();
     let short = (4..32).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit());
     if short || Uuid::parse_str(text).is_ok() {
         Ok(text.to_owned())
     } else {
-        Err(format!("'{text}' is not a message id (its short id or UUID, as `labdesk chat list CASE` shows)"))
+        Err(format!("'{text}' is not a {what} id (its short id or UUID, as `{listed_by}` shows)"))
     }
+}
+
+fn parse_message_id(text: &str) -> Result<String, String> {
+    parse_record_id(text, "message", "labdesk chat list CASE")
+}
+
+fn parse_note_id(text: &str) -> Result<String, String> {
+    parse_record_id(text, "note", "labdesk note list CASE")
+}
+
+fn parse_file_id(text: &str) -> Result<String, String> {
+    parse_record_id(text, "file", "labdesk files CASE")
 }
 
 fn parse_key_value(text: &str) -> Result<(String, String), String> {

@@ -877,8 +877,11 @@ fn notes_are_edited_and_deleted_and_files_listed_removed_saved_and_sent_in_chat_
     let number = lab.create(&["--patient", "P"]);
     let note = lab.json(&["note", "add", &number, "first words"]);
     let note_id = note["id"].as_str().unwrap().to_owned();
-    assert!(lab.ok(&["note", "list", &number]).contains(&format!("id {note_id}")), "the list shows ids to act on");
-    assert!(lab.ok(&["note", "edit", &note_id, "better words"]).contains("Edited note"));
+    let short = note_id.replace('-', "")[24..].to_owned();
+    assert!(lab.ok(&["note", "list", &number]).contains(&format!("id {short}")), "the list shows short ids to act on");
+    assert!(lab.ok(&["note", "edit", &short, "better words"]).contains("Edited note"), "a short id finds the note");
+    let unknown = lab.fails(&["note", "edit", "abcd1234", "x"]);
+    assert!(unknown.contains("note") && unknown.contains("abcd1234"), "an unknown id is named as a note's: {unknown}");
     assert!(lab.ok(&["note", "list", &number]).contains("better words"));
     assert!(lab.fails(&["note", "edit", &note_id, "x", "--base-version", "1"]).contains("changed since"));
     assert!(lab.ok(&["note", "delete", &note_id]).contains("Deleted note"));
@@ -895,6 +898,7 @@ fn notes_are_edited_and_deleted_and_files_listed_removed_saved_and_sent_in_chat_
     let files = lab.json(&["files", &number]);
     assert_eq!(files[0]["contents_here"], true, "{files}");
     let scan_id = files[1]["id"].as_str().unwrap().to_owned();
+    assert!(listing.contains(&scan_id.replace('-', "")[24..]), "the listing shows each file's short id: {listing}");
 
     let out_dir = tempfile::tempdir().unwrap();
     let to = out_dir.path().to_str().unwrap();
@@ -902,7 +906,8 @@ fn notes_are_edited_and_deleted_and_files_listed_removed_saved_and_sent_in_chat_
     assert_eq!(std::fs::read_to_string(out_dir.path().join("lower.stl")).unwrap(), "solid lower\nendsolid lower\n");
     assert!(lab.fails(&["file", "save", &scan_id, "--to", to]).contains("already exists"), "never overwritten");
 
-    assert!(lab.ok(&["file", "remove", &scan_id]).contains("Removed lower.stl"));
+    let scan_short = scan_id.replace('-', "")[24..].to_owned();
+    assert!(lab.ok(&["file", "remove", &scan_short]).contains("Removed lower.stl"), "a short id finds the file");
     assert_eq!(lab.json(&["files", &number]).as_array().unwrap().len(), 1, "the removed file leaves the list");
     assert!(lab.ok(&["check"]).contains("problems:   none"), "the store stays sound");
 }

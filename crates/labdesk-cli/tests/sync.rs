@@ -393,9 +393,7 @@ fn chat_says_sending_until_a_sync_then_sent_on_every_workstation_read_once_read_
     let list = ok(a, "FD1", &["chat", "list", "FD1-000001"]);
     assert!(list.contains("fd1 (failed): scan at http://scans.example"), "refused, it stays in the chat: {list}");
     assert!(
-        list.contains(&format!(
-            "refused: this lab takes no links in chat · send it again: labdesk chat retry {short}"
-        )),
+        list.contains(&format!("refused: this lab takes no links in chat · send it again: labdesk chat retry {short}")),
         "with the server's reason and the way to send it again: {list}"
     );
 

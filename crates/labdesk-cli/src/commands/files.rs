@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
 use labdesk_core::sync::fetch_blob;
+use labdesk_core::{short_id, RecordKind};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -47,7 +48,7 @@ pub fn list(ctx: &mut Ctx<'_>, case: &str) -> Result<ExitCode> {
                 size(f.record.file_size),
                 if here { "here".to_owned() } else { "not here (`labdesk fetch`)".to_owned() },
                 format!("{} by {}", time(f.record.upload_date), f.record.uploaded_by),
-                f.id.to_string(),
+                short_id(f.id),
             ]
         })
         .collect();
@@ -59,6 +60,7 @@ pub fn list(ctx: &mut Ctx<'_>, case: &str) -> Result<ExitCode> {
 pub fn run(ctx: &mut Ctx<'_>, command: FileCommand) -> Result<ExitCode> {
     match command {
         FileCommand::Remove { id } => {
+            let id = ctx.store.find_record_id(&id, Some(RecordKind::File))?;
             let before = ctx.store.file(id)?;
             let removed = ctx.store.remove_file(id)?;
             if ctx.json {
@@ -70,6 +72,7 @@ pub fn run(ctx: &mut Ctx<'_>, command: FileCommand) -> Result<ExitCode> {
             }
         }
         FileCommand::Save { id, to } => {
+            let id = ctx.store.find_record_id(&id, Some(RecordKind::File))?;
             let saved = save(ctx, id, &to)?;
             if ctx.json {
                 ctx.print_json(&serde_json::json!({ "id": id, "path": saved }))?;

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use labdesk_core::{Error, StageAction, StageView};
+use labdesk_core::{short_id, Error, RecordKind, StageAction, StageView};
 
 use super::cases::label;
 use super::Ctx;
@@ -162,26 +162,28 @@ pub fn note(ctx: &mut Ctx<'_>, command: NoteCommand) -> Result<ExitCode> {
                 for n in &notes {
                     writeln!(ctx.out, "[{}] {}: {}", time(n.created_at), n.record.author_id, n.record.body)?;
                     // The id to edit or delete it by, as a chat message shows its own.
-                    writeln!(ctx.out, "    id {}", n.id)?;
+                    writeln!(ctx.out, "    id {}", short_id(n.id))?;
                 }
             }
         }
         NoteCommand::Edit { id, text, base_version } => {
+            let id = ctx.store.find_record_id(&id, Some(RecordKind::CaseNote))?;
             let written = ctx.store.edit_note(id, base_version, &text)?;
             if ctx.json {
                 ctx.print_json(&written)?;
             } else if written.revision.is_some() {
-                writeln!(ctx.out, "Edited note {id} (now version {}).", written.record.version)?;
+                writeln!(ctx.out, "Edited note {} (now version {}).", short_id(id), written.record.version)?;
             } else {
                 writeln!(ctx.out, "Nothing changed: the note already says that.")?;
             }
         }
         NoteCommand::Delete { id } => {
+            let id = ctx.store.find_record_id(&id, Some(RecordKind::CaseNote))?;
             let written = ctx.store.delete_note(id, None)?;
             if ctx.json {
                 ctx.print_json(&written)?;
             } else if written.revision.is_some() {
-                writeln!(ctx.out, "Deleted note {id} (it stays in history).")?;
+                writeln!(ctx.out, "Deleted note {} (it stays in history).", short_id(id))?;
             } else {
                 writeln!(ctx.out, "The note was already deleted.")?;
             }
