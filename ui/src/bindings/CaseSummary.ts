@@ -6,6 +6,6 @@ import type { Timestamp } from "./Timestamp";
  */
 export type CaseSummary = { id: string, case_number: string, patient_name: string, status: string, priority: string, start_date: Timestamp | null, due_date: Timestamp | null, assignees: Array<string>, parent_id: string | null, version: number, created_at: Timestamp, updated_at: Timestamp, deleted: boolean, 
 /**
- * Past its due date and not delivered or cancelled.
+ * Past its due date, not delivered or cancelled, and its delivery stage not completed.
  */
 overdue: boolean, };
