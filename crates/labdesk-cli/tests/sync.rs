@@ -352,6 +352,13 @@ fn two_workstations_sync_conflict_resolve_and_converge_and_a_refused_change_is_l
         "{listed}"
     );
     assert_eq!(json_of(a, "FD1", &["show", "FD1-000001"])["case"]["status"], "qc", "the refused change was taken back");
+
+    // A refused creation is listed with what it held, but never the case's secret key.
+    ok(a, "FD1", &["create", "--patient", "Zed", "--status", "invoiced"]);
+    let refused = ok(a, "FD1", &["sync"]);
+    assert!(refused.contains("patient_name: Zed") && !refused.contains("secret_key"), "{refused}");
+    let listed = ok(a, "FD1", &["rejected"]);
+    assert!(listed.contains("patient_name: Zed") && !listed.contains("secret_key"), "{listed}");
     for (dir, ws) in [(a, "FD1"), (b, "FD2")] {
         ok(dir, ws, &["check"]);
     }

@@ -187,8 +187,14 @@ fn record_label(kind: labdesk_core::RecordKind, id: Uuid, case_number: Option<&s
 }
 
 /// A refused change's fields, short: `status: invoiced, priority: rush`.
+/// A change's fields on one line. A case's secret key (its share link's) is no one's business in
+/// a list of refused or set-aside changes, and says nothing about why.
 fn fields_line(fields: &Map<String, Value>) -> String {
-    let parts: Vec<String> = fields.iter().map(|(k, v)| format!("{k}: {}", truncate(&output::value(v), 40))).collect();
+    let parts: Vec<String> = fields
+        .iter()
+        .filter(|(k, _)| k.as_str() != "secret_key")
+        .map(|(k, v)| format!("{k}: {}", truncate(&output::value(v), 40)))
+        .collect();
     truncate(&parts.join(", "), 100)
 }
 
@@ -473,9 +479,6 @@ fn print_held(out: &mut dyn Write, held: &[HeldChange]) -> Result<()> {
     for h in held {
         let label = record_label(h.record_kind, h.record_id, h.case_number.as_deref());
         let patient = h.patient_name.as_deref().map(|p| format!(" (patient {p})")).unwrap_or_default();
-        // The case's secret key is no one's business here, and says nothing about the clash.
-        let mut fields = h.fields.clone();
-        fields.remove("secret_key");
         writeln!(
             out,
             "  - {label}{patient}, version {}, by {}@{} at {}: {}",
@@ -483,7 +486,7 @@ fn print_held(out: &mut dyn Write, held: &[HeldChange]) -> Result<()> {
             h.author,
             h.workstation,
             time(h.made_at),
-            fields_line(&fields)
+            fields_line(&h.fields)
         )?;
         writeln!(out, "    not stored: {}", h.reason)?;
         writeln!(out, "    set aside since {}, tried {}", time(h.held_at), plural(u64::from(h.attempts), "time"))?;
