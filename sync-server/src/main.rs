@@ -116,8 +116,8 @@ enum WorkstationCommand {
     Add {
         #[arg(long)]
         lab: String,
-        /// 2 to 8 capital letters or digits, e.g. FD1.
-        #[arg(long)]
+        /// 2 to 8 capital letters or digits, e.g. FD1 (fd1 is taken as FD1).
+        #[arg(long, value_parser = workstation_code)]
         code: String,
     },
 }
@@ -128,14 +128,14 @@ enum TokenCommand {
     Issue {
         #[arg(long)]
         user: String,
-        #[arg(long)]
+        #[arg(long, value_parser = workstation_code)]
         workstation: String,
     },
     /// Revokes a user's tokens, on one workstation or on all.
     Revoke {
         #[arg(long)]
         user: String,
-        #[arg(long)]
+        #[arg(long, value_parser = workstation_code)]
         workstation: Option<String>,
     },
 }
@@ -146,7 +146,7 @@ struct SetupArgs {
     lab: String,
     #[arg(long)]
     user: String,
-    #[arg(long)]
+    #[arg(long, value_parser = workstation_code)]
     workstation: String,
     /// The user's role when the user is created (default technician).
     #[arg(long)]
@@ -267,6 +267,11 @@ fn report(what: &str, described: &str, added: &Added<String>) {
     } else {
         eprintln!("{what} {described} exists already");
     }
+}
+
+/// A workstation code as typed: taken in capitals, as `labdesk init --workstation fd1` takes it.
+fn workstation_code(text: &str) -> Result<String, String> {
+    Ok(text.trim().to_ascii_uppercase())
 }
 
 /// The token alone on stdout (for scripts), the explanation on stderr.

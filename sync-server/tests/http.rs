@@ -656,6 +656,25 @@ mod snapshots {
         Ok(())
     }
 
+    #[test]
+    fn setup_takes_a_lower_case_workstation_code_in_capitals_as_labdesk_init_does() -> Result<()> {
+        let env = env()?;
+        let setup = |code: &str| -> Result<(bool, String)> {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_labdesk-sync"))
+                .args(["setup", "--lab", "Lower Lab", "--user", "lea", "--workstation", code])
+                .env("DATABASE_URL", &env.db.url)
+                .env_remove("RUST_LOG")
+                .output()?;
+            Ok((out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned()))
+        };
+        let (ok, said) = setup("lw1")?;
+        assert!(ok && said.contains("created workstation LW1"), "fd1 is FD1 here as on the workstation: {said}");
+        let (ok, said) = setup("LW1")?;
+        assert!(ok && said.contains("workstation LW1 (lab Lower Lab) exists already"), "the same one: {said}");
+        assert_eq!(env.count("SELECT count(*) FROM workstations WHERE code = 'LW1'")?, 1);
+        Ok(())
+    }
+
     /// Waits until the lab's newest snapshot is not `seen`, and returns it.
     async fn next_snapshot(
         store: &Arc<dyn SyncStore>,
