@@ -19,6 +19,10 @@ use rusqlite::types::ValueRef;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
+#[path = "../../../crates/labdesk-core/tests/support/review.rs"]
+mod review;
+pub use review::{review_state, Dispute, ReviewState};
+
 /// The synced tables of a workstation store, one per record kind.
 pub const TABLES: [&str; 6] = ["cases", "case_meta", "chat_messages", "files", "workflow_stages", "case_notes"];
 
@@ -472,65 +476,6 @@ pub fn outbox_ids(store: &Store) -> Vec<Uuid> {
     store.outbox(1_000_000).unwrap().into_iter().map(|e| e.revision.id).collect()
 }
 
-/// One unresolved dispute, in a form every side can be compared in: which record and field, the
-/// kept and the proposed value (as canonical JSON text: keys sorted), and the change that
-/// proposed it with its author and workstation.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Dispute {
-    pub record: Uuid,
-    pub field: String,
-    pub kept: String,
-    pub proposed: String,
-    pub revision: Uuid,
-    pub proposed_by: String,
-}
-
-/// A lab's review state: the records that need review and every unresolved dispute. Part of what
-/// "everyone converges" covers: once all have synced, every workstation's equals the central one.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReviewState {
-    pub needs_review: BTreeSet<Uuid>,
-    pub disputes: BTreeSet<Dispute>,
-}
-
-/// JSON text with every object's keys sorted, so equal values compare equal as text.
-pub fn canonical_json(value: &Value) -> String {
-    fn sorted(value: &Value) -> Value {
-        match value {
-            Value::Object(map) => {
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort();
-                Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&map[k]))).collect())
-            }
-            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
-            other => other.clone(),
-        }
-    }
-    sorted(value).to_string()
-}
-
-/// A workstation's review state, as it lists it (`Store::conflicts`: what `labdesk conflicts` and
-/// the desktop's review screen show), checked against its own count of records to review.
-pub fn review_state(store: &Store) -> ReviewState {
-    let mut review = ReviewState::default();
-    for record in store.conflicts().unwrap() {
-        review.needs_review.insert(record.record_id);
-        for d in &record.disputes {
-            review.disputes.insert(Dispute {
-                record: record.record_id,
-                field: d.field.clone(),
-                kept: canonical_json(&d.kept),
-                proposed: canonical_json(&d.proposed),
-                revision: d.revision_id,
-                proposed_by: format!("{}@{}", d.proposed_by, d.proposed_workstation),
-            });
-        }
-    }
-    let counted = store.sync_state().unwrap().needs_review;
-    assert_eq!(counted as usize, review.needs_review.len(), "the status bar counts the records the review lists");
-    review
-}
-
 /// The central store's review state for lab `lab_name`: `records.needs_review`, and the disputes
 /// (`revisions.conflicts`) of the revisions in `records.unresolved`. Each flagged record must name
 /// a conflicted revision, and each of those a dispute.
@@ -552,16 +497,9 @@ pub fn central_review_state(lab: &Lab, lab_name: &str) -> Result<ReviewState> {
         let revision = row[2].as_deref().map(Uuid::parse_str).transpose()?;
         let revision = revision.unwrap_or_else(|| panic!("central record {record} needs review but names no conflict"));
         assert!(row[3].is_some(), "central revision {revision} is unresolved but disputes nothing");
-        let value = |i: usize| -> Result<String> { Ok(canonical_json(&serde_json::from_str(&text(i))?)) };
         review.needs_review.insert(record);
-        review.disputes.insert(Dispute {
-            record,
-            field: text(3),
-            kept: value(4)?,
-            proposed: value(5)?,
-            revision,
-            proposed_by: format!("{}@{}", text(6), text(7)),
-        });
+        let json = |i: usize| -> Result<Value> { Ok(serde_json::from_str(&text(i))?) };
+        review.disputes.insert(Dispute::new(record, &text(3), &json(4)?, &json(5)?, revision, &text(6), &text(7)));
     }
     Ok(review)
 }
