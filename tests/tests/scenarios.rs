@@ -309,6 +309,15 @@ fn chat_from_several_workstations_keeps_every_message_merges_reactions_as_sets_a
         assert_eq!(hearts, ["u2"], "a later reaction keeps the others' on {}", w.name());
         assert_eq!(message.read_at, Some(later), "the furthest read receipt stays on {}", w.name());
     }
+    let central = lab.query(&format!(
+        "SELECT message_content, message_status FROM chat_messages m JOIN labs l ON l.id = m.lab_id \
+         WHERE l.name = '{}' ORDER BY m.created_at, m.id",
+        observer.identity.lab_name
+    ))?;
+    let central: Vec<(String, String)> =
+        central.into_iter().map(|r| (r[0].clone().unwrap_or_default(), r[1].clone().unwrap_or_default())).collect();
+    assert_eq!(central[0], ("ready for try-in?".to_owned(), "read".to_owned()), "headquarters' view: {central:?}");
+    assert!(central[1..].iter().all(|(_, status)| status == "sent"), "as the workstations show it: {central:?}");
     converged(&lab, &observer, &ws)?;
     Ok(())
 }
