@@ -1,5 +1,5 @@
-//! Sync with the central store: the workstation's half (issue 3; the promises are
-//! `shared/design/sync-model.md`, the design is ARCHITECTURE.md, "Sync (issue 3)").
+//! Sync with the central store: the workstation's half (the promises are
+//! `docs/sync-model.md`, the design is ARCHITECTURE.md, "Sync").
 //!
 //! Vocabulary, on top of the crate's (record, revision, chain, head, outbox):
 //! - **central store**: the lab's PostgreSQL behind the sync server; it orders every change and
