@@ -1,8 +1,8 @@
 //! The one permission check. Every revision a workstation pushes passes [`permit`] before it is
 //! stored, with the record locked, whatever the backend; [`permit_sync`] decides whether an
-//! identity may sync at all, and [`permit_snapshot`] whether it may take its lab's snapshot. Today
-//! every identity sees its whole lab and may change any record in it; rules by role, when there are
-//! any, belong here and nowhere else.
+//! identity may sync at all, and [`permit_snapshot`] whether it may take its lab's snapshot. No rule
+//! here depends on the user's role yet (every identity sees its whole lab); rules by role belong
+//! here and nowhere else.
 //!
 //! A refusal is a sentence for the person who made the change: it says what was refused and,
 //! where there is one, what to do instead. It is shown in the workstation's list of rejected
