@@ -13,6 +13,13 @@ use crate::{Case, CaseMeta, CaseNote, FileRecord, StageView, Store, Timestamp};
 /// Statuses after which a case can no longer be late.
 pub const CLOSED_STATUSES: &[&str] = &["delivered", "cancelled"];
 
+/// The overdue rule, once for a list row and a case's detail (the list's `--overdue` filter says
+/// the same in SQL): past its due date, not delivered or cancelled, and its delivery stage not
+/// completed, whatever status a person gave it.
+fn late(past_due: bool, status: &str, delivery_completed: bool) -> bool {
+    past_due && !CLOSED_STATUSES.contains(&status) && !delivery_completed
+}
+
 /// Whether the case of the row `cases` (as named in the query) has its delivery stage completed:
 /// then it is not late, whatever status a person gave it. One look-up in the stages' unique
 /// (case_id, stage) index per row asked about.
@@ -150,9 +157,7 @@ fn summary(row: &rusqlite::Row<'_>, now: &str) -> Result<CaseSummary> {
         id: uuid(&text(0)?)?,
         case_number: text(1)?,
         patient_name: text(2)?,
-        overdue: due.as_deref().is_some_and(|d| d < now)
-            && !CLOSED_STATUSES.contains(&status.as_str())
-            && !row.get::<_, bool>(13)?,
+        overdue: late(due.as_deref().is_some_and(|d| d < now), &status, row.get::<_, bool>(13)?),
         status,
         priority: text(4)?,
         start_date: time(5)?,
@@ -435,10 +440,7 @@ impl CaseDetail {
             .stages
             .iter()
             .any(|s| s.stage.stage == crate::Stage::Delivery && s.stage.status == crate::StageStatus::Completed);
-        !self.case.is_deleted()
-            && r.due_date.is_some_and(|due| due < Timestamp::now())
-            && !CLOSED_STATUSES.contains(&r.status.as_str())
-            && !delivered
+        !self.case.is_deleted() && late(r.due_date.is_some_and(|due| due < Timestamp::now()), &r.status, delivered)
     }
 
     /// Some field of the case or of a record attached to it was changed two ways: a person must
