@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::error::{Error, FieldError, Result};
-use crate::record::{self, col, query_opt, Actor, Column, ColumnType as T, Record, Stored, Written};
+use crate::record::{self, query_opt, Actor, Record, Stored, Written};
 use crate::validate::{max_len, normalize_set, required, trim, LONG_TEXT, SHORT_TEXT};
 use crate::{RecordKind, Store, Timestamp};
 
@@ -162,26 +162,6 @@ pub struct Case {
 
 impl Record for Case {
     const KIND: RecordKind = RecordKind::Case;
-    const TABLE: &'static str = "cases";
-    const COLUMNS: &'static [Column] = &[
-        col("case_number", T::Text),
-        col("secret_key", T::Text),
-        col("status", T::Text),
-        col("patient_name", T::Text),
-        col("author_id", T::Text),
-        col("author_info", T::Json),
-        col("links", T::Json),
-        col("services", T::Json),
-        col("order_note", T::Text),
-        col("invoice_ids", T::Json),
-        col("assignees", T::Json),
-        col("priority", T::Text),
-        col("start_date", T::Text),
-        col("due_date", T::Text),
-        col("parent_id", T::Text),
-        col("aligners", T::Json),
-    ];
-    const IMMUTABLE: &'static [&'static str] = &["case_number", "secret_key"];
 
     fn normalize(&mut self) {
         for text in [&mut self.status, &mut self.priority, &mut self.patient_name, &mut self.author_id] {
@@ -388,12 +368,12 @@ pub(crate) fn new_case(tx: &Connection, actor: &Actor, mut fields: Map<String, V
     }
     // A misspelt field must not vanish without a word: what a person typed is refused, not lost.
     for key in fields.keys() {
-        let known = Case::COLUMNS.iter().any(|c| c.name == key) || key == "sub-services";
+        let known = Case::KIND.decl().has_field(key) || key == "sub-services";
         if !known
             && !["secret_key", "id", "version", "created_at", "updated_at", "updated_by", "deleted_at", "attachments"]
                 .contains(&key.as_str())
         {
-            let names: Vec<&str> = Case::COLUMNS.iter().map(|c| c.name).filter(|n| *n != "secret_key").collect();
+            let names: Vec<&str> = Case::KIND.decl().fields.iter().filter(|f| !f.hidden).map(|f| f.name).collect();
             problems.push(FieldError::new(key, format!("is not a case field; the fields are: {}", names.join(", "))));
         }
     }

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, FieldError, Result};
 use crate::files::FileRecord;
-use crate::record::{self, col, parse_time, query_opt, Actor, Column, ColumnType as T, Record, Stored, Written};
+use crate::record::{self, parse_time, query_opt, Actor, Record, Stored, Written};
 use crate::validate::{live_case, max_len, LONG_TEXT};
 use crate::{RecordKind, Store, Timestamp};
 
@@ -80,23 +80,6 @@ pub struct ChatMessage {
 
 impl Record for ChatMessage {
     const KIND: RecordKind = RecordKind::ChatMessage;
-    const TABLE: &'static str = "chat_messages";
-    const COLUMNS: &'static [Column] = &[
-        col("case_id", T::Text),
-        col("message_type", T::Text),
-        col("message_content", T::Text),
-        col("attachments", T::Json),
-        col("reply_to", T::Text),
-        col("reactions", T::Json),
-        col("sender_id", T::Text),
-        col("parent_message_id", T::Text),
-        col("message_purpose", T::Text),
-        col("message_status", T::Text),
-        col("sent_at", T::Text),
-        col("edited_at", T::Text),
-        col("read_at", T::Text),
-    ];
-    const IMMUTABLE: &'static [&'static str] = &["case_id", "sender_id", "reply_to", "parent_message_id"];
 
     fn normalize(&mut self) {
         self.reactions.retain(|_, users| !users.is_empty());

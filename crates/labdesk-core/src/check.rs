@@ -21,8 +21,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::record::{fold, full_map, load_where, read_revisions, Record};
-use crate::{Case, CaseMeta, CaseNote, ChatMessage, FileRecord, Revision, Store, WorkflowStage};
+use crate::record::{fold, load_raw_where, read_revisions};
+use crate::sync::canonical;
+use crate::{RecordKind, Revision, Store};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CheckReport {
@@ -41,16 +42,16 @@ impl CheckReport {
     }
 }
 
-fn check_kind<R: Record>(store: &Store, report: &mut CheckReport) -> Result<()> {
-    let rows = load_where::<R>(&store.conn, "1 ORDER BY seq", [])?;
-    let revisions = read_revisions(&store.conn, "record_kind = ?1 ORDER BY record_id, version", [R::KIND.as_str()])?;
+fn check_kind(store: &Store, kind: RecordKind, report: &mut CheckReport) -> Result<()> {
+    let rows = load_raw_where(&store.conn, kind, "1 ORDER BY seq", [])?;
+    let revisions = read_revisions(&store.conn, "record_kind = ?1 ORDER BY record_id, version", [kind.as_str()])?;
     report.revisions += revisions.len() as u64;
     let mut chains: HashMap<Uuid, Vec<Revision>> = HashMap::new();
     for revision in revisions {
         chains.entry(revision.record_id).or_default().push(revision);
     }
-    let label = R::KIND.label();
-    for row in rows {
+    let label = kind.label();
+    for (row, state) in rows {
         report.records += 1;
         let Some(chain) = chains.remove(&row.id) else {
             report.problems.push(format!("{label} {} has no revisions", row.id));
@@ -93,7 +94,8 @@ fn check_kind<R: Record>(store: &Store, report: &mut CheckReport) -> Result<()> 
             report.problems.push(format!("{label} {}: updated_at/updated_by differ from the head revision", row.id));
         }
         let folded = fold(&chain);
-        let current = full_map(&row.record, row.deleted_at)?;
+        // The row as its kind reads it, in stored form (as the typed record read back would be).
+        let current = canonical(kind, &state);
         if folded != current {
             let differing: std::collections::BTreeSet<&String> = current
                 .keys()
@@ -126,12 +128,9 @@ impl Store {
                 self.conn.prepare("PRAGMA integrity_check")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
             report.integrity = Some(verdicts.join("; "));
         }
-        check_kind::<Case>(self, &mut report)?;
-        check_kind::<CaseMeta>(self, &mut report)?;
-        check_kind::<ChatMessage>(self, &mut report)?;
-        check_kind::<FileRecord>(self, &mut report)?;
-        check_kind::<WorkflowStage>(self, &mut report)?;
-        check_kind::<CaseNote>(self, &mut report)?;
+        for kind in RecordKind::ALL {
+            check_kind(self, *kind, &mut report)?;
+        }
         let all_revisions = count(self, "SELECT count(*) FROM revisions")?;
         if u64::try_from(all_revisions).unwrap_or(0) != report.revisions {
             report.problems.push(format!(
@@ -174,12 +173,12 @@ impl Store {
             ));
         }
         let indexed = count(self, "SELECT count(*) FROM search_index")?;
-        let searchable = count(
-            self,
-            "SELECT (SELECT count(*) FROM search_case_documents) + (SELECT count(*) FROM search_meta_documents) \
-             + (SELECT count(*) FROM search_chat_documents) + (SELECT count(*) FROM search_note_documents) \
-             + (SELECT count(*) FROM search_stage_documents) + (SELECT count(*) FROM search_file_documents)",
-        )?;
+        let views: Vec<String> = RecordKind::ALL
+            .iter()
+            .filter_map(|k| k.decl().search_view())
+            .map(|view| format!("(SELECT count(*) FROM {view})"))
+            .collect();
+        let searchable = count(self, &format!("SELECT {}", views.join(" + ")))?;
         if indexed != searchable {
             report.problems.push(format!("the search index has {indexed} entries for {searchable} searchable records"));
         }

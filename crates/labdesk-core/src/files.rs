@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{Error, FieldError, Result};
-use crate::record::{self, col, Column, ColumnType as T, Record, Stored};
+use crate::record::{self, Record, Stored};
 use crate::validate::{live_case, max_len, required};
 use crate::{RecordKind, Store, Timestamp};
 
@@ -157,22 +157,6 @@ pub struct FileRecord {
 
 impl Record for FileRecord {
     const KIND: RecordKind = RecordKind::File;
-    const TABLE: &'static str = "files";
-    const COLUMNS: &'static [Column] = &[
-        col("case_id", T::Text),
-        col("message_id", T::Text),
-        col("original_name", T::Text),
-        col("stored_name", T::Text),
-        col("file_path", T::Text),
-        col("file_size", T::Integer),
-        col("mime_type", T::Text),
-        col("upload_date", T::Text),
-        col("uploaded_by", T::Text),
-        col("is_temp", T::Bool),
-        col("hash", T::Text),
-    ];
-    const IMMUTABLE: &'static [&'static str] =
-        &["case_id", "stored_name", "file_path", "file_size", "hash", "upload_date", "uploaded_by"];
 
     fn normalize(&mut self) {
         self.hash.make_ascii_lowercase();

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::record::{chain, query_opt, read_revisions, ATTACHED_RECORD_IDS};
+use crate::record::{attached_record_ids, chain, query_opt, read_revisions};
 use crate::{RecordKind, Revision, Store, Timestamp};
 
 /// How many hex digits of an id are shown and typed as its short form.
@@ -43,26 +43,22 @@ fn first_words(text: &str, max: usize) -> String {
     out
 }
 
-/// What a person knows a record by, from its fields: a case's number, a meta value's key, a
-/// message's or note's first words (quoted), a file's name, a stage's name.
+/// What a person knows a record by, from its fields: the first of its declared title fields that
+/// is set (a case's number, a meta value's key, a file's name), a long text by its first words,
+/// quoted (a message, a note).
 pub fn record_label(kind: RecordKind, state: &Map<String, Value>) -> String {
-    let text = |field: &str| state.get(field).and_then(Value::as_str).unwrap_or_default().to_owned();
-    let quoted = |field: &str| {
-        let words = first_words(&text(field), 40);
-        if words.is_empty() {
-            String::new()
-        } else {
-            format!("\"{words}\"")
+    let decl = kind.decl();
+    for name in decl.title {
+        let text = state.get(*name).and_then(Value::as_str).unwrap_or_default();
+        if text.is_empty() {
+            continue;
         }
-    };
-    match kind {
-        RecordKind::Case => text("case_number"),
-        RecordKind::CaseMeta => text("key"),
-        RecordKind::ChatMessage => quoted("message_content"),
-        RecordKind::File => text("original_name"),
-        RecordKind::WorkflowStage => text("stage"),
-        RecordKind::CaseNote => quoted("body"),
+        return match decl.field(name).map(|f| f.ty) {
+            Some(labdesk_proto::FieldType::LongText { .. }) => format!("\"{}\"", first_words(text, 40)),
+            _ => text.to_owned(),
+        };
     }
+    String::new()
 }
 
 /// A field a revision proposed that did not take, because another change had set it first.
@@ -202,7 +198,7 @@ impl Store {
         let id = crate::cases::resolve(&self.conn, case_key)?;
         let revisions = read_revisions(
             &self.conn,
-            &format!("record_id = ?1 OR record_id IN ({ATTACHED_RECORD_IDS}) ORDER BY record_id, version"),
+            &format!("record_id = ?1 OR record_id IN ({}) ORDER BY record_id, version", attached_record_ids()),
             [id.to_string()],
         )?;
         let mut chains: HashMap<Uuid, Vec<Revision>> = HashMap::new();

@@ -10,7 +10,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::error::{FieldError, Result};
-use crate::record::{self, col, derived_id, Actor, Column, ColumnType as T, Record, Stored, Written};
+use crate::record::{self, derived_id, Actor, Record, Stored, Written};
 use crate::validate::{live_case, max_len, trim, LONG_TEXT};
 use crate::{RecordKind, Store, Timestamp};
 
@@ -27,9 +27,6 @@ pub struct CaseMeta {
 
 impl Record for CaseMeta {
     const KIND: RecordKind = RecordKind::CaseMeta;
-    const TABLE: &'static str = "case_meta";
-    const COLUMNS: &'static [Column] = &[col("case_id", T::Text), col("key", T::Text), col("value", T::Text)];
-    const IMMUTABLE: &'static [&'static str] = &["case_id", "key"];
 
     fn normalize(&mut self) {
         trim(&mut self.value);

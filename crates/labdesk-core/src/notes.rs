@@ -6,7 +6,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::error::{FieldError, Result};
-use crate::record::{self, col, Actor, Column, ColumnType as T, Record, Stored, Written};
+use crate::record::{self, Actor, Record, Stored, Written};
 use crate::validate::{live_case, required, LONG_TEXT};
 use crate::{RecordKind, Store};
 
@@ -20,9 +20,6 @@ pub struct CaseNote {
 
 impl Record for CaseNote {
     const KIND: RecordKind = RecordKind::CaseNote;
-    const TABLE: &'static str = "case_notes";
-    const COLUMNS: &'static [Column] = &[col("case_id", T::Text), col("author_id", T::Text), col("body", T::Text)];
-    const IMMUTABLE: &'static [&'static str] = &["case_id", "author_id"];
 
     fn validate_alone(&self, _id: Uuid, p: &mut Vec<FieldError>) {
         required(p, "body", &self.body, LONG_TEXT);

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::record::{self, load_where, query_opt, Stored, ATTACHED_RECORD_IDS};
-use crate::{Case, CaseMeta, CaseNote, FileRecord, StageView, Store, Timestamp};
+use crate::record::{self, attached_record_ids, load_where, query_opt, Stored};
+use crate::{Case, CaseMeta, CaseNote, FileRecord, RecordKind, StageView, Store, Timestamp};
 
 /// Statuses after which a case can no longer be late.
 pub const CLOSED_STATUSES: &[&str] = &["delivered", "cancelled"];
@@ -305,10 +305,10 @@ impl Store {
         let limit = limit.clamp(1, 200) as usize;
         // Ask for a few documents per case wanted: one case can match in many messages.
         let mut stmt = self.conn.prepare_cached(
-            "SELECT case_id, rowid % 8, snippet(search_index, 1, '[', ']', '…', 10) FROM search_index \
+            "SELECT case_id, rowid % ?3, snippet(search_index, 1, '[', ']', '…', 10) FROM search_index \
              WHERE search_index MATCH ?1 ORDER BY rank LIMIT ?2",
         )?;
-        let mut rows = stmt.query(rusqlite::params![expr, limit * 8])?;
+        let mut rows = stmt.query(rusqlite::params![expr, limit * 8, labdesk_proto::SEARCH_TAGS])?;
         let mut hits: Vec<(String, i64, String)> = Vec::new();
         while let Some(row) = rows.next()? {
             let case_id: String = row.get(0)?;
@@ -328,14 +328,11 @@ impl Store {
         for (case_id, tag, snippet) in hits {
             let mut rows = case_stmt.query([&case_id])?;
             if let Some(row) = rows.next()? {
-                let matched_in = match tag {
-                    1 => "case",
-                    2 => "meta",
-                    3 => "chat",
-                    5 => "stage note",
-                    6 => "file",
-                    _ => "note",
-                };
+                let matched_in = RecordKind::ALL
+                    .iter()
+                    .filter_map(|k| k.decl().search)
+                    .find(|s| i64::from(s.tag) == tag)
+                    .map_or("record", |s| s.found_as);
                 out.push(SearchHit { case: summary(row, &now)?, matched_in: matched_in.to_owned(), snippet });
             }
         }
@@ -379,7 +376,8 @@ impl Store {
                 conn,
                 &format!(
                     "SELECT count(*) FROM outbox o JOIN revisions r ON r.id = o.revision_id \
-                     WHERE r.record_id = ?1 OR r.record_id IN ({ATTACHED_RECORD_IDS})"
+                     WHERE r.record_id = ?1 OR r.record_id IN ({})",
+                    attached_record_ids()
                 ),
                 [id.to_string()],
             )?

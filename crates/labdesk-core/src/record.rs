@@ -30,37 +30,20 @@ pub struct Actor {
     pub workstation: String,
 }
 
-/// How a column's value is kept in SQLite.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ColumnType {
-    /// Text, including UUIDs and timestamps.
-    Text,
-    Integer,
-    Real,
-    /// 0 or 1.
-    Bool,
-    /// A JSON part (author info, services, ...), kept as JSON text.
-    Json,
-}
+/// How a column's value is kept in SQLite (from the field's declared type).
+pub use labdesk_proto::Storage as ColumnType;
+use labdesk_proto::{FieldDecl, KindDecl};
 
-#[derive(Debug, Clone, Copy)]
-pub struct Column {
-    pub name: &'static str,
-    pub ty: ColumnType,
-}
-
-pub(crate) const fn col(name: &'static str, ty: ColumnType) -> Column {
-    Column { name, ty }
-}
-
-/// A kind of synced record: its table, its content columns and its rules.
+/// A kind of synced record with typed code: its content as a serde struct (each field a declared
+/// field of the same name, [`labdesk_proto::kinds`]) and the rules its declaration cannot say.
+/// Its table, columns and fields fixed at creation are its declaration's ([`Record::decl`]).
 pub trait Record: Serialize + DeserializeOwned + Clone + PartialEq + Debug {
     const KIND: RecordKind;
-    const TABLE: &'static str;
-    /// The content columns; each is a serde field of the same name.
-    const COLUMNS: &'static [Column];
-    /// Fields fixed at creation that a later change may not touch.
-    const IMMUTABLE: &'static [&'static str];
+
+    /// The kind's declaration.
+    fn decl() -> &'static KindDecl {
+        Self::KIND.decl()
+    }
 
     /// Puts the record in its one stored form (trimmed names, de-duplicated sets, ...) before it
     /// is checked, so equal meanings are stored as equal values.
@@ -94,6 +77,17 @@ impl<R> Stored<R> {
     pub fn is_deleted(&self) -> bool {
         self.deleted_at.is_some()
     }
+
+    pub(crate) fn bookkeeping(&self) -> Bookkeeping {
+        Bookkeeping {
+            id: self.id,
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            updated_by: self.updated_by.clone(),
+            deleted_at: self.deleted_at,
+        }
+    }
 }
 
 /// The outcome of a write: the record as it now is, and the revision made (none when the change
@@ -109,8 +103,9 @@ const BOOKKEEPING: &str = "seq, id, version, created_at, updated_at, updated_by,
 const BOOKKEEPING_COUNT: usize = 7;
 
 fn select_sql<R: Record>() -> String {
-    let cols: Vec<&str> = R::COLUMNS.iter().map(|c| c.name).collect();
-    format!("SELECT {BOOKKEEPING}, {} FROM {}", cols.join(", "), R::TABLE)
+    let decl = R::decl();
+    let cols: Vec<&str> = decl.field_names().collect();
+    format!("SELECT {BOOKKEEPING}, {} FROM {}", cols.join(", "), decl.table)
 }
 
 /// The content of a record in its stored form, plus `deleted_at` (null when live): the form that
@@ -190,12 +185,13 @@ fn row_to_stored<R: Record>(row: &rusqlite::Row<'_>) -> Result<Stored<R>> {
     let updated_at: String = row.get(4)?;
     let updated_by: String = row.get(5)?;
     let deleted_at: Option<String> = row.get(6)?;
-    let mut map = Map::with_capacity(R::COLUMNS.len());
-    for (i, column) in R::COLUMNS.iter().enumerate() {
-        let value = from_sql(row.get_ref(BOOKKEEPING_COUNT + i)?, column.ty, column.name)?;
-        map.insert(column.name.to_owned(), value);
+    let fields = R::decl().fields;
+    let mut map = Map::with_capacity(fields.len());
+    for (i, field) in fields.iter().enumerate() {
+        let value = from_sql(row.get_ref(BOOKKEEPING_COUNT + i)?, field.ty.storage(), field.name)?;
+        map.insert(field.name.to_owned(), value);
     }
-    let record = from_map::<R>(map).map_err(|e| Error::Corrupt(format!("{} row {id}: {e}", R::TABLE)))?;
+    let record = from_map::<R>(map).map_err(|e| Error::Corrupt(format!("{} row {id}: {e}", R::decl().table)))?;
     Ok(Stored {
         id: parse_uuid(&id, "record id")?,
         version: u32::try_from(version).map_err(|_| Error::Corrupt(format!("version {version}")))?,
@@ -245,30 +241,26 @@ pub(crate) struct Bookkeeping {
     pub deleted_at: Option<Timestamp>,
 }
 
-/// The table and content columns of a kind of record, for code that works on any kind by its
-/// [`RecordKind`] (sync writes pulled rows this way, with no typed value in between).
-pub(crate) fn shape(kind: RecordKind) -> (&'static str, &'static [Column]) {
-    use crate::{Case, CaseMeta, CaseNote, ChatMessage, FileRecord, WorkflowStage};
-    match kind {
-        RecordKind::Case => (Case::TABLE, Case::COLUMNS),
-        RecordKind::CaseMeta => (CaseMeta::TABLE, CaseMeta::COLUMNS),
-        RecordKind::ChatMessage => (ChatMessage::TABLE, ChatMessage::COLUMNS),
-        RecordKind::File => (FileRecord::TABLE, FileRecord::COLUMNS),
-        RecordKind::WorkflowStage => (WorkflowStage::TABLE, WorkflowStage::COLUMNS),
-        RecordKind::CaseNote => (CaseNote::TABLE, CaseNote::COLUMNS),
+impl Bookkeeping {
+    /// The stored record of this row with `record` as its content.
+    pub(crate) fn with<R>(self, record: R) -> Stored<R> {
+        Stored {
+            id: self.id,
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            updated_by: self.updated_by,
+            deleted_at: self.deleted_at,
+            record,
+        }
     }
 }
 
-fn upsert_row<R: Record>(tx: &Connection, stored: &Stored<R>, content: &Map<String, Value>) -> Result<()> {
-    let bookkeeping = Bookkeeping {
-        id: stored.id,
-        version: stored.version,
-        created_at: stored.created_at,
-        updated_at: stored.updated_at,
-        updated_by: stored.updated_by.clone(),
-        deleted_at: stored.deleted_at,
-    };
-    upsert_raw(tx, R::KIND, &bookkeeping, content)
+/// The table and content fields of a kind of record, for code that works on any kind by its
+/// [`RecordKind`] (sync writes pulled rows this way, with no typed value in between).
+pub(crate) fn shape(kind: RecordKind) -> (&'static str, &'static [FieldDecl]) {
+    let decl = kind.decl();
+    (decl.table, decl.fields)
 }
 
 /// Writes a row of any kind as given: no normalising, no validation. The typed write path calls
@@ -305,7 +297,7 @@ pub(crate) fn upsert_raw(
 /// path inserts, so that both store the very same values.
 pub(crate) fn row_values(kind: RecordKind, row: &Bookkeeping, content: &Map<String, Value>) -> Vec<SqlValue> {
     let (_, columns) = shape(kind);
-    row_values_from(row, columns.iter().map(|c| (content.get(c.name).cloned().unwrap_or(Value::Null), c.ty)))
+    row_values_from(row, columns.iter().map(|c| (content.get(c.name).cloned().unwrap_or(Value::Null), c.ty.storage())))
 }
 
 /// [`row_values`], taking the values out of `content` rather than copying them.
@@ -313,7 +305,7 @@ pub(crate) fn row_values_owned(kind: RecordKind, row: &Bookkeeping, mut content:
     let (_, columns) = shape(kind);
     row_values_from(
         row,
-        columns.iter().map(|c| (content.get_mut(c.name).map(Value::take).unwrap_or(Value::Null), c.ty)),
+        columns.iter().map(|c| (content.get_mut(c.name).map(Value::take).unwrap_or(Value::Null), c.ty.storage())),
     )
 }
 
@@ -336,30 +328,44 @@ pub(crate) fn load_raw(
     kind: RecordKind,
     id: Uuid,
 ) -> Result<Option<(Bookkeeping, Map<String, Value>)>> {
+    Ok(load_raw_where(conn, kind, "id = ?1", params![id.to_string()])?.pop())
+}
+
+/// Rows of any kind matching a WHERE clause (which may carry ORDER BY and LIMIT), as
+/// [`load_raw`] reads them.
+pub(crate) fn load_raw_where(
+    conn: &Connection,
+    kind: RecordKind,
+    clause: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<(Bookkeeping, Map<String, Value>)>> {
     let (table, columns) = shape(kind);
     let names: Vec<&str> = columns.iter().map(|c| c.name).collect();
-    let sql = format!("SELECT {BOOKKEEPING}, {} FROM {table} WHERE id = ?1", names.join(", "));
+    let sql = format!("SELECT {BOOKKEEPING}, {} FROM {table} WHERE {clause}", names.join(", "));
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params![id.to_string()])?;
-    let Some(row) = rows.next()? else {
-        return Ok(None);
-    };
-    let version: i64 = row.get(2)?;
-    let deleted_at: Option<String> = row.get(6)?;
-    let mut map = Map::with_capacity(columns.len() + 1);
-    for (i, column) in columns.iter().enumerate() {
-        map.insert(column.name.to_owned(), from_sql(row.get_ref(BOOKKEEPING_COUNT + i)?, column.ty, column.name)?);
+    let mut rows = stmt.query(params)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let id: String = row.get(1)?;
+        let version: i64 = row.get(2)?;
+        let deleted_at: Option<String> = row.get(6)?;
+        let mut map = Map::with_capacity(columns.len() + 1);
+        for (i, column) in columns.iter().enumerate() {
+            let value = from_sql(row.get_ref(BOOKKEEPING_COUNT + i)?, column.ty.storage(), column.name)?;
+            map.insert(column.name.to_owned(), value);
+        }
+        map.insert("deleted_at".into(), deleted_at.clone().map_or(Value::Null, Value::String));
+        let bookkeeping = Bookkeeping {
+            id: parse_uuid(&id, "record id")?,
+            version: u32::try_from(version).map_err(|_| Error::Corrupt(format!("version {version}")))?,
+            created_at: parse_time(&row.get::<_, String>(3)?, "created_at")?,
+            updated_at: parse_time(&row.get::<_, String>(4)?, "updated_at")?,
+            updated_by: row.get(5)?,
+            deleted_at: deleted_at.map(|t| parse_time(&t, "deleted_at")).transpose()?,
+        };
+        out.push((bookkeeping, map));
     }
-    map.insert("deleted_at".into(), deleted_at.clone().map_or(Value::Null, Value::String));
-    let bookkeeping = Bookkeeping {
-        id,
-        version: u32::try_from(version).map_err(|_| Error::Corrupt(format!("version {version}")))?,
-        created_at: parse_time(&row.get::<_, String>(3)?, "created_at")?,
-        updated_at: parse_time(&row.get::<_, String>(4)?, "updated_at")?,
-        updated_by: row.get(5)?,
-        deleted_at: deleted_at.map(|t| parse_time(&t, "deleted_at")).transpose()?,
-    };
-    Ok(Some((bookkeeping, map)))
+    Ok(out)
 }
 
 /// Removes a row of any kind: only for a record whose creation the central store refused (it
@@ -464,33 +470,59 @@ fn commit_settling<R: Record>(
 ) -> Result<Written<R>> {
     let next_map = full_map(&next, deleted_at)?;
     let prev_map = prev.map(|p| full_map(&p.record, p.deleted_at)).transpose()?;
-    let mut fields = changed_fields(prev_map.as_ref(), &next_map);
+    let prev_row = prev.map(Stored::bookkeeping);
+    let before = prev_row.as_ref().zip(prev_map.as_ref());
+    match commit_fields(tx, actor, R::KIND, id, before, &next_map, confirmed, resolves)? {
+        Some((row, revision)) => Ok(Written { record: row.with(next), revision: Some(revision) }),
+        None => {
+            Ok(Written { record: prev.cloned().ok_or_else(|| Error::Corrupt("nothing made".into()))?, revision: None })
+        }
+    }
+}
+
+/// The write path's core, for any kind: writes `next` (content and `deleted_at`, in stored form,
+/// already checked) as the new state of record `id`, whose row and state were `prev` (`None`:
+/// created now), and appends the revision of what changed. `None` when nothing changed and
+/// nothing is settled, so that saving an untouched form does not grow the chain.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn commit_fields(
+    tx: &Connection,
+    actor: &Actor,
+    kind: RecordKind,
+    id: Uuid,
+    prev: Option<(&Bookkeeping, &Map<String, Value>)>,
+    next: &Map<String, Value>,
+    confirmed: &[String],
+    resolves: Vec<Uuid>,
+) -> Result<Option<(Bookkeeping, Revision)>> {
+    let mut fields = changed_fields(prev.map(|(_, map)| map), next);
     for field in confirmed {
-        if let Some(value) = next_map.get(field) {
+        if let Some(value) = next.get(field) {
             fields.entry(field.clone()).or_insert_with(|| value.clone());
         }
     }
-    if let Some(prev) = prev {
-        if fields.is_empty() && resolves.is_empty() {
-            return Ok(Written { record: prev.clone(), revision: None });
-        }
+    if prev.is_some() && fields.is_empty() && resolves.is_empty() {
+        return Ok(None);
     }
+    let deleted_at = match next.get("deleted_at") {
+        Some(Value::String(text)) => Some(parse_time(text, "deleted_at")?),
+        _ => None,
+    };
     let now = Timestamp::now();
-    let base_version = prev.map_or(0, |p| p.version);
-    let stored = Stored {
+    let base_version = prev.map_or(0, |(row, _)| row.version);
+    let row = Bookkeeping {
         id,
         version: base_version + 1,
-        created_at: prev.map_or(now, |p| p.created_at),
+        created_at: prev.map_or(now, |(row, _)| row.created_at),
         updated_at: now,
         updated_by: actor.user.clone(),
         deleted_at,
-        record: next,
     };
     let revision = Revision {
         id: Uuid::now_v7(),
-        record_kind: R::KIND,
+        record_kind: kind,
         record_id: id,
-        version: stored.version,
+        version: row.version,
         base_version,
         parent: None,
         parent_unconfirmed: false,
@@ -502,10 +534,10 @@ fn commit_settling<R: Record>(
         superseded_by: None,
         origin: Origin::Local,
     };
-    upsert_row(tx, &stored, &next_map)?;
+    upsert_raw(tx, kind, &row, next)?;
     let revision = append_revision(tx, revision)?;
-    tracing::debug!(kind = %R::KIND, %id, version = stored.version, "revision committed");
-    Ok(Written { record: stored, revision: Some(revision) })
+    tracing::debug!(%kind, %id, version = row.version, "revision committed");
+    Ok(Some((row, revision)))
 }
 
 /// Creates a record. Fails if the id is taken (ids are minted fresh, or derived for records that
@@ -542,24 +574,55 @@ pub(crate) fn patch<R: Record>(
     if prev.is_deleted() {
         return Err(Error::Deleted { kind: R::KIND, id });
     }
-    let mut problems = Vec::new();
-    for key in patch.keys() {
-        if R::IMMUTABLE.contains(&key.as_str()) {
-            problems.push(FieldError::new(key, "is set when the record is created and cannot be changed"));
-        } else if !R::COLUMNS.iter().any(|c| c.name == key) {
-            let names: Vec<&str> = R::COLUMNS.iter().map(|c| c.name).filter(|n| !R::IMMUTABLE.contains(n)).collect();
-            problems.push(FieldError::new(key, format!("is not a field; the fields are: {}", names.join(", "))));
-        }
-    }
-    if !problems.is_empty() {
-        return Err(Error::invalid(R::KIND, problems));
-    }
+    patchable(R::KIND, &patch)?;
     let mut map = full_map(&prev.record, None)?;
     map.remove("deleted_at");
     map.extend(patch);
     let mut next = from_map::<R>(map)?;
     validate(tx, id, &mut next)?;
     commit(tx, actor, id, Some(&prev), next, None)
+}
+
+/// Refuses a patch that names a field fixed at creation, or no field of the kind.
+pub(crate) fn patchable(kind: RecordKind, patch: &Map<String, Value>) -> Result<()> {
+    let decl = kind.decl();
+    let mut problems = Vec::new();
+    for key in patch.keys() {
+        match decl.field(key) {
+            Some(field) if field.fixed => {
+                problems.push(FieldError::new(key, "is set when the record is created and cannot be changed"));
+            }
+            Some(_) => {}
+            None => {
+                let names: Vec<&str> = decl.fields.iter().filter(|f| !f.fixed && !f.hidden).map(|f| f.name).collect();
+                problems.push(FieldError::new(key, format!("is not a field; the fields are: {}", names.join(", "))));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::invalid(kind, problems))
+    }
+}
+
+/// Refuses picks that change a field fixed at creation (keeping it as it is settles a dispute
+/// over it; changing it cannot), or name no field of the kind.
+pub(crate) fn settleable(kind: RecordKind, prev: &Map<String, Value>, picks: &Map<String, Value>) -> Result<()> {
+    let decl = kind.decl();
+    let mut problems = Vec::new();
+    for (key, value) in picks {
+        if decl.is_fixed(key) && prev.get(key) != Some(value) {
+            problems.push(FieldError::new(key, "is set when the record is created and cannot be changed"));
+        } else if key != "deleted_at" && !decl.has_field(key) {
+            problems.push(FieldError::new(key, "is not a field of this record"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::invalid(kind, problems))
+    }
 }
 
 /// Changes a live record through a typed function (for actions such as "react" or "start stage").
@@ -610,18 +673,7 @@ pub(crate) fn settle<R: Record>(
 ) -> Result<Written<R>> {
     let prev = current::<R>(tx, id, None)?;
     let prev_map = full_map(&prev.record, prev.deleted_at)?;
-    let mut problems = Vec::new();
-    for (key, value) in &picks {
-        // Keeping a field fixed at creation as it is settles a dispute over it; changing it cannot.
-        if R::IMMUTABLE.contains(&key.as_str()) && prev_map.get(key) != Some(value) {
-            problems.push(FieldError::new(key, "is set when the record is created and cannot be changed"));
-        } else if key != "deleted_at" && !R::COLUMNS.iter().any(|c| c.name == key) {
-            problems.push(FieldError::new(key, "is not a field of this record"));
-        }
-    }
-    if !problems.is_empty() {
-        return Err(Error::invalid(R::KIND, problems));
-    }
+    settleable(R::KIND, &prev_map, &picks)?;
     let mut map = prev_map;
     map.extend(picks.clone());
     let deleted_at = match map.remove("deleted_at") {
@@ -714,10 +766,19 @@ pub fn derived_id(kind: RecordKind, owner: Uuid, name: &str) -> Uuid {
 /// The UUIDv5 namespace of LabDesk's derived ids. Never change it: ids already stored use it.
 const LABDESK_NAMESPACE: Uuid = Uuid::from_u128(0x6c61_6264_6573_6b00_8000_0000_0000_0001);
 
-/// The ids of every record attached to the case `?1` (all kinds but the case itself).
-pub(crate) const ATTACHED_RECORD_IDS: &str = "SELECT id FROM chat_messages WHERE case_id = ?1 \
-     UNION ALL SELECT id FROM case_meta WHERE case_id = ?1 UNION ALL SELECT id FROM files WHERE case_id = ?1 \
-     UNION ALL SELECT id FROM workflow_stages WHERE case_id = ?1 UNION ALL SELECT id FROM case_notes WHERE case_id = ?1";
+/// The ids of every record attached to the case `?1`: of every kind scoped to a case.
+pub(crate) fn attached_record_ids() -> &'static str {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let selects: Vec<String> = RecordKind::ALL
+            .iter()
+            .map(|k| k.decl())
+            .filter(|d| d.scope == labdesk_proto::Scope::Case)
+            .map(|d| format!("SELECT id FROM {} WHERE case_id = ?1", d.table))
+            .collect();
+        selects.join(" UNION ALL ")
+    });
+    &SQL
+}
 
 /// Reads one optional value.
 pub(crate) fn query_opt<T: rusqlite::types::FromSql>(
@@ -733,27 +794,5 @@ pub(crate) fn object(value: Value) -> Map<String, Value> {
     match value {
         Value::Object(map) => map,
         _ => Map::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Record;
-    use crate::{Case, CaseMeta, CaseNote, ChatMessage, FileRecord, WorkflowStage};
-
-    fn same_as_protocol<R: Record>() {
-        let columns: Vec<&str> = R::COLUMNS.iter().map(|c| c.name).collect();
-        assert_eq!(columns, labdesk_proto::field_names(R::KIND), "the store and the wire must name the same fields");
-        assert_eq!(R::IMMUTABLE, labdesk_proto::immutable_fields(R::KIND), "and fix the same ones at creation");
-    }
-
-    #[test]
-    fn every_kinds_columns_are_the_fields_the_protocol_names() {
-        same_as_protocol::<Case>();
-        same_as_protocol::<CaseMeta>();
-        same_as_protocol::<ChatMessage>();
-        same_as_protocol::<FileRecord>();
-        same_as_protocol::<WorkflowStage>();
-        same_as_protocol::<CaseNote>();
     }
 }

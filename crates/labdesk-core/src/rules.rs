@@ -1,6 +1,6 @@
 //! The rules of one record that need nothing but the record: its fields read as its kind (every
 //! column a store declares NOT NULL is there, every value has its type: the store's CHECKs on
-//! sizes and flags follow), and each kind's [`Record::validate_alone`] (lengths, formats, dates in
+//! sizes and flags follow), and each kind's rules that need nothing else (`Record::validate_alone`, or its declaration's) (lengths, formats, dates in
 //! order, and the derived ids of meta values and stages). A local write checks them before it
 //! commits; the central store checks them on the state a pushed revision leaves (`labdesk-sync`
 //! hands [`check_state`] to the push path), so that a record pulled from it always fits a
@@ -11,32 +11,19 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::record::{from_map, Record};
-use crate::{Case, CaseMeta, CaseNote, ChatMessage, FileRecord, RecordKind, WorkflowStage};
+use crate::kinds::check_content;
+use crate::RecordKind;
 
 /// Does `state` (a record's fields and `deleted_at`, as the central store folds them) make a
 /// `kind` record with id `id` that every workstation's store can keep? The problems, by field,
 /// as a local write would list them.
 pub fn check_state(kind: RecordKind, id: Uuid, state: &Map<String, Value>) -> Result<()> {
-    match kind {
-        RecordKind::Case => check::<Case>(id, state),
-        RecordKind::CaseMeta => check::<CaseMeta>(id, state),
-        RecordKind::ChatMessage => check::<ChatMessage>(id, state),
-        RecordKind::File => check::<FileRecord>(id, state),
-        RecordKind::WorkflowStage => check::<WorkflowStage>(id, state),
-        RecordKind::CaseNote => check::<CaseNote>(id, state),
-    }
-}
-
-fn check<R: Record>(id: Uuid, state: &Map<String, Value>) -> Result<()> {
     let mut content = state.clone();
-    content.remove("deleted_at");
-    let record = from_map::<R>(content)?;
     let mut problems = Vec::new();
-    record.validate_alone(id, &mut problems);
+    check_content(kind, id, &mut content, None, &mut problems)?;
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(Error::invalid(R::KIND, problems))
+        Err(Error::invalid(kind, problems))
     }
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{Error, FieldError, Result};
-use crate::record::{self, col, derived_id, Column, ColumnType as T, Record, Written};
+use crate::record::{self, derived_id, Record, Written};
 use crate::validate::{live_case, max_len, LONG_TEXT, SHORT_TEXT};
 use crate::{Case, RecordKind, Store, Timestamp};
 
@@ -150,17 +150,6 @@ impl WorkflowStage {
 
 impl Record for WorkflowStage {
     const KIND: RecordKind = RecordKind::WorkflowStage;
-    const TABLE: &'static str = "workflow_stages";
-    const COLUMNS: &'static [Column] = &[
-        col("case_id", T::Text),
-        col("stage", T::Text),
-        col("status", T::Text),
-        col("assignee", T::Text),
-        col("started_at", T::Text),
-        col("completed_at", T::Text),
-        col("notes", T::Text),
-    ];
-    const IMMUTABLE: &'static [&'static str] = &["case_id", "stage"];
 
     fn normalize(&mut self) {
         if let Some(a) = &self.assignee {

@@ -9,6 +9,7 @@
 //!   and the record's current row equals the chain folded in order.
 //! - **outbox**: a workstation's revisions not yet accepted by the central store.
 
+pub mod kinds;
 pub mod merge;
 pub mod sync;
 mod time;
@@ -19,53 +20,20 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use kinds::{
+    FieldDecl, FieldType, IdRule, KindDecl, Merge, Module, RecordKind, Scope, Search, Storage, Submitted, SEARCH_TAGS,
+};
 pub use time::{Timestamp, TimestampError};
 
-/// The kinds of record that sync. The string forms are stable: they are stored and sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum RecordKind {
-    Case,
-    CaseMeta,
-    ChatMessage,
-    File,
-    WorkflowStage,
-    CaseNote,
-}
-
 impl RecordKind {
-    pub const ALL: [RecordKind; 6] = [
-        RecordKind::Case,
-        RecordKind::CaseMeta,
-        RecordKind::ChatMessage,
-        RecordKind::File,
-        RecordKind::WorkflowStage,
-        RecordKind::CaseNote,
-    ];
-
+    /// The stable name, stored and sent.
     pub fn as_str(self) -> &'static str {
-        match self {
-            RecordKind::Case => "case",
-            RecordKind::CaseMeta => "case_meta",
-            RecordKind::ChatMessage => "chat_message",
-            RecordKind::File => "file",
-            RecordKind::WorkflowStage => "workflow_stage",
-            RecordKind::CaseNote => "case_note",
-        }
+        self.decl().name
     }
 
     /// How a person would name one of these in a sentence.
     pub fn label(self) -> &'static str {
-        match self {
-            RecordKind::Case => "case",
-            RecordKind::CaseMeta => "case meta value",
-            RecordKind::ChatMessage => "chat message",
-            RecordKind::File => "file",
-            RecordKind::WorkflowStage => "workflow stage",
-            RecordKind::CaseNote => "case note",
-        }
+        self.decl().label
     }
 }
 
@@ -92,74 +60,7 @@ impl std::error::Error for UnknownRecordKind {}
 impl FromStr for RecordKind {
     type Err = UnknownRecordKind;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        RecordKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| UnknownRecordKind(s.to_owned()))
-    }
-}
-
-/// The fields a revision of this kind may set, besides `deleted_at` (the soft delete).
-pub fn field_names(kind: RecordKind) -> &'static [&'static str] {
-    match kind {
-        RecordKind::Case => &[
-            "case_number",
-            "secret_key",
-            "status",
-            "patient_name",
-            "author_id",
-            "author_info",
-            "links",
-            "services",
-            "order_note",
-            "invoice_ids",
-            "assignees",
-            "priority",
-            "start_date",
-            "due_date",
-            "parent_id",
-            "aligners",
-        ],
-        RecordKind::CaseMeta => &["case_id", "key", "value"],
-        RecordKind::ChatMessage => &[
-            "case_id",
-            "message_type",
-            "message_content",
-            "attachments",
-            "reply_to",
-            "reactions",
-            "sender_id",
-            "parent_message_id",
-            "message_purpose",
-            "message_status",
-            "sent_at",
-            "edited_at",
-            "read_at",
-        ],
-        RecordKind::File => &[
-            "case_id",
-            "message_id",
-            "original_name",
-            "stored_name",
-            "file_path",
-            "file_size",
-            "mime_type",
-            "upload_date",
-            "uploaded_by",
-            "is_temp",
-            "hash",
-        ],
-        RecordKind::WorkflowStage => &["case_id", "stage", "status", "assignee", "started_at", "completed_at", "notes"],
-        RecordKind::CaseNote => &["case_id", "author_id", "body"],
-    }
-}
-
-/// Fields set by the creating revision that no later revision may change.
-pub fn immutable_fields(kind: RecordKind) -> &'static [&'static str] {
-    match kind {
-        RecordKind::Case => &["case_number", "secret_key"],
-        RecordKind::CaseMeta => &["case_id", "key"],
-        RecordKind::ChatMessage => &["case_id", "sender_id", "reply_to", "parent_message_id"],
-        RecordKind::File => &["case_id", "stored_name", "file_path", "file_size", "hash", "upload_date", "uploaded_by"],
-        RecordKind::WorkflowStage => &["case_id", "stage"],
-        RecordKind::CaseNote => &["case_id", "author_id"],
+        RecordKind::ALL.iter().copied().find(|k| k.as_str() == s).ok_or_else(|| UnknownRecordKind(s.to_owned()))
     }
 }
 

@@ -4,7 +4,7 @@
 //! `proposed` is what the revision sets. For every proposed field:
 //! - changed on one side only → that side's value;
 //! - changed on both sides to the same value → no conflict;
-//! - a set-like field → additions and removals of both sides (see [`set_fields`]);
+//! - a set-like field → additions and removals of both sides (declared [`Merge::Set`]);
 //! - a forward-only field (read receipts, delivery status) → the furthest of the two;
 //! - otherwise both changed it differently → `head` keeps its value (accepted first) and the
 //!   proposal is reported as a [`FieldConflict`].
@@ -17,34 +17,17 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 use crate::sync::FieldConflict;
-use crate::RecordKind;
+use crate::{Merge, RecordKind};
 
-/// Fields merged as sets of additions and removals, not as whole values.
-pub fn set_fields(kind: RecordKind) -> &'static [&'static str] {
-    match kind {
-        RecordKind::Case => &["assignees", "invoice_ids", "links"],
-        RecordKind::ChatMessage => &["reactions", "attachments"],
-        _ => &[],
-    }
+/// How `field` of `kind` merges: as its declaration says (a field it does not declare, such as
+/// `deleted_at`, merges whole).
+fn rule(kind: RecordKind, field: &str) -> Merge {
+    kind.decl().field(field).map_or(Merge::Whole, |f| f.merge)
 }
 
-/// The rank of a value of a field that only moves forward along a fixed order.
-fn forward_rank(kind: RecordKind, field: &str, value: &Value) -> Option<i64> {
-    match (kind, field) {
-        (RecordKind::ChatMessage, "message_status") => Some(match value.as_str() {
-            Some("sending") => 0,
-            Some("failed") => 1,
-            Some("sent") => 2,
-            Some("read") => 3,
-            _ => -1,
-        }),
-        _ => None,
-    }
-}
-
-/// Forward-only timestamps: the stored form compares as text, and null means "not yet".
-fn is_forward_time(kind: RecordKind, field: &str) -> bool {
-    matches!((kind, field), (RecordKind::ChatMessage, "read_at"))
+/// The rank of a value along a forward-only order; a value not in it ranks below them all.
+fn forward_rank(order: &[&str], value: &Value) -> i64 {
+    value.as_str().and_then(|v| order.iter().position(|o| *o == v)).map_or(-1, |i| i as i64)
 }
 
 /// What a revision sets once merged, and what it proposed that did not take.
@@ -71,20 +54,18 @@ pub fn merge(
         } else if ours == base_v {
             // Only they changed it (we re-sent an unchanged value).
             continue;
-        } else if set_fields(kind).contains(&field.as_str()) {
-            merge_sets(base_v, head_v, ours)
-        } else if is_forward_time(kind, field) {
-            furthest_time(head_v, ours)
         } else if field == "deleted_at" && !head_v.is_null() && !ours.is_null() {
             // Deleted on both sides: one delete, the first one accepted. Delete against restore
             // (one side null) stays a real conflict.
             continue;
-        } else if let (Some(h), Some(o)) = (forward_rank(kind, field, head_v), forward_rank(kind, field, ours)) {
-            if o > h {
-                ours.clone()
-            } else {
-                head_v.clone()
-            }
+        } else if let Some(value) = match rule(kind, field) {
+            Merge::Set => Some(merge_sets(base_v, head_v, ours)),
+            Merge::Later => Some(furthest_time(head_v, ours)),
+            Merge::Forward { order } if forward_rank(order, ours) > forward_rank(order, head_v) => Some(ours.clone()),
+            Merge::Forward { .. } => Some(head_v.clone()),
+            Merge::Whole => None,
+        } {
+            value
         } else {
             out.conflicts.push(FieldConflict { field: field.clone(), kept: head_v.clone(), proposed: ours.clone() });
             continue;

@@ -8,7 +8,7 @@
 //! where there is one, what to do instead. It is shown in the workstation's list of rejected
 //! changes, so it names the record and never leaks another lab's data.
 
-use labdesk_proto::{field_names, immutable_fields, RecordKind, Revision, Timestamp};
+use labdesk_proto::{RecordKind, Revision, Scope, Timestamp};
 use serde_json::Value;
 
 use crate::{Identity, RecordHead};
@@ -39,13 +39,25 @@ pub fn permit_snapshot(who: &Identity) -> Result<(), String> {
     Ok(())
 }
 
-/// The case a record of `kind` belongs to: `case_id` (fixed at creation, so the current state's,
-/// or the creating revision's; `Null` when missing). `None` for a case itself.
+/// The case a record of `kind` belongs to, for a kind scoped to a case: its `case_id` (fixed at
+/// creation, so the current state's, or the creating revision's; `Null` when missing). `None`
+/// for every other scope.
 pub fn case_id<'a>(kind: RecordKind, current: Option<&'a RecordHead>, revision: &'a Revision) -> Option<&'a Value> {
-    if kind == RecordKind::Case || !field_names(kind).contains(&"case_id") {
-        return None;
-    }
-    current.and_then(|c| c.state.get("case_id")).or_else(|| revision.fields.get("case_id")).or(Some(&Value::Null))
+    owner(kind, Scope::Case, current, revision)
+}
+
+/// The owner a record of a kind in `scope` names (`case_id`, `user_name`): fixed at creation, so
+/// the current state's, or the creating revision's; `Null` when missing. `None` for a kind in
+/// another scope.
+fn owner<'a>(
+    kind: RecordKind,
+    scope: Scope,
+    current: Option<&'a RecordHead>,
+    revision: &'a Revision,
+) -> Option<&'a Value> {
+    let decl = kind.decl();
+    let field = decl.owner_field().filter(|_| decl.scope == scope)?;
+    current.and_then(|c| c.state.get(field)).or_else(|| revision.fields.get(field)).or(Some(&Value::Null))
 }
 
 /// May `who` apply `revision` to a record of `kind` that is `current` (`None`: not in the
@@ -82,11 +94,12 @@ pub fn permit(
             return Err(format!("the {label} {id} belongs to another lab: {} cannot change it", who.lab_name));
         }
     }
-    let known = field_names(kind);
+    let decl = kind.decl();
     let mut unknown: Vec<&str> =
-        revision.fields.keys().map(String::as_str).filter(|f| *f != "deleted_at" && !known.contains(f)).collect();
+        revision.fields.keys().map(String::as_str).filter(|f| *f != "deleted_at" && !decl.has_field(f)).collect();
     if !unknown.is_empty() {
         unknown.sort_unstable();
+        let known: Vec<&str> = decl.field_names().collect();
         return Err(format!(
             "a {label} has no field {}; its fields are: {}, deleted_at",
             quoted(&unknown),
@@ -97,7 +110,7 @@ pub fn permit(
     // offline (derived ids) meets here as a merge, where equal values are no change.
     if revision.parent.is_some() {
         let mut fixed: Vec<&str> =
-            revision.fields.keys().map(String::as_str).filter(|f| immutable_fields(kind).contains(f)).collect();
+            revision.fields.keys().map(String::as_str).filter(|f| decl.is_fixed(f)).collect();
         if !fixed.is_empty() {
             fixed.sort_unstable();
             return Err(format!(
@@ -115,6 +128,25 @@ pub fn permit(
         };
         if !ok {
             return Err(format!("deleted_at must be empty or a time, not {deleted_at}"));
+        }
+    }
+    // A submitted record (an invoice once sent) is corrected by a new one that supersedes it.
+    if let (Some(submitted), Some(current)) = (decl.submitted, current) {
+        let state = current.state.get(submitted.field).and_then(Value::as_str).unwrap_or_default();
+        if !submitted.open.contains(&state) {
+            return Err(format!(
+                "this {label} is {state} and can no longer change: correct it with a new one that supersedes it"
+            ));
+        }
+    }
+    // A person's own record (a user scope) is changed by that person only.
+    if let Some(user) = owner(kind, Scope::User, current, revision) {
+        if user.as_str() != Some(revision.author.as_str()) {
+            return Err(format!(
+                "a {label} belongs to one person ({}): only they can change it, not {}",
+                user.as_str().unwrap_or("nobody named"),
+                revision.author
+            ));
         }
     }
     // Everything attached to a case lives in the case's lab: a case the central store does not

@@ -3,4 +3,4 @@
 /**
  * The kinds of record that sync. The string forms are stable: they are stored and sent.
  */
-export type RecordKind = "case" | "case_meta" | "chat_message" | "file" | "workflow_stage" | "case_note";
+export type RecordKind = "case" | "case_meta" | "chat_message" | "file" | "workflow_stage" | "case_note" | "setting";

@@ -103,37 +103,27 @@ pub(crate) fn build_pending_indexes(conn: &mut Connection) -> Result<bool> {
     Ok(true)
 }
 
-/// The triggers that keep the search index and the assignee index (V2, V4, V5, V9). Only these are
-/// set aside: any other trigger on the tables keeps working, whatever it does.
-const INDEX_TRIGGERS: [&str; 20] = [
-    "cases_search_insert",
-    "cases_search_update",
-    "cases_search_delete",
-    "cases_assignees_insert",
-    "cases_assignees_update",
-    "case_meta_search_insert",
-    "case_meta_search_update",
-    "case_meta_search_delete",
-    "chat_messages_search_insert",
-    "chat_messages_search_update",
-    "chat_messages_search_delete",
-    "case_notes_search_insert",
-    "case_notes_search_update",
-    "case_notes_search_delete",
-    "workflow_stages_search_insert",
-    "workflow_stages_search_update",
-    "workflow_stages_search_delete",
-    "files_search_insert",
-    "files_search_update",
-    "files_search_delete",
-];
+/// The triggers that keep the search index (three per searchable kind: `{table}_search_insert`,
+/// `_update`, `_delete`) and the assignee index. Only these are set aside: any other trigger on the
+/// tables keeps working, whatever it does.
+fn index_triggers() -> Vec<String> {
+    let mut names: Vec<String> = RecordKind::ALL
+        .iter()
+        .map(|k| k.decl())
+        .filter(|d| d.search.is_some())
+        .flat_map(|d| ["insert", "update", "delete"].map(|op| format!("{}_search_{op}", d.table)))
+        .collect();
+    names.extend(["cases_assignees_insert".to_owned(), "cases_assignees_update".to_owned()]);
+    names
+}
 
 /// Drops the index triggers for the rest of the transaction, returning their definitions for
 /// [`restore_triggers`], which must run before it commits: DDL is transactional in SQLite, so no
 /// committed state, and no reader, ever sees them missing.
 pub(crate) fn suspend_index_triggers(tx: &Connection) -> Result<Vec<String>> {
-    let mut definitions = Vec::with_capacity(INDEX_TRIGGERS.len());
-    for name in INDEX_TRIGGERS {
+    let names = index_triggers();
+    let mut definitions = Vec::with_capacity(names.len());
+    for name in &names {
         let sql: Option<String> = tx
             .prepare_cached("SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND name = ?1")?
             .query_row([name], |r| r.get(0))
@@ -173,20 +163,13 @@ pub(crate) fn build_indexes(tx: &Connection) -> Result<()> {
     }
     // One statement per kind, each in its table's order, so that document ids rise within each:
     // FTS5 flushes its in-memory terms to disk whenever an id is lower than the one before.
+    for view in RecordKind::ALL.iter().filter_map(|k| k.decl().search_view()) {
+        tx.execute_batch(&format!(
+            "INSERT INTO search_index (rowid, case_id, body) SELECT doc_id, case_id, body FROM {view} ORDER BY seq"
+        ))?;
+    }
     tx.execute_batch(
-        "INSERT INTO search_index (rowid, case_id, body) \
-             SELECT doc_id, case_id, body FROM search_case_documents ORDER BY seq; \
-         INSERT INTO search_index (rowid, case_id, body) \
-             SELECT doc_id, case_id, body FROM search_meta_documents ORDER BY seq; \
-         INSERT INTO search_index (rowid, case_id, body) \
-             SELECT doc_id, case_id, body FROM search_chat_documents ORDER BY seq; \
-         INSERT INTO search_index (rowid, case_id, body) \
-             SELECT doc_id, case_id, body FROM search_note_documents ORDER BY seq; \
-         INSERT INTO search_index (rowid, case_id, body) \
-             SELECT doc_id, case_id, body FROM search_stage_documents ORDER BY seq; \
-         INSERT INTO search_index (rowid, case_id, body) \
-             SELECT doc_id, case_id, body FROM search_file_documents ORDER BY seq; \
-         DELETE FROM case_assignees; \
+        "DELETE FROM case_assignees; \
          INSERT OR IGNORE INTO case_assignees (assignee, case_id, case_seq, due_date, live) \
              SELECT a.value, c.id, c.seq, c.due_date, c.deleted_at IS NULL FROM cases c, json_each(c.assignees) a; \
          UPDATE sync_state SET indexes_pending = 0 WHERE only_row = 1;",

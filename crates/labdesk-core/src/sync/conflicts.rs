@@ -14,9 +14,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::rebuild::with_record_type;
 use crate::error::{Error, Result};
-use crate::record::{self, parse_time, parse_uuid, read_revisions, ATTACHED_RECORD_IDS};
+use crate::kinds::with_record_type;
+use crate::record::{self, attached_record_ids, parse_time, parse_uuid, read_revisions};
 use crate::{RecordKind, Revision, Store, Timestamp};
 
 /// A change the central store refused, kept to be shown to the person who made it.
@@ -167,8 +167,11 @@ fn group(conn: &Connection, rows: Vec<Row>) -> Result<Vec<RecordConflicts>> {
 
 /// The unresolved conflicts of a case and of the records attached to it.
 pub(crate) fn case_conflicts(conn: &Connection, case_id: Uuid) -> Result<Vec<RecordConflicts>> {
-    let rows =
-        unresolved(conn, &format!("(record_id = ?1 OR record_id IN ({ATTACHED_RECORD_IDS}))"), [case_id.to_string()])?;
+    let rows = unresolved(
+        conn,
+        &format!("(record_id = ?1 OR record_id IN ({}))", attached_record_ids()),
+        [case_id.to_string()],
+    )?;
     group(conn, rows)
 }
 
@@ -228,7 +231,7 @@ impl Store {
                 }
             }
             let revision =
-                with_record_type!(kind, R => record::settle::<R>(tx, actor, record_id, picks, resolves)?.revision);
+                with_record_type!(kind, R => record::settle::<R>(tx, actor, record_id, picks, resolves)?.revision, _ => crate::declared::settle(tx, actor, kind, record_id, picks, resolves)?);
             let revision = revision.ok_or_else(|| Error::Corrupt("a resolution made no revision".into()))?;
             super::rebuild::settle_conflicts(tx, &revision)?;
             Ok(revision)

@@ -77,6 +77,7 @@ pub use error::SyncError;
 pub use held::HeldChange;
 pub use pull::ApplyReport;
 pub use push::PushTally;
+pub(crate) use rebuild::canonical;
 pub use snapshot::{build_snapshot, snapshot_schema, BuiltSnapshot};
 pub use transport::{HttpTransport, Transport};
 

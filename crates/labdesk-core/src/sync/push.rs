@@ -25,7 +25,7 @@ use uuid::Uuid;
 use super::conflicts::RejectedChange;
 use super::rebuild::{read_sync_revisions, rebuild, set_conflicts, Rebuilt, SyncRevision, FIRST_RESOLVER};
 use crate::error::Result;
-use crate::record::ATTACHED_RECORD_IDS;
+use crate::record::attached_record_ids;
 use crate::{RecordKind, Revision, Store, Timestamp};
 
 /// How the central store answered one push batch.
@@ -257,7 +257,7 @@ fn keep_rejected(tx: &Connection, refused: &SyncRevision, reason: &str, now: Tim
 /// The records attached to a case (meta, chat, files, stages, notes), with their kinds.
 fn attached_records(tx: &Connection, case_id: Uuid) -> Result<Vec<(RecordKind, Uuid)>> {
     let ids: Vec<String> = tx
-        .prepare_cached(ATTACHED_RECORD_IDS)?
+        .prepare_cached(attached_record_ids())?
         .query_map(params![case_id.to_string()], |r| r.get(0))?
         .collect::<std::result::Result<_, _>>()?;
     let mut out = Vec::with_capacity(ids.len());

@@ -20,38 +20,7 @@ use crate::record::{
 };
 use crate::{RecordKind, Revision, Timestamp};
 
-/// Runs `$body` with `$R` naming the [`record::Record`] type of `$kind`.
-macro_rules! with_record_type {
-    ($kind:expr, $R:ident => $body:expr) => {
-        match $kind {
-            RecordKind::Case => {
-                type $R = crate::Case;
-                $body
-            }
-            RecordKind::CaseMeta => {
-                type $R = crate::CaseMeta;
-                $body
-            }
-            RecordKind::ChatMessage => {
-                type $R = crate::ChatMessage;
-                $body
-            }
-            RecordKind::File => {
-                type $R = crate::FileRecord;
-                $body
-            }
-            RecordKind::WorkflowStage => {
-                type $R = crate::WorkflowStage;
-                $body
-            }
-            RecordKind::CaseNote => {
-                type $R = crate::CaseNote;
-                $body
-            }
-        }
-    };
-}
-pub(crate) use with_record_type;
+use crate::kinds::with_record_type;
 
 /// Versions of tail revisions are parked this far up while a chain is rewritten, so that no two
 /// revisions of a record ever share a version (a unique index) half-way through.
@@ -146,6 +115,10 @@ pub(crate) fn canonical(kind: RecordKind, state: &Map<String, Value>) -> Map<Str
             Ok(map) => map,
             Err(_) => state.clone(),
         }
+    }, _ => {
+        let mut state = state.clone();
+        crate::declared::normalize(kind.decl(), &mut state);
+        state
     })
 }
 
@@ -168,7 +141,7 @@ fn canonicalize(kind: RecordKind, state: &mut Map<String, Value>) {
             Some(Ok(map)) => *state = map,
             _ => *state = canonical(kind, state),
         }
-    })
+    }, _ => crate::declared::normalize(kind.decl(), state))
 }
 
 /// Applies `fields` to `state` and returns the fields in their stored form.
@@ -223,7 +196,7 @@ pub(crate) fn create_canonical_json(kind: RecordKind, fields: &mut Map<String, V
             *fields = original;
         }
         typed.and_then(|(r, deleted_at)| full_map(&r, deleted_at).ok())
-    });
+    }, _ => None);
     match state {
         Some(state) => (stored_fields_json(fields, &state), state),
         None => {
@@ -256,7 +229,7 @@ pub(crate) fn create_canonical_text(
     let state = match (twice, deleted_at) {
         (false, Some(deleted_at)) => with_record_type!(kind, R => {
             serde_json::from_str::<R>(text).ok().and_then(|r| full_map(&r, deleted_at).ok())
-        }),
+        }, _ => None),
         _ => None,
     };
     let Some(state) = state else {
