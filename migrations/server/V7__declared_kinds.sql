@@ -5,10 +5,9 @@
 ALTER TABLE records DROP CONSTRAINT records_kind_check;
 
 CREATE VIEW lab_settings AS
-SELECT r.id, r.lab_id,
-       r.state ->> 'key' AS key,
-       r.state ->> 'value' AS value,
-       r.state ->> 'description' AS description,
-       r.version, r.created_at, r.updated_at, r.updated_by,
-       (r.state ->> 'deleted_at')::timestamptz AS deleted_at
+SELECT r.id, r.lab_id, r.version, r.needs_review, r.created_at, r.updated_at, r.updated_by,
+       labdesk_time(r.state ->> 'deleted_at') AS deleted_at,
+       r.state ->> 'key'                      AS key,
+       r.state ->> 'value'                    AS value,
+       r.state ->> 'description'              AS description
   FROM records r WHERE r.kind = 'setting';
