@@ -555,6 +555,21 @@ pub(crate) fn settle(
 mod tests {
     use serde_json::json;
 
+    /// The declarations as the desktop app's test backend reads them (`ui/src/bindings/kinds.json`),
+    /// written beside the TypeScript bindings, so that the check for stale bindings covers them.
+    #[cfg(feature = "ts")]
+    #[test]
+    fn export_bindings_kinds_json() {
+        // .cargo/config.toml sets it, as an absolute path, for every cargo command.
+        let dir = std::env::var_os("TS_RS_EXPORT_DIR").map_or_else(
+            || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/src/bindings"),
+            std::path::PathBuf::from,
+        );
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = serde_json::to_string_pretty(&super::KindInfo::all()).unwrap() + "\n";
+        std::fs::write(dir.join("kinds.json"), text).unwrap();
+    }
+
     use super::*;
     use crate::test_support::store;
 

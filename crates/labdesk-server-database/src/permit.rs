@@ -109,8 +109,7 @@ pub fn permit(
     // A creating revision (made on nothing) sets them; a record two workstations both created
     // offline (derived ids) meets here as a merge, where equal values are no change.
     if revision.parent.is_some() {
-        let mut fixed: Vec<&str> =
-            revision.fields.keys().map(String::as_str).filter(|f| decl.is_fixed(f)).collect();
+        let mut fixed: Vec<&str> = revision.fields.keys().map(String::as_str).filter(|f| decl.is_fixed(f)).collect();
         if !fixed.is_empty() {
             fixed.sort_unstable();
             return Err(format!(
