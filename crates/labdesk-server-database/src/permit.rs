@@ -8,7 +8,7 @@
 //! where there is one, what to do instead. It is shown in the workstation's list of rejected
 //! changes, so it names the record and never leaks another lab's data.
 
-use labdesk_proto::{RecordKind, Revision, Scope, Timestamp};
+use labdesk_proto::{KindDecl, RecordKind, Revision, Scope, Timestamp};
 use serde_json::Value;
 
 use crate::{Identity, RecordHead};
@@ -129,24 +129,11 @@ pub fn permit(
             return Err(format!("deleted_at must be empty or a time, not {deleted_at}"));
         }
     }
-    // A submitted record (an invoice once sent) is corrected by a new one that supersedes it.
-    if let (Some(submitted), Some(current)) = (decl.submitted, current) {
-        let state = current.state.get(submitted.field).and_then(Value::as_str).unwrap_or_default();
-        if !submitted.open.contains(&state) {
-            return Err(format!(
-                "this {label} is {state} and can no longer change: correct it with a new one that supersedes it"
-            ));
-        }
+    if let Some(reason) = submitted_refusal(decl, current) {
+        return Err(reason);
     }
-    // A person's own record (a user scope) is changed by that person only.
-    if let Some(user) = owner(kind, Scope::User, current, revision) {
-        if user.as_str() != Some(revision.author.as_str()) {
-            return Err(format!(
-                "a {label} belongs to one person ({}): only they can change it, not {}",
-                user.as_str().unwrap_or("nobody named"),
-                revision.author
-            ));
-        }
+    if let Some(reason) = owner_refusal(decl, current, revision) {
+        return Err(reason);
     }
     // Everything attached to a case lives in the case's lab: a case the central store does not
     // have (refused, or never sent) takes what hangs on it along.
@@ -187,6 +174,33 @@ pub fn permit(
         }
     }
     Ok(())
+}
+
+/// Why a change to a record that was submitted (an invoice once sent) is refused: it is corrected
+/// by a new record that supersedes it.
+fn submitted_refusal(decl: &KindDecl, current: Option<&RecordHead>) -> Option<String> {
+    let (submitted, current) = (decl.submitted?, current?);
+    let state = current.state.get(submitted.field).and_then(Value::as_str).unwrap_or_default();
+    (!submitted.open.contains(&state)).then(|| {
+        format!("this {} is {state} and can no longer change: correct it with a new one that supersedes it", decl.label)
+    })
+}
+
+/// Why a change to one person's record (a kind in the user scope) by someone else is refused.
+fn owner_refusal(decl: &KindDecl, current: Option<&RecordHead>, revision: &Revision) -> Option<String> {
+    if decl.scope != Scope::User {
+        return None;
+    }
+    let field = decl.owner_field()?;
+    let user = current.and_then(|c| c.state.get(field)).or_else(|| revision.fields.get(field)).and_then(Value::as_str);
+    (user != Some(revision.author.as_str())).then(|| {
+        format!(
+            "a {} belongs to one person ({}): only they can change it, not {}",
+            decl.label,
+            user.unwrap_or("nobody named"),
+            revision.author
+        )
+    })
 }
 
 fn quoted(fields: &[&str]) -> String {
@@ -249,6 +263,73 @@ mod tests {
     fn a_change_of_the_callers_lab_and_workstation_with_known_fields_is_permitted() {
         let r = revision(RecordKind::Case, Some(Uuid::now_v7()), "ann", json!({"status": "qc", "deleted_at": null}));
         assert_eq!(permit(&who(), RecordKind::Case, Some(&head(RecordKind::Case, json!({}))), None, &r), Ok(()));
+    }
+
+    /// A kind as a later module declares one: a person's own record that is final once sent.
+    static MEMO: KindDecl = KindDecl {
+        name: "memo",
+        label: "memo",
+        plural: "memos",
+        table: "memos",
+        scope: Scope::User,
+        id: labdesk_proto::IdRule::Fresh,
+        fields: &[
+            labdesk_proto::FieldDecl::new("user_name", "Owner", labdesk_proto::FieldType::Text { max: 100 })
+                .required()
+                .fixed(),
+            labdesk_proto::FieldDecl::new(
+                "status",
+                "Status",
+                labdesk_proto::FieldType::Choice { values: &["draft", "sent"] },
+            ),
+        ],
+        unique: &[],
+        submitted: Some(labdesk_proto::Submitted { field: "status", open: &["draft"] }),
+        search: None,
+        title: &["status"],
+        module: labdesk_proto::Module::Staff,
+        hand_made: false,
+    };
+
+    #[test]
+    fn a_submitted_record_is_refused_any_change_and_told_to_supersede_it() {
+        let draft = head(RecordKind::Setting, json!({"status": "draft"}));
+        assert_eq!(submitted_refusal(&MEMO, Some(&draft)), None, "a draft may change");
+        assert_eq!(submitted_refusal(&MEMO, None), None, "a new record may be made");
+        let sent = head(RecordKind::Setting, json!({"status": "sent"}));
+        let reason = submitted_refusal(&MEMO, Some(&sent)).unwrap();
+        assert!(reason.contains("is sent and can no longer change") && reason.contains("supersedes"), "{reason}");
+    }
+
+    #[test]
+    fn only_its_owner_may_change_a_record_in_the_user_scope() {
+        let mine = revision(RecordKind::Setting, None, "ann", json!({"user_name": "ann"}));
+        assert_eq!(owner_refusal(&MEMO, None, &mine), None);
+        let theirs = head(RecordKind::Setting, json!({"user_name": "bob"}));
+        let edit = revision(RecordKind::Setting, Some(Uuid::now_v7()), "ann", json!({"status": "sent"}));
+        let reason = owner_refusal(&MEMO, Some(&theirs), &edit).unwrap();
+        assert!(reason.contains("(bob)") && reason.contains("not ann"), "{reason}");
+        assert_eq!(
+            owner_refusal(RecordKind::Setting.decl(), Some(&theirs), &edit),
+            None,
+            "a lab's record has no owner"
+        );
+    }
+
+    #[test]
+    fn a_lab_setting_belongs_to_no_case_and_is_permitted_to_its_lab() {
+        let r = revision(RecordKind::Setting, None, "ann", json!({"key": "opening_hours", "value": "8-17"}));
+        assert_eq!(case_id(RecordKind::Setting, None, &r), None, "a setting is the lab's, not a case's");
+        assert_eq!(permit(&who(), RecordKind::Setting, None, None, &r), Ok(()));
+        let err = permit(
+            &who(),
+            RecordKind::Setting,
+            None,
+            None,
+            &revision(RecordKind::Setting, None, "ann", json!({"case_id": CASE})),
+        )
+        .unwrap_err();
+        assert!(err.contains("no field 'case_id'") && err.contains("key, value, description"), "{err}");
     }
 
     #[test]
