@@ -124,7 +124,7 @@ impl Holds {
         // A record attached to a case needs the case here (a deferred foreign key, which would
         // otherwise refuse the whole page at commit). The central store has the case first, so
         // it is missing only when it is held itself.
-        if r.record_kind != RecordKind::Case && r.base_version == 0 {
+        if r.record_kind.decl().scope == labdesk_proto::Scope::Case && r.base_version == 0 {
             let case = r.fields.get("case_id").and_then(Value::as_str).and_then(|c| Uuid::parse_str(c).ok());
             if let Some(case) = case {
                 let here = dirty.contains(&(RecordKind::Case, case))
@@ -398,6 +398,8 @@ fn case_of(
             return Ok((Some(number), text("patient_name")));
         }
         Some(record_id.to_string())
+    } else if kind.decl().scope != labdesk_proto::Scope::Case {
+        return Ok((None, None));
     } else {
         match text("case_id") {
             Some(case) => Some(case),
