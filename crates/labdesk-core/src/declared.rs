@@ -277,7 +277,16 @@ pub(crate) fn validate(
             Some(Value::Bool(b)) => SqlValue::Integer(i64::from(*b)),
             _ => SqlValue::Null,
         }));
-        let sql = format!("SELECT id FROM {} WHERE {} LIMIT 1", decl.table, clause.join(" AND "));
+        // Only a record that takes these values now is refused: two workstations may each have
+        // made one offline, and neither must then become impossible to change.
+        let unchanged: Vec<String> =
+            decl.unique.iter().enumerate().map(|(i, f)| format!("{f} IS ?{}", i + 2)).collect();
+        let sql = format!(
+            "SELECT id FROM {table} WHERE {} AND NOT EXISTS (SELECT 1 FROM {table} WHERE id = ?1 AND {}) LIMIT 1",
+            clause.join(" AND "),
+            unchanged.join(" AND "),
+            table = decl.table
+        );
         let other: Option<String> = conn.prepare_cached(&sql)?.query_row(params_from_iter(values), |r| r.get(0)).ok();
         if let Some(other) = other {
             let named: Vec<String> = decl
