@@ -162,7 +162,8 @@ fn every_kind_is_guarded_by_a_permission_module_and_exported_to_the_desktop_app(
         serde_json::to_value(&exported).unwrap(),
         "ui/src/bindings/kinds.json is the registry as it is: run `cargo test -p labdesk-core --features ts` and commit it"
     );
-    let kinds_ts = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../ui/src/bindings/RecordKind.ts")).unwrap();
+    let kinds_ts =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../ui/src/bindings/RecordKind.ts")).unwrap();
     for kind in RecordKind::ALL {
         let decl = kind.decl();
         let module = serde_json::to_value(decl.module).unwrap();
