@@ -4,7 +4,9 @@
 //! several workstations, chat reactions, resolutions, pulls before pushes, lost answers, and
 //! colliding unique values (cases created on two workstations with the same case number: the
 //! central store takes the first and refuses the others, and a workstation that pulls the first
-//! before its own is refused sets it aside until then).
+//! before its own is refused sets it aside until then), and lab settings, a kind that belongs
+//! to no case and has no typed code (made, changed on several workstations, deleted, restored;
+//! a key made on two workstations offline is taken from the first and refused to the other).
 //!
 //! After every step each store passes its consistency check (a change from the lab set aside is
 //! the one problem allowed on the way; none may be left at the end). At the end, once every workstation
@@ -18,7 +20,7 @@
 mod support;
 
 use labdesk_core::sync::{sync_round, Transport};
-use labdesk_core::{NewMessage, Store};
+use labdesk_core::{NewMessage, RecordFilter, RecordKind, Store};
 use proptest::prelude::*;
 use serde_json::json;
 use support::{assert_sound, conflict_rows, folded, obj, review_state, workstation, FakeTransport};
@@ -35,6 +37,9 @@ enum Op {
     Post { ws: usize, case: u8 },
     React { ws: usize, message: u8, emoji: u8 },
     Delete { ws: usize, case: u8 },
+    Setting { ws: usize, key: u8, value: u8 },
+    DeleteSetting { ws: usize, key: u8, restore: bool },
+    ContendSetting { key: u8, value: u8 },
     Resolve { ws: usize, pick_proposed: bool },
     Sync { ws: usize },
     PullOnly { ws: usize },
@@ -52,6 +57,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (ws.clone(), any::<u8>()).prop_map(|(ws, case)| Op::Post { ws, case }),
         2 => (ws.clone(), any::<u8>(), 0u8..2).prop_map(|(ws, message, emoji)| Op::React { ws, message, emoji }),
         1 => (ws.clone(), any::<u8>()).prop_map(|(ws, case)| Op::Delete { ws, case }),
+        3 => (ws.clone(), 0u8..2, 0u8..3).prop_map(|(ws, key, value)| Op::Setting { ws, key, value }),
+        1 => (ws.clone(), 0u8..2, any::<bool>()).prop_map(|(ws, key, restore)| Op::DeleteSetting { ws, key, restore }),
+        2 => (0u8..2, 0u8..3).prop_map(|(key, value)| Op::ContendSetting { key, value }),
         2 => (ws.clone(), any::<bool>()).prop_map(|(ws, pick_proposed)| Op::Resolve { ws, pick_proposed }),
         5 => ws.clone().prop_map(|ws| Op::Sync { ws }),
         2 => ws.prop_map(|ws| Op::PullOnly { ws }),
@@ -62,6 +70,21 @@ fn op() -> impl Strategy<Value = Op> {
 fn cases(store: &Store) -> Vec<String> {
     let page = store.list_cases(&labdesk_core::CaseQuery { include_deleted: true, limit: 500, ..Default::default() });
     page.unwrap().cases.into_iter().map(|c| c.case_number).collect()
+}
+
+/// The id of a lab setting named `key` here (a deleted one when `deleted`).
+fn setting(store: &Store, key: &str, deleted: bool) -> Option<String> {
+    let filter = RecordFilter {
+        fields: [("key".to_owned(), key.to_owned())].into(),
+        include_deleted: deleted,
+        ..Default::default()
+    };
+    let found = store.records(RecordKind::Setting, &filter).unwrap();
+    found
+        .into_iter()
+        .filter(|r| r.is_deleted() == deleted)
+        .min_by_key(|r| (r.created_at, r.id))
+        .map(|r| r.id.to_string())
 }
 
 fn pick<T: Clone>(items: &[T], i: u8) -> Option<T> {
@@ -77,7 +100,7 @@ fn run(store: &mut Store, central: &FakeTransport, op: &Op) {
             // A number another case here has is refused locally; one only the lab has is not.
             let _ = store.create_case(obj(json!({"case_number": format!("OLD-{number}"), "patient_name": "P"})));
         }
-        Op::Contend { .. } => unreachable!("a contended edit runs on every workstation"),
+        Op::Contend { .. } | Op::ContendSetting { .. } => unreachable!("a contended edit runs on every workstation"),
         Op::Edit { case, field, value, .. } => {
             if let Some(number) = pick(&cases(store), *case) {
                 let v = *value as usize % 4;
@@ -116,6 +139,25 @@ fn run(store: &mut Store, central: &FakeTransport, op: &Op) {
                 let _ = store.delete_case(&number, None);
             }
         }
+        Op::Setting { key, value, .. } => {
+            // Change the lab's setting of that name, or make it where this workstation has none.
+            let key = ["opening_hours", "tax_rate"][*key as usize];
+            let value = ["a", "b", "c"][*value as usize];
+            match setting(store, key, false) {
+                Some(id) => {
+                    let _ = store.edit_record(RecordKind::Setting, &id, None, obj(json!({ "value": value })));
+                }
+                None => {
+                    let _ = store.create_record(RecordKind::Setting, obj(json!({ "key": key, "value": value })));
+                }
+            }
+        }
+        Op::DeleteSetting { key, restore, .. } => {
+            let key = ["opening_hours", "tax_rate"][*key as usize];
+            if let Some(id) = setting(store, key, *restore) {
+                let _ = store.delete_record(RecordKind::Setting, &id, None, !restore);
+            }
+        }
         Op::Resolve { pick_proposed, .. } => {
             if let Some(record) = store.conflicts().unwrap().into_iter().next() {
                 let mut picks = serde_json::Map::new();
@@ -146,10 +188,12 @@ fn ws_of(op: &Op) -> usize {
         | Op::Post { ws, .. }
         | Op::React { ws, .. }
         | Op::Delete { ws, .. }
+        | Op::Setting { ws, .. }
+        | Op::DeleteSetting { ws, .. }
         | Op::Resolve { ws, .. }
         | Op::Sync { ws }
         | Op::PullOnly { ws } => *ws,
-        Op::LoseNextAnswer | Op::Contend { .. } => 0,
+        Op::LoseNextAnswer | Op::Contend { .. } | Op::ContendSetting { .. } => 0,
     }
 }
 
@@ -185,7 +229,7 @@ proptest! {
         let mut made = std::collections::BTreeSet::new();
         for op in &ops {
             let on: Vec<usize> = match op {
-                Op::Contend { .. } => (0..stores.len()).collect(),
+                Op::Contend { .. } | Op::ContendSetting { .. } => (0..stores.len()).collect(),
                 op => vec![ws_of(op)],
             };
             for i in on {
@@ -199,6 +243,8 @@ proptest! {
                         let Some(at) = cases(&stores[i]).iter().position(|n| *n == number) else { continue };
                         Op::Edit { ws: i, case: at as u8, field, value: value.wrapping_add(i as u8) }
                     }
+                    // The lab's setting of that name on every workstation, a different value each.
+                    Op::ContendSetting { key, value } => Op::Setting { ws: i, key, value: (value + i as u8) % 3 },
                     ref op => op.clone(),
                 };
                 run(&mut stores[i], &central, &op);

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Object, Pool, Transaction};
-use futures_util::future::{try_join, try_join4};
+use futures_util::future::{try_join, try_join4, try_join5};
 use labdesk_proto::merge::{apply, merge};
 use labdesk_proto::sync::{FieldConflict, Outcome, PushResult};
 use labdesk_proto::{RecordKind, Revision};
@@ -413,6 +413,10 @@ struct Batch<'a> {
     /// The case numbers of the lab the batch's new cases bring that a case has: the case's id,
     /// patient and the workstation that took it in. Those the batch creates join it.
     numbers: HashMap<String, TakenNumber>,
+    /// The unique fields' values (kind, values as JSON) of the live records of the lab, for the
+    /// kinds the batch creates records of that declare unique fields (cases aside: `numbers`),
+    /// and the record that has them. Those the batch creates join it.
+    unique: HashMap<(RecordKind, String), Uuid>,
     /// The records of the batch that exist: locked ones and those the batch created.
     held: HashMap<Uuid, Held<'a>>,
     /// Other records, unlocked, as read (cases that records of the batch belong to); `None`: not
@@ -455,14 +459,31 @@ impl<'a> Batch<'a> {
             }
             tx.query(&statements.numbers, &[&who.lab_id, &numbers]).await
         };
-        let (locked, answers, case_rows, taken) = try_join4(
+        let mut unique_kinds: Vec<&str> =
+            revisions.iter().filter(|r| unique_key(r).is_some()).map(|r| r.record_kind.as_str()).collect();
+        unique_kinds.sort_unstable();
+        unique_kinds.dedup();
+        let live = async {
+            if unique_kinds.is_empty() {
+                return Ok(Vec::new());
+            }
+            tx.query(LIVE_OF_KINDS, &[&who.lab_id, &unique_kinds]).await
+        };
+        let (locked, answers, case_rows, taken, live) = try_join5(
             tx.query(&statements.lock, &[&records]),
             tx.query(&statements.answers, &[&ids]),
             tx.query(&statements.heads, &[&cases]),
             taken,
+            live,
         )
         .await
         .map_err(pg)?;
+        let mut unique = HashMap::with_capacity(live.len());
+        for row in &live {
+            let id: Uuid = row.get(0);
+            let head = record_head(id, row.get(1), who.lab_id, 1, row.get(2))?;
+            unique.insert((head.kind, unique_values(head.kind, &head.state)), id);
+        }
 
         let mut batch = Batch {
             who,
@@ -475,6 +496,7 @@ impl<'a> Batch<'a> {
                     (row.get::<_, String>(0), taken)
                 })
                 .collect(),
+            unique,
             held: HashMap::with_capacity(records.len()),
             others: HashMap::with_capacity(cases.len()),
             answered: HashMap::with_capacity(revisions.len()),
@@ -584,6 +606,11 @@ impl<'a> Batch<'a> {
                     return Ok(Decided::Rejected(number_taken(number, taken)));
                 }
             }
+            if let Some(key) = unique_key(revision) {
+                if let Some(other) = self.unique.get(&key).filter(|other| **other != record) {
+                    return Ok(Decided::Rejected(unique_taken(revision, *other)));
+                }
+            }
             return Ok(Decided::Stored(self.create(revision)?));
         }
 
@@ -655,6 +682,9 @@ impl<'a> Batch<'a> {
                 workstation: revision.workstation.clone(),
             };
             self.numbers.insert(number.to_owned(), taken);
+        }
+        if let Some(key) = unique_key(revision) {
+            self.unique.insert(key, revision.record_id);
         }
         let mut state = revision.fields.clone();
         state.entry("deleted_at").or_insert(Value::Null);
@@ -1003,6 +1033,51 @@ fn new_case_number(revision: &Revision) -> Option<&str> {
         return None;
     }
     revision.fields.get("case_number").and_then(Value::as_str)
+}
+
+/// The live records of the lab ($1) of the kinds ($2), with their state: the records a new one
+/// with the same unique fields would repeat. Read unlocked, as the case numbers are; unlike them
+/// no index backs it, so two batches racing to make the same key can both be taken (a pull then
+/// shows the lab both, and either can be deleted).
+const LIVE_OF_KINDS: &str = "SELECT id, kind, state FROM records \
+                             WHERE lab_id = $1 AND kind = ANY($2) AND (state ->> 'deleted_at') IS NULL";
+
+/// A creating revision of a lab's kind with unique fields (cases aside: their numbers have their
+/// own check and index): the kind and the values it brings.
+fn unique_key(revision: &Revision) -> Option<(RecordKind, String)> {
+    let decl = revision.record_kind.decl();
+    let lab_kind = decl.scope == labdesk_proto::Scope::Lab && revision.record_kind != RecordKind::Case;
+    if !lab_kind || decl.unique.is_empty() || revision.parent.is_some() {
+        return None;
+    }
+    if revision.fields.get("deleted_at").is_some_and(|d| !d.is_null()) {
+        return None;
+    }
+    Some((revision.record_kind, unique_values(revision.record_kind, &revision.fields)))
+}
+
+/// The values of a kind's unique fields in `state`, as JSON text.
+fn unique_values(kind: RecordKind, state: &Map<String, Value>) -> String {
+    let values: Vec<&Value> = kind.decl().unique.iter().map(|f| state.get(*f).unwrap_or(&Value::Null)).collect();
+    serde_json::to_string(&values).unwrap_or_default()
+}
+
+/// Why a new record whose unique fields a live record of the lab has is refused.
+fn unique_taken(revision: &Revision, other: Uuid) -> String {
+    let decl = revision.record_kind.decl();
+    let values: Vec<String> = decl
+        .unique
+        .iter()
+        .map(|f| revision.fields.get(*f).and_then(Value::as_str).map_or_else(|| (*f).to_owned(), str::to_owned))
+        .collect();
+    let short = other.simple().to_string();
+    format!(
+        "the {} {} is already in this lab ({}, made elsewhere): there is one per lab, so this one was not kept; \
+         change that one, which the next sync brings here",
+        decl.label,
+        values.join(" "),
+        &short[short.len() - 8..]
+    )
 }
 
 /// Why a new case with a number another case of the lab has is refused: every workstation's

@@ -943,3 +943,40 @@ async fn a_database_with_duplicate_case_numbers_upgrades_keeping_both_and_refuse
     assert_eq!(store.push(&ann, vec![edit]).await?[0].outcome, Outcome::Applied, "the cases kept go on as usual");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_lab_setting_is_one_per_key_in_a_lab_and_a_deleted_one_frees_its_key() -> Result<()> {
+    let f = fixture().await?;
+    let setting = |who: &Identity, key: &str| {
+        revision(
+            RecordKind::Setting,
+            Uuid::now_v7(),
+            None,
+            &who.user_name,
+            &who.workstation_code,
+            json!({"key": key, "value": "8"}),
+        )
+    };
+    let first = setting(&f.ann, "tax_rate");
+    assert_eq!(f.push_one(&f.ann, &first).await?.outcome, Outcome::Applied, "a setting belongs to no case");
+    // bob made the same key offline, in a batch with another key and a twin of that one.
+    let again = setting(&f.bob, "tax_rate");
+    let other = setting(&f.bob, "opening_hours");
+    let twin = setting(&f.bob, "opening_hours");
+    let answers = f.store.push(&f.bob, vec![again, other, twin]).await?;
+    let outcomes: Vec<Outcome> = answers.iter().map(outcome).collect();
+    assert_eq!(outcomes, [Outcome::Rejected, Outcome::Applied, Outcome::Rejected], "each repeat alone: {answers:?}");
+    let reason = answers[0].reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("the lab setting tax_rate is already in this lab") && reason.contains("change that one"),
+        "{reason}"
+    );
+    // Another lab has its own settings.
+    assert_eq!(f.push_one(&f.sam, &setting(&f.sam, "tax_rate")).await?.outcome, Outcome::Applied);
+    // A deleted setting's key is free again.
+    let delete =
+        edit(RecordKind::Setting, first.record_id, first.id, &f.ann, json!({"deleted_at": "2026-01-01T00:00:00.000Z"}));
+    assert_eq!(f.push_one(&f.ann, &delete).await?.outcome, Outcome::Applied);
+    assert_eq!(f.push_one(&f.bob, &setting(&f.bob, "tax_rate")).await?.outcome, Outcome::Applied);
+    Ok(())
+}

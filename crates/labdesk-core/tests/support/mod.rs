@@ -103,6 +103,11 @@ impl Central {
                 return self.reject(sent.id, &format!("the case number {number} is already used by another case"));
             }
         }
+        // As the real store: a new record of the lab whose unique fields a live one has is refused.
+        if let Some(other) = self.same_unique(sent) {
+            let label = sent.record_kind.label();
+            return self.reject(sent.id, &format!("a {label} with these values is already in this lab ({other})"));
+        }
         // The real server finds a record's lab through its case: a case it does not have is refused.
         let case = sent.fields.get("case_id").and_then(Value::as_str).and_then(|c| Uuid::parse_str(c).ok());
         if case.is_some_and(|case| !self.chains.contains_key(&case)) {
@@ -160,6 +165,28 @@ impl Central {
             self.case_numbers.entry(number).or_insert(sent.record_id);
         }
         self.answer(sent.id).unwrap()
+    }
+
+    /// A live record of the lab, other than `sent`'s, with the unique fields a creating `sent` brings
+    /// (for kinds of the lab scope with unique fields, cases aside: their numbers have their knob).
+    fn same_unique(&self, sent: &Revision) -> Option<Uuid> {
+        let decl = sent.record_kind.decl();
+        if decl.unique.is_empty() || decl.scope != labdesk_proto::Scope::Lab || sent.parent.is_some() {
+            return None;
+        }
+        if sent.record_kind == labdesk_core::RecordKind::Case || self.chains.contains_key(&sent.record_id) {
+            return None;
+        }
+        let key = |state: &Map<String, Value>| -> Vec<Value> {
+            decl.unique.iter().map(|f| state.get(*f).cloned().unwrap_or(Value::Null)).collect()
+        };
+        let wanted = key(&sent.fields);
+        self.chains.iter().find_map(|(id, chain)| {
+            let first = &self.accepted[*chain.first()?].revision;
+            let state = self.state(*id);
+            (first.record_kind == sent.record_kind && state["deleted_at"].is_null() && key(&state) == wanted)
+                .then_some(*id)
+        })
     }
 
     /// A record's central state.
