@@ -129,6 +129,9 @@ pub fn permit(
             return Err(format!("deleted_at must be empty or a time, not {deleted_at}"));
         }
     }
+    if let Some(reason) = organisation_refusal(decl) {
+        return Err(reason);
+    }
     if let Some(reason) = submitted_refusal(decl, current) {
         return Err(reason);
     }
@@ -174,6 +177,19 @@ pub fn permit(
         }
     }
     Ok(())
+}
+
+/// Why a record of the whole organisation is refused: such records need a pull position in every
+/// lab and a headquarters role to change them, which this server does not have; stored in the
+/// pusher's lab instead, they would silently be one lab's.
+fn organisation_refusal(decl: &KindDecl) -> Option<String> {
+    (decl.scope == Scope::Organisation).then(|| {
+        format!(
+            "{} belong to the whole organisation, and this sync server keeps each lab's records only: \
+             it cannot keep this one for every lab, so it keeps none of it",
+            decl.plural
+        )
+    })
 }
 
 /// Why a change to a record that was submitted (an invoice once sent) is refused: it is corrected
@@ -266,7 +282,8 @@ mod tests {
     }
 
     /// A kind as a later module declares one: a person's own record that is final once sent.
-    static MEMO: KindDecl = KindDecl {
+    static MEMO: KindDecl = MEMO_FIELDS;
+    const MEMO_FIELDS: KindDecl = KindDecl {
         name: "memo",
         label: "memo",
         plural: "memos",
@@ -299,6 +316,14 @@ mod tests {
         let sent = head(RecordKind::Setting, json!({"status": "sent"}));
         let reason = submitted_refusal(&MEMO, Some(&sent)).unwrap();
         assert!(reason.contains("is sent and can no longer change") && reason.contains("supersedes"), "{reason}");
+    }
+
+    #[test]
+    fn a_record_of_the_whole_organisation_is_refused_rather_than_kept_as_one_labs() {
+        static PRICE_LIST: KindDecl = KindDecl { scope: Scope::Organisation, name: "price_list", ..MEMO_FIELDS };
+        let reason = organisation_refusal(&PRICE_LIST).unwrap();
+        assert!(reason.contains("whole organisation") && reason.contains("per lab"), "{reason}");
+        assert_eq!(organisation_refusal(RecordKind::Setting.decl()), None);
     }
 
     #[test]
