@@ -182,6 +182,7 @@ pub struct PullParams {
 pub async fn pull(
     State(state): State<AppState>,
     Caller(who): Caller,
+    Keeps(kinds): Keeps,
     Params(params): Params<PullParams>,
 ) -> Result<Response, ApiError> {
     if params.after < 0 {
@@ -193,7 +194,34 @@ pub async fn pull(
     let limit = params.limit.unwrap_or(DEFAULT_PULL_LIMIT).clamp(1, MAX_PULL_LIMIT);
     let page = state.store().pull_text(&who, params.after, limit).await?;
     state.metrics().pull_lag(page.head - params.after);
-    Ok(json_text(page.json))
+    Ok(json_text(only_kinds(page.json, &kinds)?))
+}
+
+/// The kinds of record the workstation keeps, from its `LabDesk-Kinds` header (one of the first
+/// release sends none, and keeps the first kinds).
+#[derive(Debug)]
+pub struct Keeps(pub Vec<labdesk_proto::RecordKind>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Keeps {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(labdesk_proto::KINDS_HEADER).and_then(|v| v.to_str().ok());
+        Ok(Keeps(labdesk_proto::kinds_from_header(header)))
+    }
+}
+
+/// A pull page as the store wrote it, without the revisions of kinds the workstation does not
+/// keep (it could not read the page at all otherwise). The cursor moves past them all the same.
+/// A workstation that keeps every kind gets the text untouched.
+fn only_kinds(json: String, kinds: &[labdesk_proto::RecordKind]) -> Result<String, ApiError> {
+    if labdesk_proto::RecordKind::ALL.iter().all(|k| kinds.contains(k)) {
+        return Ok(json);
+    }
+    let mut page: PullPage =
+        serde_json::from_str(&json).map_err(|e| ApiError::Internal(format!("a pull page could not be read: {e}")))?;
+    page.revisions.retain(|r| kinds.contains(&r.revision.record_kind));
+    serde_json::to_string(&page).map_err(|e| ApiError::Internal(format!("a pull page could not be written: {e}")))
 }
 
 /// A JSON body the store wrote (a pull page), sent as it is.
@@ -230,6 +258,7 @@ pub struct WaitParams {
 pub async fn wait(
     State(state): State<AppState>,
     Caller(who): Caller,
+    Keeps(kinds): Keeps,
     Params(params): Params<WaitParams>,
 ) -> Result<Response, ApiError> {
     let timeout = Duration::from_millis(params.timeout_ms.unwrap_or(DEFAULT_WAIT_MS)).min(MAX_WAIT);
@@ -244,7 +273,7 @@ pub async fn wait(
             let page = store.pull_text(&who, params.after, limit.clamp(1, MAX_PULL_LIMIT)).await?;
             state.metrics().pull_lag(page.head - params.after);
             // A WaitPageResponse around the page as the store wrote it.
-            Ok(json_text(format!(r#"{{"head":{head},"page":{}}}"#, page.json)))
+            Ok(json_text(format!(r#"{{"head":{head},"page":{}}}"#, only_kinds(page.json, &kinds)?)))
         }
         _ => Ok(Json(WaitPageResponse { head, page: None }).into_response()),
     }

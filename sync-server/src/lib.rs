@@ -35,6 +35,7 @@ use axum::Router;
 use labdesk_server_database::SyncStore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -122,6 +123,13 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(api::metrics))
         .route("/openapi.json", get(api::openapi_json))
         .fallback(api::not_found)
+        // Every answer names the kinds of record this server keeps: a workstation sends it no
+        // others (they wait in its outbox until the server is updated).
+        .layer(SetResponseHeaderLayer::overriding(
+            axum::http::HeaderName::from_static("labdesk-kinds"),
+            axum::http::HeaderValue::from_str(&labdesk_proto::kinds_header())
+                .unwrap_or_else(|_| axum::http::HeaderValue::from_static("")),
+        ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(max_body))
         // Spans carry method, path and (once known) the user: never headers, which hold the token.

@@ -104,6 +104,38 @@ fn a_push_is_answered_per_revision_and_comes_back_through_pull() -> Result<()> {
 }
 
 #[test]
+fn a_workstation_of_the_first_release_pulls_no_kind_it_cannot_keep_and_the_server_names_its_kinds() -> Result<()> {
+    let env = env()?;
+    let case = env.new_case(&env.ann, "first");
+    let setting = revision(
+        RecordKind::Setting,
+        Uuid::now_v7(),
+        None,
+        "ann",
+        "FD1",
+        json!({"key": "opening_hours", "value": "8-17"}),
+    );
+    let response = env.push(&env.server, &env.ann.token, vec![case.clone(), setting.clone()])?;
+    let kinds = response.headers().get("labdesk-kinds").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert!(kinds.contains("case") && kinds.contains("setting"), "every answer names the server's kinds: {kinds}");
+    assert_eq!(response.status(), 200);
+    // A workstation of the first release sends no LabDesk-Kinds: it keeps the first kinds only.
+    let old = env.pull(&env.server, &env.ann.token, 0)?;
+    let ids: Vec<Uuid> = old.revisions.iter().map(|r| r.revision.id).collect();
+    assert_eq!(ids, [case.id], "a kind it cannot read would make it refuse the whole page");
+    assert!(!old.more && old.next == old.head, "its cursor moves past the setting all the same: {old:?}");
+    // One that names its kinds gets them.
+    let url = env.at(&env.server, "/v1/pull?after=0");
+    let current: PullPage = env
+        .v1(env.http.get(url), &env.ann.token)
+        .header(labdesk_proto::KINDS_HEADER, labdesk_proto::kinds_header())
+        .send()?
+        .json()?;
+    assert_eq!(current.revisions.len(), 2, "{current:?}");
+    Ok(())
+}
+
+#[test]
 fn a_workstation_without_a_protocol_version_or_too_old_is_told_to_update_and_nothing_changes() -> Result<()> {
     let env = env()?;
     let body = PushRequest { revisions: vec![env.new_case(&env.ann, "x")] };

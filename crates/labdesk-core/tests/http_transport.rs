@@ -64,6 +64,19 @@ fn every_request_carries_the_protocol_version_and_the_bearer_token_and_a_page_is
 }
 
 #[test]
+fn a_server_that_names_no_kinds_is_sent_only_the_first_releases_and_is_told_this_builds() {
+    use labdesk_core::RecordKind;
+    let (url, request) = serve_once("200 OK", r#"{"status": "ok"}"#);
+    let transport = transport(&url);
+    assert!(transport.keeps(RecordKind::Case), "every server keeps cases");
+    assert!(!transport.keeps(RecordKind::Setting), "a server that names no kinds would refuse a batch with a setting");
+    let request = request.join().unwrap();
+    assert!(request.starts_with("GET /labdesk/healthz "), "the server was asked once: {request}");
+    let lower = request.to_ascii_lowercase();
+    assert!(lower.contains(&format!("labdesk-kinds: {}\r\n", labdesk_proto::kinds_header())), "{lower}");
+}
+
+#[test]
 fn a_push_posts_the_revisions_as_json() {
     let (url, request) = serve_once("200 OK", r#"{"results": []}"#);
     let answer = transport(&url).push(&PushRequest { revisions: vec![] }).unwrap();

@@ -21,7 +21,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use kinds::{
-    FieldDecl, FieldType, IdRule, KindDecl, Merge, Module, RecordKind, Scope, Search, Storage, Submitted, SEARCH_TAGS,
+    kinds_from_header, kinds_header, FieldDecl, FieldType, IdRule, KindDecl, Merge, Module, RecordKind, Scope, Search,
+    Storage, Submitted, KINDS_HEADER, SEARCH_TAGS,
 };
 pub use time::{Timestamp, TimestampError};
 

@@ -216,7 +216,16 @@ fn push_stage(
             break;
         };
         after = last;
-        let request = PushRequest { revisions: batch.into_iter().map(|(_, r)| r).collect() };
+        // Kinds the server does not keep wait here until it does (it would refuse the batch).
+        let (revisions, waiting): (Vec<_>, Vec<_>) =
+            batch.into_iter().map(|(_, r)| r).partition(|r| transport.keeps(r.record_kind));
+        if !waiting.is_empty() {
+            tracing::info!(waiting = waiting.len(), "changes of kinds the server does not keep stay in the outbox");
+        }
+        if revisions.is_empty() {
+            continue;
+        }
+        let request = PushRequest { revisions };
         let up = json_size(&request);
         report.bytes_up += up;
         match transport.push(&request) {

@@ -18,6 +18,7 @@ use url::Url;
 
 use super::credentials::Token;
 use super::error::SyncError;
+use crate::RecordKind;
 
 /// The central store, as the sync engine sees it. Implementations are shared with the thread
 /// that long-polls during [`super::watch`], hence `Send + Sync`.
@@ -28,6 +29,14 @@ pub trait Transport: Send + Sync {
     fn pull(&self, after: i64, limit: u32) -> Result<PullPage, SyncError>;
     /// Returns as soon as the central store has something after `after`, or at `timeout`.
     fn wait(&self, after: i64, timeout: Duration) -> Result<WaitResponse, SyncError>;
+
+    /// Does the central store keep records of `kind`? A push sends it no others: they wait in the
+    /// outbox, since a server that does not know a kind refuses the whole batch. This default is
+    /// a central store that keeps every kind (the tests' fakes).
+    fn keeps(&self, kind: RecordKind) -> bool {
+        let _ = kind;
+        true
+    }
 
     /// [`pull`](Self::pull), with the size of the answer in bytes, for progress and the round's
     /// report. This default measures the page as JSON (a serialisation of the whole page);
@@ -96,6 +105,9 @@ pub struct HttpTransport {
     base: Url,
     client: Client,
     request_timeout: Duration,
+    /// The kinds of record the server said it keeps (its `LabDesk-Kinds`), once it has answered;
+    /// shared by clones, which talk to the same server.
+    server_kinds: std::sync::Arc<std::sync::Mutex<Option<Vec<RecordKind>>>>,
 }
 
 impl HttpTransport {
@@ -120,6 +132,9 @@ impl HttpTransport {
         let base = super::parse_server_url(server.as_str())?;
         let mut headers = HeaderMap::new();
         headers.insert(PROTOCOL_HEADER, HeaderValue::from(PROTOCOL_VERSION));
+        if let Ok(kinds) = HeaderValue::from_str(&labdesk_proto::kinds_header()) {
+            headers.insert(labdesk_proto::KINDS_HEADER, kinds);
+        }
         let mut bearer =
             HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| SyncError::BadToken)?;
         bearer.set_sensitive(true);
@@ -131,7 +146,7 @@ impl HttpTransport {
             .timeout(request_timeout)
             .build()
             .map_err(|e| SyncError::Unreachable { url: base.to_string(), detail: root_cause(&e) })?;
-        Ok(Self { base, client, request_timeout })
+        Ok(Self { base, client, request_timeout, server_kinds: std::sync::Arc::default() })
     }
 
     /// The server's address.
@@ -180,6 +195,12 @@ impl HttpTransport {
             }
         })?;
         let status = response.status();
+        let header = response.headers().get(labdesk_proto::KINDS_HEADER).and_then(|v| v.to_str().ok());
+        // A server of the first release names none: it keeps the first kinds.
+        let kinds = labdesk_proto::kinds_from_header(header);
+        if let Ok(mut known) = self.server_kinds.lock() {
+            *known = Some(kinds);
+        }
         let body = response.bytes().map_err(|e| {
             if e.is_timeout() {
                 SyncError::TimedOut { url: url.clone(), after: timeout }
@@ -225,6 +246,27 @@ fn no_files(url: &str) -> SyncError {
 }
 
 impl Transport for HttpTransport {
+    /// A kind of the first release is kept by every server. For another, a server that has not
+    /// answered yet is asked (its health answer names its kinds, as every answer does); one that
+    /// cannot be reached is taken to keep the first release's kinds only.
+    fn keeps(&self, kind: RecordKind) -> bool {
+        if RecordKind::FIRST.contains(&kind) {
+            return true;
+        }
+        let known = || self.server_kinds.lock().ok().and_then(|known| known.clone());
+        if known().is_none() {
+            let answered =
+                self.url("healthz").is_ok_and(|url| self.send(self.client.get(url), self.request_timeout).is_ok());
+            if !answered {
+                // Asked once: until the server answers something, it keeps the first kinds.
+                if let Ok(mut known) = self.server_kinds.lock() {
+                    known.get_or_insert_with(|| RecordKind::FIRST.to_vec());
+                }
+            }
+        }
+        known().is_some_and(|kinds| kinds.contains(&kind))
+    }
+
     #[tracing::instrument(name = "sync.blob_state", skip_all, fields(server = %self.base, hash))]
     fn blob_state(&self, hash: &str) -> Result<Option<BlobState>, SyncError> {
         let url = self.url(&format!("v1/blobs/{hash}/state"))?;

@@ -43,6 +43,17 @@ macro_rules! kinds {
             /// Every kind, in the order of the registry.
             pub const ALL: &'static [RecordKind] = &[$(RecordKind::$variant),+];
 
+            /// The kinds of LabDesk's first release, which every workstation and server keeps: a
+            /// peer that does not say which kinds it keeps ([`KINDS_HEADER`]) keeps these.
+            pub const FIRST: &'static [RecordKind] = &[
+                RecordKind::Case,
+                RecordKind::CaseMeta,
+                RecordKind::ChatMessage,
+                RecordKind::File,
+                RecordKind::WorkflowStage,
+                RecordKind::CaseNote,
+            ];
+
             /// The kind's declaration.
             pub fn decl(self) -> &'static KindDecl {
                 match self {
@@ -61,6 +72,26 @@ kinds! {
     WorkflowStage => workflow_stage::DECL,
     CaseNote => case_note::DECL,
     Setting => setting::DECL,
+}
+
+/// The header that names the kinds of record a peer keeps, comma-separated: a workstation sends
+/// it with every request (the server then sends it no revision of another kind), the server with
+/// every answer (the workstation then sends it none of another: they wait in its outbox). A peer
+/// of the first release sends none and keeps [`RecordKind::FIRST`].
+pub const KINDS_HEADER: &str = "LabDesk-Kinds";
+
+/// This build's [`KINDS_HEADER`]: every kind it declares.
+pub fn kinds_header() -> String {
+    RecordKind::ALL.iter().map(|k| k.decl().name).collect::<Vec<_>>().join(",")
+}
+
+/// The kinds a peer keeps, from its [`KINDS_HEADER`] (`None`: it sent none). Names this build
+/// does not know (a newer peer's) are left out: nothing of them can come from here.
+pub fn kinds_from_header(header: Option<&str>) -> Vec<RecordKind> {
+    match header {
+        None => RecordKind::FIRST.to_vec(),
+        Some(text) => text.split(',').filter_map(|name| name.trim().parse().ok()).collect(),
+    }
 }
 
 /// Everything LabDesk knows about a kind of record, as data.
@@ -354,6 +385,17 @@ mod tests {
             let sent = serde_json::to_value(kind).unwrap_or_default();
             assert_eq!(sent.as_str(), Some(kind.decl().name), "the wire name is the declared name");
         }
+    }
+
+    #[test]
+    fn a_peer_keeps_the_kinds_its_header_names_and_the_first_ones_without_one() {
+        assert_eq!(kinds_from_header(None), RecordKind::FIRST, "a first-release peer");
+        assert_eq!(kinds_from_header(Some(&kinds_header())), RecordKind::ALL, "this build");
+        assert_eq!(
+            kinds_from_header(Some("case, setting,invoice")),
+            [RecordKind::Case, RecordKind::Setting],
+            "a newer one"
+        );
     }
 
     #[test]
