@@ -4,6 +4,12 @@
 //! A workstation older than [`MIN_PROTOCOL_VERSION`] is answered `426 Upgrade Required` with a
 //! message asking to update LabDesk, before anything is read or written.
 //!
+//! Kinds of record are added within version 1: a workstation names the kinds it keeps in
+//! `LabDesk-Kinds` ([`crate::KINDS_HEADER`]) and its pull pages leave out revisions of any other
+//! (the cursor moves past them); the server names its own in every answer, and a workstation
+//! pushes it no revision of another kind (they wait in the outbox). A peer that names none is of
+//! the first release and keeps [`crate::RecordKind::FIRST`].
+//!
 //! - `POST /v1/push` — [`PushRequest`] → [`PushResponse`]: outbox revisions, oldest first; one
 //!   [`PushResult`] per revision, in the same order. Idempotent by revision id.
 //! - `GET /v1/pull?after=CURSOR&limit=N` — [`PullPage`]: accepted revisions in the order the
