@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::{sync_round, SyncError, Transport};
 use crate::record::object;
-use crate::{NewFile, NewMessage, OpenOptions, Origin, Revision, Stage, StageAction, Store};
+use crate::{NewFile, NewMessage, OpenOptions, Origin, RecordKind, Revision, Stage, StageAction, Store};
 
 thread_local! {
     /// Pages applied by the bulk path on this thread (the tests' way to know it was taken).
@@ -222,9 +222,18 @@ fn lab_history() -> Link {
             let _ = a.unset_meta(&number, "shade");
         }
     }
+    // The lab's settings: a kind on no case, with no typed code.
+    let hours = a.create_record(RecordKind::Setting, object(json!({"key": "opening_hours", "value": "8-17"}))).unwrap();
+    let footer =
+        a.create_record(RecordKind::Setting, object(json!({"key": "invoice_footer", "value": "Thanks"}))).unwrap();
+    a.delete_record(RecordKind::Setting, &footer.record.id.to_string(), None, true).unwrap();
     sync(&mut a, &link);
     sync(&mut b, &link);
     // Offline on both: the same field two ways (a conflict), other fields (a merge), sets.
+    let hours = hours.record.id.to_string();
+    a.edit_record(RecordKind::Setting, &hours, None, object(json!({"value": "7-18"}))).unwrap();
+    b.edit_record(RecordKind::Setting, &hours, None, object(json!({"value": "9-17", "description": "front desk"})))
+        .unwrap();
     for i in [1, 2, 4] {
         let number = format!("FD1-{:06}", i + 1);
         a.edit_case(&number, None, object(json!({"priority": "rush", "assignees": ["ann", "dave"]}))).unwrap();
@@ -260,6 +269,7 @@ fn contents(store: &Store) -> Vec<(String, Vec<Vec<SqlValue>>)> {
         ("files", "SELECT * FROM files ORDER BY seq"),
         ("workflow_stages", "SELECT * FROM workflow_stages ORDER BY seq"),
         ("case_notes", "SELECT * FROM case_notes ORDER BY seq"),
+        ("lab_settings", "SELECT * FROM lab_settings ORDER BY seq"),
         ("revisions", "SELECT * FROM revisions ORDER BY seq"),
         ("outbox", "SELECT * FROM outbox ORDER BY seq"),
         (
