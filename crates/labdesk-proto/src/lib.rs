@@ -2,7 +2,8 @@
 //!
 //! Vocabulary, shared by every LabDesk crate:
 //! - **record**: one synced row — a case, a case meta value, a chat message, a file's metadata,
-//!   a workflow stage, a case note. Identified by a UUID minted where it was created.
+//!   a workflow stage, a case note, a lab setting: one of the **kinds** declared in [`kinds`].
+//!   Identified by a UUID minted where it was created.
 //! - **revision**: one accepted change to one record: the fields it set, on which `base_version`
 //!   it was made, by whom, on which workstation, when. Immutable but for `superseded_by`.
 //! - **chain**: a record's revisions in version order; its **head** is the one not superseded,
