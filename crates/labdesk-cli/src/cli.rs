@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use labdesk_core::{CaseSort, MessageType, Stage, Timestamp};
+use labdesk_core::{CaseSort, MessageType, RecordKind, Stage, Timestamp};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
@@ -109,6 +109,105 @@ pub enum Command {
     /// One file of a case, by its id (as `labdesk files CASE` shows): remove it, or save its contents
     #[command(subcommand)]
     File(FileCommand),
+    /// Records of any kind by name (`labdesk records` lists the kinds): list, show and history of
+    /// every kind; create, edit, delete and restore of the kinds with no commands of their own
+    /// (lab settings)
+    Records(RecordsArgs),
+}
+
+const RECORD_VALUES_HELP: &str = "Values are text, read as the field's type says (`labdesk records --json` lists \
+the fields and their types): integer: a whole number; money: an amount with at most two decimals, 12.50 or 12 \
+(stored in cents: 1250, 1200); bool: true/false, yes/no or 1/0; text_list: a,b,c or a JSON list [\"a\",\"b\"]; \
+json: JSON; time: a date and time (2026-11-21 09:30, UTC); a case_id: the case's number or UUID. An empty value \
+(field=) empties the field.";
+
+#[derive(Debug, Args)]
+#[command(
+    override_usage = "labdesk records                 (the kinds)\n       labdesk records KIND [COMMAND]  (without COMMAND: list)",
+    after_help = RECORD_VALUES_HELP
+)]
+pub struct RecordsArgs {
+    /// The kind of record, by its name as `labdesk records` lists them (setting, case, case_note, ...)
+    #[arg(value_name = "KIND", value_parser = parse_kind)]
+    pub kind: Option<RecordKind>,
+    /// What to do; without it, `list`
+    #[command(subcommand)]
+    pub action: Option<RecordAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecordAction {
+    /// List the records of the kind, most recently changed first
+    #[command(override_usage = "labdesk records KIND list [OPTIONS]")]
+    List(RecordListArgs),
+    /// Show one record: every field and its bookkeeping
+    #[command(override_usage = "labdesk records KIND show ID")]
+    Show(RecordIdArg),
+    /// Make a record from FIELD=VALUE pairs (for the kinds with no commands of their own)
+    #[command(override_usage = "labdesk records KIND create FIELD=VALUE...", after_help = RECORD_VALUES_HELP)]
+    Create {
+        /// A field's value, e.g. key=opening_hours "value=8-17" (repeat for each field)
+        #[arg(value_name = "FIELD=VALUE", value_parser = parse_field_value)]
+        fields: Vec<(String, String)>,
+    },
+    /// Change fields of a record
+    #[command(
+        override_usage = "labdesk records KIND edit ID FIELD=VALUE... [--base-version N]",
+        after_help = RECORD_VALUES_HELP
+    )]
+    Edit {
+        /// The record: its short id (as lists show) or its UUID
+        #[arg(value_name = "ID", value_parser = parse_any_record_id)]
+        id: String,
+        /// A field's new value, e.g. "value=7-18" (repeat for each field; field= empties it)
+        #[arg(value_name = "FIELD=VALUE", value_parser = parse_field_value, required = true)]
+        fields: Vec<(String, String)>,
+        /// Refuse the change if the record is no longer at this version
+        #[arg(long, value_name = "N")]
+        base_version: Option<u32>,
+    },
+    /// Delete a record (it stays in history and can be restored)
+    #[command(override_usage = "labdesk records KIND delete ID [--base-version N]")]
+    Delete(RecordWriteArg),
+    /// Bring back a deleted record as it was
+    #[command(override_usage = "labdesk records KIND restore ID [--base-version N]")]
+    Restore(RecordWriteArg),
+    /// Who changed what and when, for one record
+    #[command(override_usage = "labdesk records KIND history ID")]
+    History(RecordIdArg),
+}
+
+#[derive(Debug, Args)]
+pub struct RecordListArgs {
+    /// Only records with all these words in their shown text fields (any case)
+    #[arg(long, value_name = "TEXT")]
+    pub search: Option<String>,
+    /// Only records whose FIELD has exactly this value (repeat: all must hold)
+    #[arg(long = "where", value_name = "FIELD=VALUE", value_parser = parse_field_value)]
+    pub filters: Vec<(String, String)>,
+    /// Include deleted records
+    #[arg(long)]
+    pub deleted: bool,
+    /// At most this many (1 to 5000)
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=5000))]
+    pub limit: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordIdArg {
+    /// The record: its short id (as lists show) or its UUID
+    #[arg(value_name = "ID", value_parser = parse_any_record_id)]
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordWriteArg {
+    /// The record: its short id (as lists show) or its UUID
+    #[arg(value_name = "ID", value_parser = parse_any_record_id)]
+    pub id: String,
+    /// Refuse the change if the record is no longer at this version
+    #[arg(long, value_name = "N")]
+    pub base_version: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -601,6 +700,29 @@ fn parse_note_id(text: &str) -> Result<String, String> {
 
 fn parse_file_id(text: &str) -> Result<String, String> {
     parse_record_id(text, "file", "labdesk files CASE")
+}
+
+fn parse_any_record_id(text: &str) -> Result<String, String> {
+    parse_record_id(text, "record", "labdesk records KIND list")
+}
+
+/// A kind's name as `labdesk records` lists it; `-` for `_` and the plural's `s` are taken too
+/// (`case-notes`).
+fn parse_kind(text: &str) -> Result<RecordKind, String> {
+    let name = text.trim().to_ascii_lowercase().replace('-', "_");
+    let singular = name.strip_suffix('s').unwrap_or(&name);
+    name.parse::<RecordKind>().or_else(|_| singular.parse()).map_err(|_| {
+        // The proto's own sentence names every kind.
+        text.trim().parse::<RecordKind>().err().map_or_else(String::new, |e| e.to_string())
+    })
+}
+
+/// `FIELD=VALUE`, the value as typed (the kind's declaration says what it becomes).
+fn parse_field_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((field, value)) if !field.trim().is_empty() => Ok((field.trim().to_owned(), value.to_owned())),
+        _ => Err(format!("'{text}' is not FIELD=VALUE, e.g. key=opening_hours or \"value=8-17\"")),
+    }
 }
 
 fn parse_key_value(text: &str) -> Result<(String, String), String> {

@@ -160,9 +160,14 @@ impl Central {
 }
 
 fn respond(mut stream: TcpStream, status: &str, body: &str) {
+    // A server of this release names the kinds it keeps (LabDesk-Kinds): every one, lab settings
+    // too; a workstation sends a server that names none only the first release's kinds.
+    let kinds: Vec<&str> = labdesk_proto::RecordKind::ALL.iter().map(|k| k.as_str()).collect();
     let answer = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nLabDesk-Kinds: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len(),
+        kinds.join(",")
     );
     let _ = stream.write_all(answer.as_bytes());
 }
@@ -475,4 +480,60 @@ fn a_case_number_taken_on_both_workstations_is_set_aside_shown_under_rejected_an
     let out = text(&checked.stdout);
     assert_eq!(checked.status.code(), Some(1), "check fails while a change from the lab is held: {out}");
     assert!(out.contains("a change from the lab to case OLD-17 (version 1, by fd1@FD1) is not stored here"), "{out}");
+}
+
+#[test]
+fn a_lab_setting_syncs_to_the_other_workstation_and_a_value_changed_on_both_is_reviewed_and_resolved() {
+    let url = serve("tok");
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (a.path(), b.path());
+    ok(a, "FD1", &["login", "--server", &url, "--token", "tok"]);
+    ok(b, "FD2", &["login", "--server", &url, "--token", "tok"]);
+    let made = json_of(a, "FD1", &["records", "setting", "create", "key=opening_hours", "value=8-17"]);
+    let id = made["record"]["id"].as_str().unwrap().replace('-', "")[24..].to_owned();
+    let first = ok(a, "FD1", &["sync"]);
+    assert!(first.contains("Sent 1 change (1 applied"), "the setting goes up like any change: {first}");
+
+    ok(b, "FD2", &["sync"]);
+    let listed = ok(b, "FD2", &["records", "setting", "list"]);
+    let row = listed.lines().find(|l| l.contains("opening_hours")).unwrap_or_default();
+    assert!(row.contains("8-17") && row.contains(&id) && row.ends_with("fd1"), "B has A's setting: {listed}");
+
+    // Both change its value before either syncs.
+    ok(a, "FD1", &["records", "setting", "edit", &id, "value=7-18"]);
+    ok(b, "FD2", &["records", "setting", "edit", &id, "value=9-17"]);
+    ok(a, "FD1", &["sync"]);
+    let second = ok(b, "FD2", &["sync"]);
+    assert!(second.contains("1 conflicted"), "the later change meets the first: {second}");
+    assert!(second.contains("1 record needs review: see `labdesk conflicts`"), "{second}");
+
+    let listed = ok(b, "FD2", &["conflicts"]);
+    assert!(listed.contains(&format!("lab setting {id}:")), "the setting is named by its short id: {listed}");
+    assert!(listed.contains("value: kept \"7-18\" (fd1@FD1"), "who made the kept value: {listed}");
+    assert!(listed.contains("proposed \"9-17\" (fd2@FD2"), "and who made the other: {listed}");
+    assert!(listed.contains(&format!("resolve: labdesk resolve {id} --pick value=kept|proposed|VALUE")), "{listed}");
+    let shown = ok(b, "FD2", &["records", "setting", "show", &id]);
+    assert!(shown.contains("NEEDS REVIEW: value changed on two workstations"), "{shown}");
+    assert!(shown.contains("7-18"), "the kept value is the one in effect: {shown}");
+    let history = ok(b, "FD2", &["records", "setting", "history", &id]);
+    assert!(history.contains("conflicted (needs review)"), "{history}");
+    assert!(history.contains("value: kept 7-18, proposed 9-17"), "the values that met: {history}");
+
+    let resolved = ok(b, "FD2", &["resolve", &id, "--pick", "value=proposed"]);
+    assert!(resolved.starts_with(&format!("Resolved lab setting {id} (now version")), "{resolved}");
+    assert!(resolved.contains("value = 9-17"), "{resolved}");
+    assert!(ok(b, "FD2", &["conflicts"]).contains("No conflicts"));
+    assert!(!ok(b, "FD2", &["records", "setting", "show", &id]).contains("NEEDS REVIEW"), "settled");
+    ok(b, "FD2", &["sync"]);
+    ok(a, "FD1", &["sync"]);
+    assert!(ok(a, "FD1", &["conflicts"]).contains("No conflicts"), "the resolution reached A");
+    let (sa, sb) = (
+        json_of(a, "FD1", &["records", "setting", "show", &id]),
+        json_of(b, "FD2", &["records", "setting", "show", &id]),
+    );
+    assert_eq!(sa["value"], "9-17", "A has the value B settled on: {sa}");
+    assert_eq!((sa["value"].clone(), sa["version"].clone()), (sb["value"].clone(), sb["version"].clone()), "{sb}");
+    for (dir, ws) in [(a, "FD1"), (b, "FD2")] {
+        ok(dir, ws, &["check"]);
+    }
 }

@@ -7,6 +7,7 @@ mod check;
 mod files;
 mod history;
 mod import;
+mod record_kinds;
 mod records;
 mod sync;
 
@@ -119,5 +120,6 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode> {
         Command::Conflicts => sync::conflicts(&mut ctx),
         Command::Resolve(args) => sync::resolve(&mut ctx, args),
         Command::Rejected => sync::rejected(&mut ctx),
+        Command::Records(args) => record_kinds::run(&mut ctx, args),
     }
 }
