@@ -277,12 +277,14 @@ pub(crate) fn validate(
             Some(Value::Bool(b)) => SqlValue::Integer(i64::from(*b)),
             _ => SqlValue::Null,
         }));
-        // Only a record that takes these values now is refused: two workstations may each have
-        // made one offline, and neither must then become impossible to change.
+        // Only a record that takes these values now (made, restored, or changed to them) is
+        // refused: two workstations may each have made one offline, and neither must then become
+        // impossible to change.
         let unchanged: Vec<String> =
             decl.unique.iter().enumerate().map(|(i, f)| format!("{f} IS ?{}", i + 2)).collect();
         let sql = format!(
-            "SELECT id FROM {table} WHERE {} AND NOT EXISTS (SELECT 1 FROM {table} WHERE id = ?1 AND {}) LIMIT 1",
+            "SELECT id FROM {table} WHERE {} \
+             AND NOT EXISTS (SELECT 1 FROM {table} WHERE id = ?1 AND deleted_at IS NULL AND {}) LIMIT 1",
             clause.join(" AND "),
             unchanged.join(" AND "),
             table = decl.table
@@ -332,6 +334,24 @@ fn writable(kind: RecordKind) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Refuses fields the kind does not have, naming the ones it has.
+fn known_fields(kind: RecordKind, fields: &Fields) -> Result<()> {
+    let decl = kind.decl();
+    let problems: Vec<FieldError> = fields
+        .keys()
+        .filter(|name| *name != "deleted_at" && !decl.has_field(name))
+        .map(|name| {
+            let names: Vec<&str> = decl.fields.iter().filter(|f| !f.hidden).map(|f| f.name).collect();
+            FieldError::new(name, format!("is not a field; the fields are: {}", names.join(", ")))
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::invalid(kind, problems))
+    }
 }
 
 /// Refuses a change to a record that was submitted and so can only be superseded.
@@ -469,6 +489,7 @@ impl Store {
     /// Makes a record of a declared kind from its fields (what is left out is empty).
     pub fn create_record(&mut self, kind: RecordKind, fields: Fields) -> Result<Written<Fields>> {
         writable(kind)?;
+        known_fields(kind, &fields)?;
         self.write(|tx, actor| {
             let mut fields = fields;
             fields.remove("deleted_at");
@@ -629,8 +650,21 @@ mod tests {
         let err = s.create_record(RecordKind::Setting, fields(json!({"key": "tax_rate", "value": "9"}))).unwrap_err();
         assert!(err.to_string().contains(&crate::short_id(first.record.id)), "it names the one there is: {err}");
         s.delete_record(RecordKind::Setting, &first.record.id.to_string(), None, true).unwrap();
-        s.create_record(RecordKind::Setting, fields(json!({"key": "tax_rate", "value": "9"})))
+        let second = s
+            .create_record(RecordKind::Setting, fields(json!({"key": "tax_rate", "value": "9"})))
             .expect("a deleted setting's key is free again");
+        let err = s.delete_record(RecordKind::Setting, &first.record.id.to_string(), None, false).unwrap_err();
+        assert!(
+            err.to_string().contains(&crate::short_id(second.record.id)),
+            "a restore cannot repeat a live key: {err}"
+        );
+    }
+
+    #[test]
+    fn a_field_the_kind_does_not_have_is_refused_at_creation_too() {
+        let mut s = store();
+        let err = s.create_record(RecordKind::Setting, fields(json!({"key": "k", "colour": "red"}))).unwrap_err();
+        assert!(err.to_string().contains("colour: is not a field; the fields are: key, value, description"), "{err}");
     }
 
     #[test]

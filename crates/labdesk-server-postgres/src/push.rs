@@ -459,8 +459,14 @@ impl<'a> Batch<'a> {
             }
             tx.query(&statements.numbers, &[&who.lab_id, &numbers]).await
         };
-        let mut unique_kinds: Vec<&str> =
-            revisions.iter().filter(|r| unique_key(r).is_some()).map(|r| r.record_kind.as_str()).collect();
+        // Kinds with unique fields that the batch creates or restores records of.
+        let mut unique_kinds: Vec<&str> = revisions
+            .iter()
+            .filter(|r| {
+                has_unique(r.record_kind) && (r.parent.is_none() || r.fields.get("deleted_at") == Some(&Value::Null))
+            })
+            .map(|r| r.record_kind.as_str())
+            .collect();
         unique_kinds.sort_unstable();
         unique_kinds.dedup();
         let live = async {
@@ -608,7 +614,7 @@ impl<'a> Batch<'a> {
             }
             if let Some(key) = unique_key(revision) {
                 if let Some(other) = self.unique.get(&key).filter(|other| **other != record) {
-                    return Ok(Decided::Rejected(unique_taken(revision, *other)));
+                    return Ok(Decided::Rejected(unique_taken(kind, &revision.fields, *other)));
                 }
             }
             return Ok(Decided::Stored(self.create(revision)?));
@@ -663,6 +669,24 @@ impl<'a> Batch<'a> {
             apply(&mut next, &effective);
             if let Some(reason) = self.breaks_rules(kind, record, &next) {
                 return Ok(Decided::Rejected(reason));
+            }
+        }
+        // A restore, or a delete, moves the record's unique fields in or out of use.
+        if has_unique(kind) {
+            let key = (kind, unique_values(kind, &held.head.state));
+            match (held.head.state.get("deleted_at").is_some_and(|d| !d.is_null()), effective.get("deleted_at")) {
+                (true, Some(Value::Null)) => {
+                    if let Some(other) = self.unique.get(&key).filter(|other| **other != record) {
+                        return Ok(Decided::Rejected(unique_taken(kind, &held.head.state, *other)));
+                    }
+                    self.unique.insert(key, record);
+                }
+                (false, Some(d)) if !d.is_null() => {
+                    if self.unique.get(&key) == Some(&record) {
+                        self.unique.remove(&key);
+                    }
+                }
+                _ => {}
             }
         }
         Ok(Decided::Stored(self.append(revision, effective, proposed, conflicts, outcome)?))
@@ -1045,9 +1069,7 @@ const LIVE_OF_KINDS: &str = "SELECT id, kind, state FROM records \
 /// A creating revision of a lab's kind with unique fields (cases aside: their numbers have their
 /// own check and index): the kind and the values it brings.
 fn unique_key(revision: &Revision) -> Option<(RecordKind, String)> {
-    let decl = revision.record_kind.decl();
-    let lab_kind = decl.scope == labdesk_proto::Scope::Lab && revision.record_kind != RecordKind::Case;
-    if !lab_kind || decl.unique.is_empty() || revision.parent.is_some() {
+    if !has_unique(revision.record_kind) || revision.parent.is_some() {
         return None;
     }
     if revision.fields.get("deleted_at").is_some_and(|d| !d.is_null()) {
@@ -1056,19 +1078,26 @@ fn unique_key(revision: &Revision) -> Option<(RecordKind, String)> {
     Some((revision.record_kind, unique_values(revision.record_kind, &revision.fields)))
 }
 
+/// Is `kind` one of a lab's kinds whose unique fields name one live record (cases aside)?
+fn has_unique(kind: RecordKind) -> bool {
+    let decl = kind.decl();
+    decl.scope == labdesk_proto::Scope::Lab && kind != RecordKind::Case && !decl.unique.is_empty()
+}
+
 /// The values of a kind's unique fields in `state`, as JSON text.
 fn unique_values(kind: RecordKind, state: &Map<String, Value>) -> String {
     let values: Vec<&Value> = kind.decl().unique.iter().map(|f| state.get(*f).unwrap_or(&Value::Null)).collect();
     serde_json::to_string(&values).unwrap_or_default()
 }
 
-/// Why a new record whose unique fields a live record of the lab has is refused.
-fn unique_taken(revision: &Revision, other: Uuid) -> String {
-    let decl = revision.record_kind.decl();
+/// Why a new (or restored) record whose unique fields, as in `state`, a live record of the lab
+/// has is refused.
+fn unique_taken(kind: RecordKind, state: &Map<String, Value>, other: Uuid) -> String {
+    let decl = kind.decl();
     let values: Vec<String> = decl
         .unique
         .iter()
-        .map(|f| revision.fields.get(*f).and_then(Value::as_str).map_or_else(|| (*f).to_owned(), str::to_owned))
+        .map(|f| state.get(*f).and_then(Value::as_str).map_or_else(|| (*f).to_owned(), str::to_owned))
         .collect();
     let short = other.simple().to_string();
     format!(

@@ -978,5 +978,10 @@ async fn a_lab_setting_is_one_per_key_in_a_lab_and_a_deleted_one_frees_its_key()
         edit(RecordKind::Setting, first.record_id, first.id, &f.ann, json!({"deleted_at": "2026-01-01T00:00:00.000Z"}));
     assert_eq!(f.push_one(&f.ann, &delete).await?.outcome, Outcome::Applied);
     assert_eq!(f.push_one(&f.bob, &setting(&f.bob, "tax_rate")).await?.outcome, Outcome::Applied);
+    // ... and a restore cannot bring back a second live one.
+    let restore = edit(RecordKind::Setting, first.record_id, delete.id, &f.ann, json!({"deleted_at": null}));
+    let answer = f.push_one(&f.ann, &restore).await?;
+    assert_eq!(answer.outcome, Outcome::Rejected, "{answer:?}");
+    assert!(answer.reason.as_deref().unwrap_or_default().contains("tax_rate is already in this lab"), "{answer:?}");
     Ok(())
 }

@@ -167,25 +167,34 @@ impl Central {
         self.answer(sent.id).unwrap()
     }
 
-    /// A live record of the lab, other than `sent`'s, with the unique fields a creating `sent` brings
-    /// (for kinds of the lab scope with unique fields, cases aside: their numbers have their knob).
+    /// A live record of the lab, other than `sent`'s, with the unique fields a creating (or
+    /// restoring) `sent` brings, for kinds of the lab scope with unique fields (cases aside: their
+    /// numbers have their knob).
     fn same_unique(&self, sent: &Revision) -> Option<Uuid> {
         let decl = sent.record_kind.decl();
-        if decl.unique.is_empty() || decl.scope != labdesk_proto::Scope::Lab || sent.parent.is_some() {
+        if decl.unique.is_empty() || decl.scope != labdesk_proto::Scope::Lab {
             return None;
         }
-        if sent.record_kind == labdesk_core::RecordKind::Case || self.chains.contains_key(&sent.record_id) {
+        let own = self.chains.contains_key(&sent.record_id).then(|| self.state(sent.record_id));
+        let wanted = match &own {
+            None if sent.parent.is_none() => &sent.fields,
+            Some(state) if !state["deleted_at"].is_null() && sent.fields.get("deleted_at") == Some(&Value::Null) => {
+                state
+            }
+            _ => return None,
+        };
+        if sent.record_kind == labdesk_core::RecordKind::Case {
             return None;
         }
         let key = |state: &Map<String, Value>| -> Vec<Value> {
             decl.unique.iter().map(|f| state.get(*f).cloned().unwrap_or(Value::Null)).collect()
         };
-        let wanted = key(&sent.fields);
+        let wanted = key(wanted);
         self.chains.iter().find_map(|(id, chain)| {
             let first = &self.accepted[*chain.first()?].revision;
             let state = self.state(*id);
-            (first.record_kind == sent.record_kind && state["deleted_at"].is_null() && key(&state) == wanted)
-                .then_some(*id)
+            let same = first.record_kind == sent.record_kind && state["deleted_at"].is_null() && key(&state) == wanted;
+            (same && *id != sent.record_id).then_some(*id)
         })
     }
 
