@@ -10,7 +10,7 @@ mod common;
 use anyhow::Result;
 use common::{assert_converged, central_review_state, fields, outbox_ids, review_state, Lab, Ws};
 use labdesk_core::sync::{fetch_blob, Transport};
-use labdesk_core::{MessageStatus, NewMessage, Stage, StageAction, StageStatus};
+use labdesk_core::{MessageStatus, NewMessage, RecordKind, Stage, StageAction, StageStatus};
 use labdesk_proto::sync::{Outcome, PushRequest};
 use labdesk_testkit::TestServer;
 use serde_json::json;
@@ -117,6 +117,71 @@ fn the_same_field_edited_offline_on_two_workstations_is_conflicted_for_the_later
     }
     let review = lab.query(&format!("SELECT needs_review::text FROM records WHERE id = '{}'", case.id))?;
     assert_eq!(review[0][0].as_deref(), Some("false"), "centrally the record no longer needs review");
+    converged(&lab, &observer, &ws)?;
+    Ok(())
+}
+
+#[test]
+fn a_lab_setting_syncs_between_workstations_conflicts_visibly_and_one_name_stays_one_setting() -> Result<()> {
+    let (lab, mut ws, observer) = lab_with(3)?;
+    let made =
+        ws[0].store.create_record(RecordKind::Setting, fields(json!({"key": "opening_hours", "value": "8-17"})))?;
+    let id = made.record.id.to_string();
+    sync_all(&mut ws)?;
+    for w in &ws {
+        assert_eq!(w.store.record(RecordKind::Setting, &id)?.record["value"], "8-17", "{} has the setting", w.name());
+    }
+    // Both change it offline; and the third makes the same name again offline.
+    ws[0].store.edit_record(RecordKind::Setting, &id, None, fields(json!({"value": "7-18"})))?;
+    ws[1].store.edit_record(
+        RecordKind::Setting,
+        &id,
+        None,
+        fields(json!({"value": "9-17", "description": "front desk"})),
+    )?;
+    let first = ws[0].sync()?;
+    let second = ws[1].sync()?;
+    assert_eq!((first.applied, first.conflicted), (1, 0), "the first pusher fast-forwards");
+    assert_eq!(second.conflicted, 1, "the later one's value came second: conflicted, its description merged");
+    sync_all(&mut ws)?;
+    for w in &ws {
+        let setting = w.store.record(RecordKind::Setting, &id)?;
+        assert_eq!((&setting.record["value"], &setting.record["description"]), (&json!("7-18"), &json!("front desk")));
+        let conflicts = w.store.conflicts()?;
+        assert_eq!(conflicts.len(), 1, "{} lists the setting for review", w.name());
+        assert_eq!(conflicts[0].disputes[0].field, "value");
+        assert_eq!(conflicts[0].case_number, None, "a setting belongs to no case");
+    }
+    ws[2].store.resolve(made.record.id, fields(json!({"value": "9-17"})))?;
+    sync_all(&mut ws)?;
+    sync_all(&mut ws)?;
+    for w in &ws {
+        assert_eq!(w.store.record(RecordKind::Setting, &id)?.record["value"], "9-17", "the pick wins on {}", w.name());
+        assert!(w.store.conflicts()?.is_empty(), "settled on {}", w.name());
+        assert_eq!(w.store.history(made.record.id)?.len(), 4, "{} keeps the whole history", w.name());
+    }
+    converged(&lab, &observer, &ws)?;
+    Ok(())
+}
+
+#[test]
+fn the_same_setting_name_made_on_two_workstations_offline_is_kept_once_and_refused_to_the_second() -> Result<()> {
+    let (lab, mut ws, observer) = lab_with(2)?;
+    ws[0].store.create_record(RecordKind::Setting, fields(json!({"key": "tax_rate", "value": "8"})))?;
+    let late = ws[1].store.create_record(RecordKind::Setting, fields(json!({"key": "tax_rate", "value": "9"})))?;
+    ws[0].sync()?;
+    let report = ws[1].sync()?;
+    assert_eq!(report.rejected, 1, "the second one made is refused");
+    let refused = ws[1].store.rejected_changes()?;
+    assert!(refused
+        .iter()
+        .any(|r| r.record_id == late.record.id && r.reason.contains("tax_rate is already in this lab")));
+    sync_all(&mut ws)?;
+    for w in &ws {
+        let live = w.store.records(RecordKind::Setting, &Default::default())?;
+        assert_eq!(live.len(), 1, "{} has one tax_rate", w.name());
+        assert_eq!(live[0].record["value"], "8", "the first one made");
+    }
     converged(&lab, &observer, &ws)?;
     Ok(())
 }

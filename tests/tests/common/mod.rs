@@ -23,8 +23,10 @@ use uuid::Uuid;
 mod review;
 pub use review::{review_state, Dispute, ReviewState};
 
-/// The synced tables of a workstation store, one per record kind.
-pub const TABLES: [&str; 6] = ["cases", "case_meta", "chat_messages", "files", "workflow_stages", "case_notes"];
+/// The synced tables of a workstation store, one per declared record kind.
+pub fn tables() -> impl Iterator<Item = &'static str> {
+    labdesk_core::RecordKind::ALL.iter().map(|k| k.decl().table)
+}
 
 pub fn fields(value: Value) -> Map<String, Value> {
     match value {
@@ -356,7 +358,7 @@ fn rows(store: &Store, sql: &str, skip: &[&str]) -> Vec<Map<String, Value>> {
 
 pub fn snapshot(store: &Store) -> Snapshot {
     let mut all = BTreeMap::new();
-    for table in TABLES {
+    for table in tables() {
         let mut by_id = BTreeMap::new();
         for row in rows(store, &format!("SELECT * FROM {table}"), &["seq"]) {
             let id = row["id"].as_str().unwrap().to_owned();
