@@ -1,15 +1,17 @@
 //! The LabDesk desktop app: a thin Tauri shell over the client core (`labdesk-core`).
 //!
-//! Vocabulary: a **command** is a function the UI invokes ([`commands`]); it calls the core and
-//! answers with the core's types or a [`error::CommandError`]. **Events** are what the shell
-//! tells the UI unasked: `sync://status` (the status bar), `store://changed` (pulled or scanned
-//! changes: refresh), `files://progress` (copying an attachment), `scanner://file`.
+//! Vocabulary: a **command** is a function the UI invokes ([`commands`]; [`records`] for records
+//! of any kind); it calls the core and answers with the core's types or a
+//! [`error::CommandError`]. **Events** are what the shell tells the UI unasked: `sync://status`
+//! (the status bar), `store://changed` (pulled or scanned changes: refresh), `files://progress`
+//! (copying an attachment), `scanner://file`.
 //! The shell owns threads and OS resources — the window, the keychain ([`keychain`]), the sync
 //! watch ([`sync`]), the scanner-folder watch ([`scanner`]) — and nothing else: no SQL, no rules.
 
 pub mod commands;
 pub mod error;
 pub mod keychain;
+pub mod records;
 pub mod scanner;
 pub mod state;
 pub mod sync;
@@ -126,6 +128,14 @@ pub fn run() -> anyhow::Result<()> {
             commands::set_scanner_folder,
             commands::conflicts,
             commands::resolve_conflict,
+            records::record_kinds,
+            records::list_records,
+            records::get_record,
+            records::create_record,
+            records::edit_record,
+            records::delete_record,
+            records::restore_record,
+            records::record_history,
         ])
         .build(tauri::generate_context!())
         .context("cannot build the window")?

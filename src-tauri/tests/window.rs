@@ -1,14 +1,15 @@
 //! The real app in a real window (Xvfb, tauri-driver, WebKitWebDriver), used as a front-desk
 //! person and a technician would: take in a case, find it in the list, open it, send a chat
-//! message, move a stage, add a note. A screenshot of each screen is saved; afterwards the store
-//! on disk must hold exactly what was done, and pass its own check.
+//! message, move a stage, add a note; and, on the screens made from a kind's declaration alone,
+//! add a lab setting. A screenshot of each screen is saved; afterwards the store on disk must
+//! hold exactly what was done, and pass its own check.
 
 mod support;
 
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
-use labdesk_core::{OpenOptions, StageStatus, Store};
+use labdesk_core::{OpenOptions, RecordFilter, RecordKind, StageStatus, Store};
 use support::window::{prerequisites, AppSession, Display};
 
 /// Where the screenshots go: `LABDESK_SCREENSHOTS` (the README's are made with
@@ -27,7 +28,7 @@ async fn a_case_taken_in_at_the_front_desk_is_found_discussed_and_moved_on_in_th
     let (home, data) = (root.path().join("home"), root.path().join("data"));
     std::fs::create_dir_all(&home)?;
     let shots = screenshot_dir();
-    seed_cases(&data)?;
+    seed_store(&data)?;
     let app =
         AppSession::start(&display, &home, &data, &[("LABDESK_WORKSTATION", "FD1"), ("LABDESK_USER", "maria")]).await?;
     let run = async {
@@ -117,6 +118,31 @@ async fn a_case_taken_in_at_the_front_desk_is_found_discussed_and_moved_on_in_th
         )
         .await?;
 
+        // Lab settings: a kind with no screen code of its own, listed and edited from its declaration.
+        app.find("nav-records-setting").await?.click().await?;
+        app.until(
+            "the lab's settings are listed",
+            &format!("document.querySelectorAll('[data-testid=record-row]').length === {}", SEEDED_SETTINGS.len()),
+        )
+        .await?;
+        app.find("record-new").await?.click().await?;
+        app.find("record-field-key").await?.send_keys("invoice_footer").await?;
+        app.find("record-field-value").await?.send_keys("Payable within 30 days. Thank you for your order.").await?;
+        app.find("record-field-description").await?.send_keys("Printed under every invoice").await?;
+        app.find("record-save").await?.click().await?;
+        app.until(
+            "the new setting is listed and open in its form",
+            &format!(
+                "document.querySelector('[data-testid=record-title]')?.textContent === 'invoice_footer' && \
+                 document.querySelectorAll('[data-testid=record-row]').length === {}",
+                SEEDED_SETTINGS.len() + 1
+            ),
+        )
+        .await?;
+        // The caret keeps the page painting, for the screenshot (see the case list's).
+        app.find("record-field-value").await?.click().await?;
+        app.screenshot(&shots.join("lab-settings.png")).await?;
+
         Ok::<_, anyhow::Error>(number)
     };
     // A step that hangs (a WebDriver call has no timeout of its own) fails the test instead.
@@ -150,6 +176,11 @@ async fn a_case_taken_in_at_the_front_desk_is_found_discussed_and_moved_on_in_th
     );
     let stages = store.stages(&number)?;
     assert_eq!(stages[0].stage.status, StageStatus::InProgress, "receiving was started");
+    let settings = store.records(RecordKind::Setting, &RecordFilter::default())?;
+    let footer = settings.iter().find(|s| s.record["key"] == "invoice_footer").context("the setting was stored")?;
+    assert_eq!(footer.record["value"], "Payable within 30 days. Thank you for your order.");
+    assert_eq!(footer.updated_by, "maria", "made as the app's user");
+    assert_eq!(settings.len(), SEEDED_SETTINGS.len() + 1);
     let report = store.check(true)?;
     assert!(report.is_ok(), "the store is consistent after the session: {report:?}");
     Ok(())
@@ -166,7 +197,13 @@ const SEEDED: &[(&str, &str, &str, &str, &str)] = &[
     ("John von Neumann", "ready", "medium", "2020-01-10", "crown:gold"),
 ];
 
-fn seed_cases(data: &std::path::Path) -> Result<()> {
+/// The lab's settings when the session starts (key, value, what it is for).
+const SEEDED_SETTINGS: &[(&str, &str, &str)] = &[
+    ("opening_hours", "Mon–Fri 8:00–17:30, Sat 9:00–12:00", "Shown on delivery notes"),
+    ("rush_cutoff", "11:00", "Rush orders in by this time ship the same day"),
+];
+
+fn seed_store(data: &std::path::Path) -> Result<()> {
     let options = OpenOptions { workstation: Some("FD1".into()), user: Some("maria".into()) };
     let mut store = Store::open(data, options).context("the app's store is set up before it starts")?;
     for (patient, status, priority, due, service) in SEEDED {
@@ -177,6 +214,11 @@ fn seed_cases(data: &std::path::Path) -> Result<()> {
         });
         let serde_json::Value::Object(fields) = fields else { unreachable!("a JSON object literal") };
         store.create_case(fields)?;
+    }
+    for (key, value, description) in SEEDED_SETTINGS {
+        let fields = serde_json::json!({ "key": key, "value": value, "description": description });
+        let serde_json::Value::Object(fields) = fields else { unreachable!("a JSON object literal") };
+        store.create_record(RecordKind::Setting, fields)?;
     }
     Ok(())
 }

@@ -16,11 +16,13 @@ import type { SyncStatus } from './bindings/SyncStatus';
 import type { Vocabulary } from './bindings/Vocabulary';
 import { SyncBar } from './components/SyncBar';
 import { type Toast, Toasts, toastForScan } from './components/Toasts';
+import { capitalized } from './components/records/recordForm';
 import { AppContext, type AppState } from './lib/app';
 import { navigate, type Route, useRoute } from './lib/route';
 import { CaseList } from './screens/CaseList';
 import { CaseScreen } from './screens/CaseScreen';
 import { Intake } from './screens/Intake';
+import { generatedKinds, Records, recordsHash, useRecordKinds, useRecordsRoute } from './screens/Records';
 import { Review } from './screens/Review';
 import { Settings } from './screens/Settings';
 
@@ -33,6 +35,9 @@ const NAV: Array<{ screen: Route['screen']; label: string; key: string; testId: 
 
 export function App() {
   const route = useRoute();
+  // Kinds with no screens of their own get the generic ones (screens/Records.tsx).
+  const records = useRecordsRoute();
+  const kinds = useRecordKinds();
   const [info, setInfo] = useState<AppInfo | null>(null);
   const [vocabulary, setVocabulary] = useState<Vocabulary | null>(null);
   const [sync, setSync] = useState<SyncStatus | null>(null);
@@ -95,7 +100,7 @@ export function App() {
   }
   if (!state) return <div className="splash">LabDesk…</div>;
 
-  const current = route.screen === 'case' ? 'cases' : route.screen;
+  const current = records ? 'records' : route.screen === 'case' ? 'cases' : route.screen;
   return (
     <AppContext.Provider value={state}>
       <div className="app">
@@ -122,13 +127,30 @@ export function App() {
               <kbd>Alt+{n.key.toUpperCase()}</kbd>
             </a>
           ))}
+          {generatedKinds(kinds).map((k) => (
+            <a
+              key={k.name}
+              href={recordsHash(k.name)}
+              className={records?.kind === k.name ? 'active' : ''}
+              aria-current={records?.kind === k.name ? 'page' : undefined}
+              data-testid={`nav-records-${k.name}`}
+            >
+              {capitalized(k.plural)}
+            </a>
+          ))}
         </nav>
         <main className="main">
-          {route.screen === 'intake' && <Intake />}
-          {route.screen === 'cases' && <CaseList />}
-          {route.screen === 'case' && <CaseScreen key={route.key} caseKey={route.key} />}
-          {route.screen === 'review' && <Review />}
-          {route.screen === 'settings' && <Settings />}
+          {records ? (
+            <Records kinds={kinds} route={records} />
+          ) : (
+            <>
+              {route.screen === 'intake' && <Intake />}
+              {route.screen === 'cases' && <CaseList />}
+              {route.screen === 'case' && <CaseScreen key={route.key} caseKey={route.key} />}
+              {route.screen === 'review' && <Review />}
+              {route.screen === 'settings' && <Settings />}
+            </>
+          )}
         </main>
         <SyncBar status={sync} />
         <Toasts toasts={toasts} onDismiss={dismiss} />

@@ -23,8 +23,10 @@ import type { FieldError } from './bindings/FieldError';
 import type { FileProgress } from './bindings/FileProgress';
 import type { FileRecord } from './bindings/FileRecord';
 import type { HistoryEntry } from './bindings/HistoryEntry';
+import type { KindInfo } from './bindings/KindInfo';
 import type { NewMessage } from './bindings/NewMessage';
 import type { RecordConflicts } from './bindings/RecordConflicts';
+import type { RecordFilter } from './bindings/RecordFilter';
 import type { Revision } from './bindings/Revision';
 import type { ScannedFile } from './bindings/ScannedFile';
 import type { SearchHit } from './bindings/SearchHit';
@@ -35,6 +37,7 @@ import type { SyncStatus } from './bindings/SyncStatus';
 import type { Vocabulary } from './bindings/Vocabulary';
 import type { WorkflowStage } from './bindings/WorkflowStage';
 import type { Written } from './bindings/Written';
+import type { JsonValue } from './bindings/serde_json/JsonValue';
 
 /** The case fields intake and editing may send: all but those LabDesk mints. */
 export type CaseFields = Partial<Omit<Case, 'case_number' | 'secret_key'>>;
@@ -179,6 +182,33 @@ export async function chooseFolder(): Promise<string | null> {
   const picked = await openDialog({ multiple: false, directory: true });
   return typeof picked === 'string' ? picked : null;
 }
+
+// ---- records of any kind, by their declaration (`kind` is its name: `setting`) ----
+
+/** A record's content: field name to value, in stored form. */
+export type RecordFields = Record<string, JsonValue>;
+
+/** Every kind's declaration, for building lists and forms; `hand_made` kinds have screens of their own. */
+export const recordKinds = (): Promise<KindInfo[]> => call('record_kinds');
+export const listRecords = (kind: string, filter: RecordFilter): Promise<Stored<RecordFields>[]> =>
+  call('list_records', { kind, filter });
+/** One record, deleted or not; `id` is its UUID or short id. */
+export const getRecord = (kind: string, id: string): Promise<Stored<RecordFields>> => call('get_record', { kind, id });
+export const createRecord = (kind: string, fields: RecordFields): Promise<Written<RecordFields>> =>
+  call('create_record', { kind, fields });
+/** Sets only the fields in `patch`, refused if the record moved on from `baseVersion`. */
+export const editRecord = (
+  kind: string,
+  id: string,
+  baseVersion: number,
+  patch: RecordFields,
+): Promise<Written<RecordFields>> => call('edit_record', { kind, id, baseVersion, patch });
+export const deleteRecord = (kind: string, id: string, baseVersion: number): Promise<Written<RecordFields>> =>
+  call('delete_record', { kind, id, baseVersion });
+export const restoreRecord = (kind: string, id: string, baseVersion: number): Promise<Written<RecordFields>> =>
+  call('restore_record', { kind, id, baseVersion });
+/** Every revision of one record, oldest first. */
+export const recordHistory = (kind: string, id: string): Promise<HistoryEntry[]> => call('record_history', { kind, id });
 
 // ---- sync, sign-in, settings ----
 

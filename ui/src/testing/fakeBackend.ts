@@ -33,6 +33,9 @@ import type { SyncStatus } from '../bindings/SyncStatus';
 import type { Vocabulary } from '../bindings/Vocabulary';
 import type { WorkflowStage } from '../bindings/WorkflowStage';
 import type { JsonValue } from '../bindings/serde_json/JsonValue';
+import type { KindInfo } from '../bindings/KindInfo';
+import KINDS from '../bindings/kinds.json' with { type: 'json' };
+import { fakeRecords } from './fakeRecords';
 
 export type FakeOptions = {
   /** 'demo': a handful of varied cases with chat, stages, a conflict and a refused change. */
@@ -64,7 +67,7 @@ export type FakeControl = {
 
 type Json = Record<string, JsonValue>;
 
-export function installFakeBackend(options: FakeOptions = {}): void {
+function installFakeBackendWith(records: typeof fakeRecords, kinds: KindInfo[], options: FakeOptions = {}): void {
   const user = options.user ?? 'ann';
   const workstation = options.workstation ?? 'FD1';
   const latency = options.latency ?? 0;
@@ -251,6 +254,9 @@ export function installFakeBackend(options: FakeOptions = {}): void {
       );
     }
   };
+
+  // ---- records of any kind (fakeRecords.ts) ----
+  const generic = records(kinds, { user, now, uuid, fail, writeRevision, revisions });
 
   // ---- cases ----
   const toTimestamp = (field: string, value: unknown, problems: FieldError[]): string | null => {
@@ -682,6 +688,7 @@ export function installFakeBackend(options: FakeOptions = {}): void {
       case 'file': return text('original_name');
       case 'workflow_stage': return text('stage');
       case 'case_note': return words(text('body'));
+      default: return ''; // not on a case: `generic` names its own
     }
   };
   const history = (caseKey: unknown): HistoryEntry[] => {
@@ -958,10 +965,12 @@ export function installFakeBackend(options: FakeOptions = {}): void {
       return revision;
     },
     'plugin:dialog|open': () => dialogAnswer,
+    ...generic.handlers,
   };
   for (const cmd of [
     'create_case', 'edit_case', 'delete_case', 'restore_case', 'post_message', 'edit_message', 'react_message',
     'mark_read', 'delete_message', 'retry_message', 'add_note', 'edit_note', 'delete_note', 'move_stage', 'attach_files', 'remove_file', 'resolve_conflict',
+    ...generic.mutating,
   ]) {
     mutating.add(cmd);
   }
@@ -1054,6 +1063,8 @@ export function installFakeBackend(options: FakeOptions = {}): void {
     const n1 = addNote(ada, 'Patient prefers a lighter shade than the last crown.');
     n1.author_id = 'bob';
     n1.updated_by = 'bob';
+    generic.seed('setting', { key: 'opening_hours', value: 'Mon–Fri 8:00–17:30, Sat 9:00–12:00', description: 'Shown on delivery notes' });
+    generic.seed('setting', { key: 'rush_cutoff', value: '11:00', description: 'Rush orders in by this time ship the same day' });
     for (const r of revisions) synced.add(r.id);
     for (const m of messages) if (m.message_status === 'sending') m.message_status = 'sent';
     lastSyncAt = day(0);
@@ -1160,3 +1171,13 @@ export function installFakeBackend(options: FakeOptions = {}): void {
     },
   };
 }
+
+/** Puts the fake backend in place of the shell on `window`, with the generic record commands
+ * (fakeRecords.ts) over the declared kinds (bindings/kinds.json). */
+export function installFakeBackend(options: FakeOptions = {}): void {
+  installFakeBackendWith(fakeRecords, KINDS as KindInfo[], options);
+}
+// Playwright sends the installer into the page as source text (`addInitScript(fn, arg)` runs
+// `(${fn.toString()})(arg)`), where nothing is imported: the text carries what it calls.
+installFakeBackend.toString = () =>
+  `(options) => (${String(installFakeBackendWith)})(${String(fakeRecords)}, ${JSON.stringify(KINDS)}, options)`;

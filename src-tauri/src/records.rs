@@ -1,0 +1,116 @@
+//! The commands for records of any kind, written once: the UI's generic screens list, show,
+//! make, change, delete and restore a declared kind's records through them, and read any kind's.
+//! Each one parses the kind's name, calls the core (`labdesk_core::declared`) and answers with
+//! what it answers; the core refuses writes to kinds that have their own commands.
+
+use labdesk_core::{Fields, HistoryEntry, KindInfo, RecordFilter, RecordKind, Stored, Written};
+use tauri::{AppHandle, Emitter, State};
+
+use crate::error::{CommandError, CommandResult};
+use crate::state::AppState;
+
+/// The kind a command names (`setting`), or an error that lists the kinds there are.
+fn kind_named(name: &str) -> CommandResult<RecordKind> {
+    name.trim().parse::<RecordKind>().map_err(|e| CommandError::other(e.to_string()))
+}
+
+/// After a write: the status bar's pending count moved (as `commands::store_changed`).
+fn store_changed(app: &AppHandle, state: &AppState) {
+    match state.with_store(|store| state.sync.status(store)) {
+        Ok(status) => {
+            let _ = app.emit("sync://status", status);
+        }
+        Err(e) => tracing::warn!(error = e.message, "cannot read the sync status"),
+    }
+}
+
+/// Every kind's declaration, in the registry's order: what the UI builds lists and forms from.
+#[tauri::command]
+pub fn record_kinds() -> Vec<KindInfo> {
+    KindInfo::all()
+}
+
+/// Records of `kind` that match `filter`, most recently changed first.
+#[tauri::command(async)]
+pub fn list_records(
+    state: State<'_, AppState>,
+    kind: String,
+    filter: RecordFilter,
+) -> CommandResult<Vec<Stored<Fields>>> {
+    let kind = kind_named(&kind)?;
+    state.with_store(|store| store.records(kind, &filter))
+}
+
+/// One record of `kind`, deleted or not; `id` is its UUID or its short id.
+#[tauri::command(async)]
+pub fn get_record(state: State<'_, AppState>, kind: String, id: String) -> CommandResult<Stored<Fields>> {
+    let kind = kind_named(&kind)?;
+    state.with_store(|store| store.record(kind, &id))
+}
+
+#[tauri::command(async)]
+pub fn create_record(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    kind: String,
+    fields: Fields,
+) -> CommandResult<Written<Fields>> {
+    let kind = kind_named(&kind)?;
+    let out = state.with_store(|store| store.create_record(kind, fields))?;
+    store_changed(&app, &state);
+    Ok(out)
+}
+
+/// Sets the fields in `patch`, refused if the record moved on from `base_version`.
+#[tauri::command(async)]
+pub fn edit_record(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    kind: String,
+    id: String,
+    base_version: Option<u32>,
+    patch: Fields,
+) -> CommandResult<Written<Fields>> {
+    let kind = kind_named(&kind)?;
+    let out = state.with_store(|store| store.edit_record(kind, &id, base_version, patch))?;
+    store_changed(&app, &state);
+    Ok(out)
+}
+
+#[tauri::command(async)]
+pub fn delete_record(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    kind: String,
+    id: String,
+    base_version: Option<u32>,
+) -> CommandResult<Written<Fields>> {
+    let kind = kind_named(&kind)?;
+    let out = state.with_store(|store| store.delete_record(kind, &id, base_version, true))?;
+    store_changed(&app, &state);
+    Ok(out)
+}
+
+#[tauri::command(async)]
+pub fn restore_record(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    kind: String,
+    id: String,
+    base_version: Option<u32>,
+) -> CommandResult<Written<Fields>> {
+    let kind = kind_named(&kind)?;
+    let out = state.with_store(|store| store.delete_record(kind, &id, base_version, false))?;
+    store_changed(&app, &state);
+    Ok(out)
+}
+
+/// Every revision of one record of `kind`, oldest first.
+#[tauri::command(async)]
+pub fn record_history(state: State<'_, AppState>, kind: String, id: String) -> CommandResult<Vec<HistoryEntry>> {
+    let kind = kind_named(&kind)?;
+    state.with_store(|store| {
+        let record = store.record(kind, &id)?;
+        store.history(record.id)
+    })
+}
