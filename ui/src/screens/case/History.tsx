@@ -15,6 +15,7 @@ const KIND_LABEL: Record<RecordKind, string> = {
   file: 'File',
   workflow_stage: 'Stage',
   case_note: 'Note',
+  setting: 'Setting',
 };
 
 /** The share key is never shown. */
