@@ -357,7 +357,7 @@ pub fn sync_status(state: State<'_, AppState>) -> CommandResult<SyncStatus> {
 
 /// After a write: the status bar's pending count moved, so the UI hears the new status (the
 /// sync watch wakes on its own when it sees the outbox grow).
-fn store_changed(app: &AppHandle, state: &AppState) {
+pub(crate) fn store_changed(app: &AppHandle, state: &AppState) {
     match state.with_store(|store| state.sync.status(store)) {
         Ok(status) => {
             let _ = app.emit("sync://status", status);

@@ -4,24 +4,15 @@
 //! what it answers; the core refuses writes to kinds that have their own commands.
 
 use labdesk_core::{Fields, HistoryEntry, KindInfo, RecordFilter, RecordKind, Stored, Written};
-use tauri::{AppHandle, Emitter, State};
+use tauri::{AppHandle, State};
 
+use crate::commands::store_changed;
 use crate::error::{CommandError, CommandResult};
 use crate::state::AppState;
 
 /// The kind a command names (`setting`), or an error that lists the kinds there are.
 fn kind_named(name: &str) -> CommandResult<RecordKind> {
     name.trim().parse::<RecordKind>().map_err(|e| CommandError::other(e.to_string()))
-}
-
-/// After a write: the status bar's pending count moved (as `commands::store_changed`).
-fn store_changed(app: &AppHandle, state: &AppState) {
-    match state.with_store(|store| state.sync.status(store)) {
-        Ok(status) => {
-            let _ = app.emit("sync://status", status);
-        }
-        Err(e) => tracing::warn!(error = e.message, "cannot read the sync status"),
-    }
 }
 
 /// Every kind's declaration, in the registry's order: what the UI builds lists and forms from.

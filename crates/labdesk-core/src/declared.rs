@@ -61,6 +61,20 @@ pub struct KindInfo {
     pub fields: Vec<FieldInfo>,
     /// The fields that name a record, first one set.
     pub title: Vec<String>,
+    /// Fields that together name one live record of the lab (a setting's key).
+    pub unique: Vec<String>,
+    /// When set, the record cannot change once this field leaves these values (an invoice once
+    /// sent): it is corrected by a new one.
+    pub submitted: Option<SubmittedInfo>,
+}
+
+/// "Immutable once submitted", for a [`KindInfo`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct SubmittedInfo {
+    pub field: String,
+    /// The values while it may still change.
+    pub open: Vec<String>,
 }
 
 /// One field of a [`KindInfo`].
@@ -95,6 +109,11 @@ impl KindInfo {
             hand_made: decl.hand_made,
             fields: decl.fields.iter().map(FieldInfo::of).collect(),
             title: decl.title.iter().map(|t| (*t).to_owned()).collect(),
+            unique: decl.unique.iter().map(|u| (*u).to_owned()).collect(),
+            submitted: decl.submitted.map(|s| SubmittedInfo {
+                field: s.field.to_owned(),
+                open: s.open.iter().map(|o| (*o).to_owned()).collect(),
+            }),
         }
     }
 
@@ -324,6 +343,14 @@ fn current(conn: &Connection, kind: RecordKind, id: Uuid, base_version: Option<u
     Ok(stored)
 }
 
+/// The record without the fields its kind hides.
+fn shown(decl: &KindDecl, mut record: Stored<Fields>) -> Stored<Fields> {
+    for field in decl.fields.iter().filter(|f| f.hidden) {
+        record.record.remove(field.name);
+    }
+    record
+}
+
 /// Refuses to write a kind that has typed code: its own commands keep its rules.
 fn writable(kind: RecordKind) -> Result<()> {
     if is_typed(kind) {
@@ -418,7 +445,8 @@ fn new_id(kind: RecordKind, fields: &Fields) -> Result<Uuid> {
 }
 
 impl Store {
-    /// Records of `kind` that match `filter`, most recently changed first.
+    /// Records of `kind` that match `filter`, most recently changed first. Hidden fields (a
+    /// case's share key) are left out: what is read here is shown and printed.
     pub fn records(&self, kind: RecordKind, filter: &RecordFilter) -> Result<Vec<Stored<Fields>>> {
         let decl = kind.decl();
         let mut clause = Vec::new();
@@ -475,15 +503,17 @@ impl Store {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             let id = record::parse_uuid(&id, "record id")?;
-            out.extend(load(&self.conn, kind, id)?);
+            out.extend(load(&self.conn, kind, id)?.map(|r| shown(decl, r)));
         }
         Ok(out)
     }
 
-    /// The record of `kind` that `key` names (its id, or the end of it), deleted or not.
+    /// The record of `kind` that `key` names (its id, or the end of it), deleted or not, without
+    /// its hidden fields.
     pub fn record(&self, kind: RecordKind, key: &str) -> Result<Stored<Fields>> {
         let id = self.find_record_id(key, Some(kind))?;
-        load(&self.conn, kind, id)?.ok_or_else(|| Error::NotFound { kind, key: key.to_owned() })
+        let found = load(&self.conn, kind, id)?.ok_or_else(|| Error::NotFound { kind, key: key.to_owned() })?;
+        Ok(shown(kind.decl(), found))
     }
 
     /// Makes a record of a declared kind from its fields (what is left out is empty).
@@ -685,6 +715,7 @@ mod tests {
         let cases =
             s.records(RecordKind::Case, &RecordFilter { text: Some("ada".into()), ..Default::default() }).unwrap();
         assert_eq!(cases.len(), 1, "every kind can be listed and filtered");
+        assert!(!cases[0].record.contains_key("secret_key"), "a hidden field does not leave the core");
         let err = s.create_record(RecordKind::Case, fields(json!({"patient_name": "Bo"}))).unwrap_err();
         assert!(err.to_string().contains("own commands"), "{err}");
     }

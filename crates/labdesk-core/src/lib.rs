@@ -48,7 +48,7 @@ pub use cases::{
 pub use chat::{ChatMessage, MessageStatus, MessageType, MessageView, NewMessage};
 pub use check::CheckReport;
 pub use db::{check_workstation_code, normalize_workstation_code, OpenOptions, Store, STORE_FILE};
-pub use declared::{FieldInfo, Fields, KindInfo, RecordFilter};
+pub use declared::{FieldInfo, Fields, KindInfo, RecordFilter, SubmittedInfo};
 pub use error::{Error, FieldError, Invalid, Result};
 pub use files::{mime_allowed, FileRecord, NewFile, ALLOWED_FORMATS, MAX_FILES_PER_UPLOAD, MAX_FILE_SIZE};
 pub use history::{

@@ -2,6 +2,7 @@
 import type { FieldInfo } from "./FieldInfo";
 import type { Module } from "./Module";
 import type { Scope } from "./Scope";
+import type { SubmittedInfo } from "./SubmittedInfo";
 
 /**
  * A kind as the desktop app and scripts see it: its declaration, for building lists and forms.
@@ -22,4 +23,13 @@ hand_made: boolean, fields: Array<FieldInfo>,
 /**
  * The fields that name a record, first one set.
  */
-title: Array<string>, };
+title: Array<string>, 
+/**
+ * Fields that together name one live record of the lab (a setting's key).
+ */
+unique: Array<string>, 
+/**
+ * When set, the record cannot change once this field leaves these values (an invoice once
+ * sent): it is corrected by a new one.
+ */
+submitted: SubmittedInfo | null, };

@@ -103,8 +103,16 @@ export function focusField(path: string): void {
   }
 }
 
-/** Every problem, listed above a form; each links to its field. */
-export function ErrorSummary({ message, errors }: { message: string | null; errors: FieldErrors }) {
+/** Every problem, listed above a form; each links to its field, by its label when given. */
+export function ErrorSummary({
+  message,
+  errors,
+  labels,
+}: {
+  message: string | null;
+  errors: FieldErrors;
+  labels?: Record<string, string>;
+}) {
   const entries = Object.entries(errors);
   if (!message && entries.length === 0) return null;
   return (
@@ -121,7 +129,7 @@ export function ErrorSummary({ message, errors }: { message: string | null; erro
                   focusField(field);
                 }}
               >
-                {field}
+                {labels?.[field] ?? field}
               </a>
               : {problem}
             </li>

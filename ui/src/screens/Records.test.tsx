@@ -41,6 +41,8 @@ const PRICE: KindInfo = {
   scope: 'lab',
   module: 'billing',
   hand_made: false,
+  unique: [],
+  submitted: null,
   title: ['code'],
   fields: [
     field('code', 'text', { required: true, fixed: true }),

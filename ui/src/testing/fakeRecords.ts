@@ -149,13 +149,15 @@ export function fakeRecords(kinds: KindInfo[], env: FakeRecordsEnv): FakeRecords
       const problem = problemWith(field, value);
       if (problem) problems.push({ field: field.name, problem });
     }
-    // The unique key of a lab setting (the only kind with one that has no typed code).
-    if (kind.name === 'setting' && typeof out.key === 'string') {
-      const other = rowsOf(kind).find((r) => r.id !== id && r.deleted_at === null && r.key === out.key);
+    // Its unique fields: no other live record may have them all.
+    if (kind.unique.length > 0) {
+      const same = (r: Stored<Json>) => kind.unique.every((f) => r[f] === out[f]);
+      const other = rowsOf(kind).find((r) => r.id !== id && r.deleted_at === null && same(r));
       if (other) {
+        const named = kind.unique.map((f) => String(out[f])).join(' ');
         problems.push({
-          field: 'key',
-          problem: `the ${kind.label} ${out.key} exists already (${other.id.replace(/-/g, '').slice(-8)}): change that one instead`,
+          field: kind.unique[0],
+          problem: `the ${kind.label} ${named} exists already (${other.id.replace(/-/g, '').slice(-8)}): change that one instead`,
         });
       }
     }

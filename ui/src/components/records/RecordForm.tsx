@@ -162,7 +162,11 @@ export function RecordForm({ kind, record, readOnly = false, onSaved, onCancel, 
           )}
         </div>
       ) : (
-        <ErrorSummary message={message} errors={errors} />
+        <ErrorSummary
+          message={message}
+          errors={errors}
+          labels={Object.fromEntries(kind.fields.map((f) => [f.name, f.label]))}
+        />
       )}
       {fields.map((f) => {
         const fixedNow = !creating && f.fixed;
