@@ -681,10 +681,8 @@ impl<'a> Batch<'a> {
                     }
                     self.unique.insert(key, record);
                 }
-                (false, Some(d)) if !d.is_null() => {
-                    if self.unique.get(&key) == Some(&record) {
-                        self.unique.remove(&key);
-                    }
+                (false, Some(d)) if !d.is_null() && self.unique.get(&key) == Some(&record) => {
+                    self.unique.remove(&key);
                 }
                 _ => {}
             }
