@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use labdesk_core::{
-    CaseQuery, ImportCase, ImportReport, NewMessage, OpenOptions, Store, Timestamp, CLOSED_STATUSES, STORE_FILE,
-    SUGGESTED_PRIORITIES, SUGGESTED_STATUSES,
+    CaseQuery, ImportCase, ImportReport, NewMessage, OpenOptions, RecordKind, Store, Timestamp, CLOSED_STATUSES,
+    STORE_FILE, SUGGESTED_PRIORITIES, SUGGESTED_STATUSES,
 };
+use labdesk_proto::SEARCH_TAGS;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -546,11 +547,16 @@ fn timestamp(millis: i64) -> String {
 // ---------------------------------------------------------------------------------------------
 // LabDesk import
 
-/// The tables the baseline copies, each with the kind tag of its documents in the store's search
-/// index (V2: a document's rowid is the record's seq * 8 + this tag).
-const COPIED_TABLES: [(&str, i64); 3] = [("cases", 1), ("case_meta", 2), ("chat_messages", 3)];
+/// The kinds whose tables the baseline copies, with their documents in the store's search index
+/// (a document's rowid is the record's seq * SEARCH_TAGS + the kind's declared search tag).
+const COPIED_KINDS: [RecordKind; 3] = [RecordKind::Case, RecordKind::CaseMeta, RecordKind::ChatMessage];
 
-/// The highest `seq` of each of `COPIED_TABLES` after an import batch: batch i of the baseline
+/// (table, search tag) of each of `COPIED_KINDS`.
+fn copied_tables() -> Vec<(&'static str, i64)> {
+    COPIED_KINDS.iter().map(|k| (k.decl().table, k.decl().search.map_or(0, |s| i64::from(s.tag)))).collect()
+}
+
+/// The highest `seq` of each of `COPIED_KINDS`' tables after an import batch: batch i of the baseline
 /// copies exactly the rows between mark i-1 and mark i, so both sides get the same rows per
 /// transaction.
 #[derive(Debug, Clone, Copy, Default)]
@@ -559,7 +565,7 @@ struct SeqMark([i64; 3]);
 impl SeqMark {
     fn read(conn: &Connection) -> Result<Self> {
         let mut mark = [0; 3];
-        for (slot, (table, _)) in mark.iter_mut().zip(COPIED_TABLES) {
+        for (slot, (table, _)) in mark.iter_mut().zip(copied_tables()) {
             *slot = conn.query_row(&format!("SELECT coalesce(max(seq), 0) FROM {table}"), [], |r| r.get(0))?;
         }
         Ok(Self(mark))
@@ -634,7 +640,7 @@ fn import_labdesk(store: &mut Store, data: &mut Generator, config: &Config) -> R
 #[derive(Debug)]
 struct Baseline {
     conn: Connection,
-    /// The column list of each of `COPIED_TABLES`, as in the store.
+    /// The column list of each of `COPIED_KINDS`' tables, as in the store.
     columns: Vec<String>,
 }
 
@@ -655,7 +661,7 @@ impl Baseline {
         // The tables and indexes are copied from the store's own schema, so the baseline has
         // exactly its columns, constraints and indexes, and follows future migrations. Triggers
         // are left out: they are what LabDesk adds.
-        let tables: Vec<String> = COPIED_TABLES.iter().map(|(table, _)| format!("'{table}'")).collect();
+        let tables: Vec<String> = copied_tables().iter().map(|(table, _)| format!("'{table}'")).collect();
         let mut ddl = store.prepare(&format!(
             "SELECT sql FROM sqlite_master WHERE type IN ('table', 'index') AND sql IS NOT NULL \
              AND tbl_name IN ({}) ORDER BY type DESC, rowid",
@@ -677,7 +683,7 @@ impl Baseline {
              tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3');",
         )?;
         let mut columns = Vec::new();
-        for (table, _) in COPIED_TABLES {
+        for (table, _) in copied_tables() {
             let mut stmt = store.prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")?;
             let names: Vec<String> = stmt.query_map([table], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
             columns.push(names.join(", "));
@@ -692,10 +698,10 @@ impl Baseline {
         let mut out = BaselineImport::default();
         let mut previous = SeqMark::default();
         for mark in marks {
-            let mut tables = Vec::with_capacity(COPIED_TABLES.len());
+            let mut tables = Vec::with_capacity(COPIED_KINDS.len());
             // The store's own search documents, so the baseline indexes the very same texts.
             let mut documents = Vec::new();
-            for (i, ((table, tag), columns)) in COPIED_TABLES.iter().zip(&self.columns).enumerate() {
+            for (i, ((table, tag), columns)) in copied_tables().iter().zip(&self.columns).enumerate() {
                 let (low, high) = (previous.0[i], mark.0[i]);
                 let rows = read_rows(
                     store,
@@ -708,7 +714,8 @@ impl Baseline {
                     store,
                     &format!(
                         "SELECT rowid, case_id, body FROM search_index \
-                         WHERE rowid >= (?1 + 1) * 8 AND rowid < (?2 + 1) * 8 AND rowid % 8 = {tag}"
+                         WHERE rowid >= (?1 + 1) * {SEARCH_TAGS} AND rowid < (?2 + 1) * {SEARCH_TAGS} \
+                         AND rowid % {SEARCH_TAGS} = {tag}"
                     ),
                     low,
                     high,
