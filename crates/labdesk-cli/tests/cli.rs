@@ -2,110 +2,17 @@
 //! the real program as workstation FD1.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 
-struct Lab {
-    dir: tempfile::TempDir,
-}
+mod support;
 
+use support::{text, Lab};
+
+/// What these tests add to the harness.
 impl Lab {
-    /// A workstation set up with `labdesk init`, as lab IT does before anything else.
-    fn new() -> Self {
-        let lab = Self::bare();
-        lab.ok(&["init"]);
-        lab
-    }
-
-    /// A data folder with no store in it.
-    fn bare() -> Self {
-        Self { dir: tempfile::tempdir().unwrap() }
-    }
-
-    fn data(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Runs `labdesk` as `user`, with `stdin` as its standard input.
-    fn run_as_with_input(&self, user: &str, args: &[&str], stdin: &str) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_labdesk"))
-            .arg("--data")
-            .arg(self.data())
-            .args(["--user", user, "--workstation", "FD1"])
-            .args(args)
-            .env_remove("LABDESK_DATA")
-            .env_remove("LABDESK_USER")
-            .env_remove("LABDESK_WORKSTATION")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-        child.wait_with_output().unwrap()
-    }
-
-    fn run_as(&self, user: &str, args: &[&str]) -> Output {
-        self.run_as_with_input(user, args, "")
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.run_as("ann", args)
-    }
-
-    /// Runs a command that must succeed; returns its standard output.
-    fn ok(&self, args: &[&str]) -> String {
-        self.ok_as("ann", args)
-    }
-
-    fn ok_as(&self, user: &str, args: &[&str]) -> String {
-        let out = self.run_as(user, args);
-        assert!(
-            out.status.success(),
-            "`labdesk {}` should succeed but exited {:?}\nstdout: {}\nstderr: {}",
-            args.join(" "),
-            out.status.code(),
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    }
-
-    /// Runs a command with `--json` that must succeed; returns its parsed output.
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let stdout = self.ok(&all);
-        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("--json output must be JSON ({e}): {stdout}"))
-    }
-
-    /// Runs a command that must fail with exit status 1; returns its standard error.
-    fn fails(&self, args: &[&str]) -> String {
-        self.fails_as("ann", args)
-    }
-
-    fn fails_as(&self, user: &str, args: &[&str]) -> String {
-        let out = self.run_as(user, args);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "`labdesk {}` should fail with exit status 1\nstdout: {}\nstderr: {}",
-            args.join(" "),
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        let all = text(&out.stderr);
-        // A first command on a fresh data folder notes that it set up the store.
-        let stderr: String = all.lines().skip_while(|l| l.starts_with("note: ")).map(|l| format!("{l}\n")).collect();
-        assert!(stderr.starts_with("error: "), "errors start with 'error: ': {all}");
-        assert!(!stderr.contains("panicked"), "an error must never be a panic: {stderr}");
-        stderr
-    }
-
     /// Creates a case and returns its number.
     fn create(&self, args: &[&str]) -> String {
         let mut all = vec!["create"];
@@ -117,10 +24,6 @@ impl Lab {
     fn case_count(&self) -> u64 {
         self.json(&["list", "--deleted"])["total"].as_u64().unwrap()
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]

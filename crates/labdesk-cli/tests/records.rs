@@ -3,92 +3,14 @@
 //! kinds that have commands of their own.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
 use serde_json::Value;
 
-struct Lab {
-    dir: tempfile::TempDir,
-}
+mod support;
 
+use support::{text, Lab};
+
+/// What these tests add to the harness.
 impl Lab {
-    /// A workstation set up with `labdesk init`, as lab IT does before anything else.
-    fn new() -> Self {
-        let lab = Self { dir: tempfile::tempdir().unwrap() };
-        lab.ok(&["init"]);
-        lab
-    }
-
-    fn data(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn run_as(&self, user: &str, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_labdesk"))
-            .arg("--data")
-            .arg(self.data())
-            .args(["--user", user, "--workstation", "FD1"])
-            .args(args)
-            .env_remove("LABDESK_DATA")
-            .env_remove("LABDESK_USER")
-            .env_remove("LABDESK_WORKSTATION")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .output()
-            .unwrap()
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.run_as("ann", args)
-    }
-
-    /// Runs a command that must succeed; returns its standard output.
-    fn ok(&self, args: &[&str]) -> String {
-        self.ok_as("ann", args)
-    }
-
-    fn ok_as(&self, user: &str, args: &[&str]) -> String {
-        let out = self.run_as(user, args);
-        assert!(
-            out.status.success(),
-            "`labdesk {}` should succeed but exited {:?}\nstdout: {}\nstderr: {}",
-            args.join(" "),
-            out.status.code(),
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    }
-
-    /// Runs a command with `--json` that must succeed; returns its parsed output.
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let stdout = self.ok(&all);
-        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("--json output must be JSON ({e}): {stdout}"))
-    }
-
-    /// Runs a command that must fail with exit status 1; returns its standard error.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "`labdesk {}` should fail with exit status 1\nstdout: {}\nstderr: {}",
-            args.join(" "),
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        let stderr = text(&out.stderr);
-        assert!(stderr.starts_with("error: "), "errors start with 'error: ': {stderr}");
-        assert!(!stderr.contains("panicked"), "an error must never be a panic: {stderr}");
-        assert!(out.stdout.is_empty(), "a refused command prints nothing on stdout: {}", text(&out.stdout));
-        stderr
-    }
-
     /// Runs a command with `--json` that must fail; returns the error object it printed on stderr.
     fn json_error(&self, args: &[&str]) -> Value {
         let mut all = vec!["--json"];
@@ -112,10 +34,6 @@ impl Lab {
         all.extend_from_slice(extra);
         self.json(&all).as_array().unwrap().clone()
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// A UUID's short id: its last 8 hex digits.

@@ -9,6 +9,13 @@ import { ConflictResolver } from '../components/ConflictResolver';
 import { useApp } from '../lib/app';
 import { dateTimeText, humanize, valueText } from '../lib/format';
 import { navigate } from '../lib/route';
+import kinds from '../bindings/kinds.json' with { type: 'json' };
+import type { KindInfo } from '../bindings/KindInfo';
+import { recordsHash } from './Records';
+
+/** A kind with the generic screens (no screens of its own), by name. */
+const declaredKind = (name: string): KindInfo | undefined =>
+  (kinds as KindInfo[]).find((k) => k.name === name && !k.hand_made);
 
 export function Review() {
   const { sync, storeEpoch } = useApp();
@@ -46,6 +53,11 @@ export function Review() {
               <button type="button" className="link-button" onClick={() => navigate({ screen: 'case', key: rc.case_number ?? '' })}>
                 Open {rc.case_number}
               </button>
+            )}
+            {!rc.case_number && declaredKind(rc.record_kind) && (
+              <a className="link-button" href={recordsHash(rc.record_kind, rc.record_id)}>
+                Open the {declaredKind(rc.record_kind)?.label}
+              </a>
             )}
             <ConflictResolver conflict={rc} onResolved={reload} />
           </div>
