@@ -3,7 +3,7 @@
 //! Each one parses the kind's name, calls the core (`labdesk_core::declared`) and answers with
 //! what it answers; the core refuses writes to kinds that have their own commands.
 
-use labdesk_core::{Fields, HistoryEntry, KindInfo, RecordFilter, RecordKind, Stored, Written};
+use labdesk_core::{Fields, HistoryEntry, KindInfo, RecordFilter, RecordKind, Store, Stored, Written};
 use tauri::{AppHandle, State};
 
 use crate::commands::store_changed;
@@ -13,6 +13,20 @@ use crate::state::AppState;
 /// The kind a command names (`setting`), or an error that lists the kinds there are.
 fn kind_named(name: &str) -> CommandResult<RecordKind> {
     name.trim().parse::<RecordKind>().map_err(|e| CommandError::other(e.to_string()))
+}
+
+/// Runs a write on the store of the kind named `kind`, then tells the UI the store changed (the
+/// outbox grew).
+fn write(
+    app: &AppHandle,
+    state: &AppState,
+    kind: &str,
+    change: impl FnOnce(&mut Store, RecordKind) -> labdesk_core::Result<Written<Fields>>,
+) -> CommandResult<Written<Fields>> {
+    let kind = kind_named(kind)?;
+    let out = state.with_store(|store| change(store, kind))?;
+    store_changed(app, state);
+    Ok(out)
 }
 
 /// Every kind's declaration, in the registry's order: what the UI builds lists and forms from.
@@ -46,10 +60,7 @@ pub fn create_record(
     kind: String,
     fields: Fields,
 ) -> CommandResult<Written<Fields>> {
-    let kind = kind_named(&kind)?;
-    let out = state.with_store(|store| store.create_record(kind, fields))?;
-    store_changed(&app, &state);
-    Ok(out)
+    write(&app, &state, &kind, |store, kind| store.create_record(kind, fields))
 }
 
 /// Sets the fields in `patch`, refused if the record moved on from `base_version`.
@@ -62,10 +73,7 @@ pub fn edit_record(
     base_version: Option<u32>,
     patch: Fields,
 ) -> CommandResult<Written<Fields>> {
-    let kind = kind_named(&kind)?;
-    let out = state.with_store(|store| store.edit_record(kind, &id, base_version, patch))?;
-    store_changed(&app, &state);
-    Ok(out)
+    write(&app, &state, &kind, |store, kind| store.edit_record(kind, &id, base_version, patch))
 }
 
 #[tauri::command(async)]
@@ -76,10 +84,7 @@ pub fn delete_record(
     id: String,
     base_version: Option<u32>,
 ) -> CommandResult<Written<Fields>> {
-    let kind = kind_named(&kind)?;
-    let out = state.with_store(|store| store.delete_record(kind, &id, base_version, true))?;
-    store_changed(&app, &state);
-    Ok(out)
+    write(&app, &state, &kind, |store, kind| store.delete_record(kind, &id, base_version, true))
 }
 
 #[tauri::command(async)]
@@ -90,10 +95,7 @@ pub fn restore_record(
     id: String,
     base_version: Option<u32>,
 ) -> CommandResult<Written<Fields>> {
-    let kind = kind_named(&kind)?;
-    let out = state.with_store(|store| store.delete_record(kind, &id, base_version, false))?;
-    store_changed(&app, &state);
-    Ok(out)
+    write(&app, &state, &kind, |store, kind| store.delete_record(kind, &id, base_version, false))
 }
 
 /// Every revision of one record of `kind`, oldest first.
