@@ -320,9 +320,11 @@ mod tests {
 
     #[test]
     fn a_record_of_the_whole_organisation_is_refused_rather_than_kept_as_one_labs() {
-        static PRICE_LIST: KindDecl = KindDecl { scope: Scope::Organisation, name: "price_list", ..MEMO_FIELDS };
+        static PRICE_LIST: KindDecl =
+            KindDecl { scope: Scope::Organisation, name: "price_list", plural: "price lists", ..MEMO_FIELDS };
         let reason = organisation_refusal(&PRICE_LIST).unwrap();
-        assert!(reason.contains("whole organisation") && reason.contains("per lab"), "{reason}");
+        assert!(reason.starts_with("price lists belong to the whole organisation"), "{reason}");
+        assert!(reason.contains("keeps each lab's records only"), "{reason}");
         assert_eq!(organisation_refusal(RecordKind::Setting.decl()), None);
     }
 
