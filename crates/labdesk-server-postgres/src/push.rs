@@ -128,9 +128,10 @@ impl From<StoreError> for Fault {
 }
 
 /// A database error: a deadlock or serialization failure is a race (the transaction is lost
-/// but nothing was wrong with the batch), and so is a case number that another push took after
-/// this batch looked (the unique index `records_case_number`: run again, the batch finds it taken
-/// and rejects that revision alone); anything else is the store's error.
+/// but nothing was wrong with the batch), and so is a case number or another unique value that
+/// another push took after this batch looked (the unique indexes `records_case_number` and
+/// `records_unique_key`: run again, the batch finds it taken and rejects that revision alone);
+/// anything else is the store's error.
 fn pg(e: tokio_postgres::Error) -> Fault {
     match e.code() {
         Some(code) if *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE => {
@@ -142,12 +143,21 @@ fn pg(e: tokio_postgres::Error) -> Fault {
         {
             Fault::Race(format!("a case number this batch takes was taken meanwhile by another push ({e})"))
         }
+        Some(code)
+            if *code == SqlState::UNIQUE_VIOLATION
+                && e.as_db_error().and_then(|d| d.constraint()) == Some(UNIQUE_KEY_INDEX) =>
+        {
+            Fault::Race(format!("a unique value this batch takes was taken meanwhile by another push ({e})"))
+        }
         _ => Fault::Store(db(e)),
     }
 }
 
 /// The unique index of a lab's case numbers (server schema V5).
 const CASE_NUMBER_INDEX: &str = "records_case_number";
+/// The unique index of the unique fields of a lab's live records, for the kinds that declare
+/// them (server schema V7).
+const UNIQUE_KEY_INDEX: &str = "records_unique_key";
 
 type Step<T> = std::result::Result<T, Fault>;
 
@@ -308,21 +318,23 @@ const HEADS: &str = "SELECT id, kind, lab_id, version, state FROM records WHERE 
 /// same derived-id records wait for each other in one order). A record that is there already was
 /// created by another push since this one looked: the batch lost a race (RETURNING tells).
 const INSERT_RECORDS: &str = "INSERT INTO records (id, kind, lab_id, version, head_revision, state, needs_review, \
-         unresolved, created_at, updated_at, updated_by) \
+         unresolved, created_at, updated_at, updated_by, unique_key) \
      SELECT x.id, x.kind, $3, x.version, x.head_revision, x.state, x.needs_review, x.unresolved::uuid[], x.created_at, \
-            x.updated_at, x.updated_by \
+            x.updated_at, x.updated_by, x.unique_key \
        FROM unnest($1::uuid[], $2::text[], $4::int4[], $5::uuid[], $6::jsonb[], $7::bool[], $8::text[], \
-                   $9::timestamptz[], $10::timestamptz[], $11::text[]) \
-            AS x(id, kind, version, head_revision, state, needs_review, unresolved, created_at, updated_at, updated_by) \
+                   $9::timestamptz[], $10::timestamptz[], $11::text[], $12::text[]) \
+            AS x(id, kind, version, head_revision, state, needs_review, unresolved, created_at, updated_at, updated_by, \
+                 unique_key) \
       ORDER BY x.id \
      ON CONFLICT (id) DO NOTHING RETURNING id";
 
 /// The locked records the batch changed, as the batch left them.
 const UPDATE_RECORDS: &str = "UPDATE records r SET version = x.version, head_revision = x.head_revision, \
          state = x.state, needs_review = x.needs_review, unresolved = x.unresolved::uuid[], \
-         updated_at = x.updated_at, updated_by = x.updated_by \
+         updated_at = x.updated_at, updated_by = x.updated_by, unique_key = x.unique_key \
        FROM unnest($1::uuid[], $2::int4[], $3::uuid[], $4::jsonb[], $5::bool[], $6::text[], $7::timestamptz[], \
-                   $8::text[]) AS x(id, version, head_revision, state, needs_review, unresolved, updated_at, updated_by) \
+                   $8::text[], $9::text[]) \
+            AS x(id, version, head_revision, state, needs_review, unresolved, updated_at, updated_by, unique_key) \
       WHERE r.id = x.id";
 
 /// The batch's new revisions in the order they were decided, so that `arrival` (taken per row as
@@ -415,7 +427,9 @@ struct Batch<'a> {
     numbers: HashMap<String, TakenNumber>,
     /// The unique fields' values (kind, values as JSON) of the live records of the lab, for the
     /// kinds the batch creates records of that declare unique fields (cases aside: `numbers`),
-    /// and the record that has them. Those the batch creates join it.
+    /// and the record that has them. Those the batch creates join it. Read unlocked: a record
+    /// committed after this read makes the batch's write fail on `records_unique_key`, and the batch
+    /// runs again.
     unique: HashMap<(RecordKind, String), Uuid>,
     /// The records of the batch that exist: locked ones and those the batch created.
     held: HashMap<Uuid, Held<'a>>,
@@ -845,6 +859,7 @@ impl<'a> Batch<'a> {
                         &new.created_at,
                         &new.updated_at,
                         &new.updated_by,
+                        &new.unique_keys,
                     ],
                 )
                 .await?;
@@ -902,6 +917,7 @@ impl<'a> Batch<'a> {
                     &changed.unresolved,
                     &changed.updated_at,
                     &changed.updated_by,
+                    &changed.unique_keys,
                 ],
             )
             .await
@@ -942,6 +958,8 @@ struct RecordRows<'b> {
     created_at: Vec<DateTime<Utc>>,
     updated_at: Vec<DateTime<Utc>>,
     updated_by: Vec<&'b str>,
+    /// The unique fields' values of a live record of a lab kind that has them (`records_unique_key`).
+    unique_keys: Vec<Option<String>>,
 }
 
 impl<'b> RecordRows<'b> {
@@ -956,6 +974,9 @@ impl<'b> RecordRows<'b> {
         self.created_at.push(held.unwritten_row.unwrap_or(held.updated_at));
         self.updated_at.push(held.updated_at);
         self.updated_by.push(held.updated_by);
+        let live = held.head.state.get("deleted_at").is_none_or(Value::is_null);
+        let kind = held.head.kind;
+        self.unique_keys.push((live && has_unique(kind)).then(|| unique_values(kind, &held.head.state)));
         Ok(())
     }
 }
@@ -1058,9 +1079,8 @@ fn new_case_number(revision: &Revision) -> Option<&str> {
 }
 
 /// The live records of the lab ($1) of the kinds ($2), with their state: the records a new one
-/// with the same unique fields would repeat. Read unlocked, as the case numbers are; unlike them
-/// no index backs it, so two batches racing to make the same key can both be taken (a pull then
-/// shows the lab both, and either can be deleted).
+/// with the same unique fields would repeat. Read unlocked, as the case numbers are, and backed
+/// as they are by a unique index (`records_unique_key`).
 const LIVE_OF_KINDS: &str = "SELECT id, kind, state FROM records \
                              WHERE lab_id = $1 AND kind = ANY($2) AND (state ->> 'deleted_at') IS NULL";
 

@@ -902,6 +902,26 @@ async fn two_pushes_racing_with_one_case_number_commit_one_case_and_reject_the_o
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_pushes_racing_with_one_setting_name_commit_one_setting_and_reject_the_other() -> Result<()> {
+    let f = fixture().await?;
+    let other = f.second_instance()?;
+    let setting = |who: &Identity, key: &str| {
+        revision(RecordKind::Setting, Uuid::now_v7(), None, &who.user_name, &who.workstation_code, json!({"key": key}))
+    };
+    for round in 0..5 {
+        let key = format!("race_{round}");
+        let anns = vec![fresh_case(&f.ann, 200 + round), setting(&f.ann, &key)];
+        let bobs = vec![setting(&f.bob, &key), fresh_case(&f.bob, 200 + round)];
+        let (a, b) = tokio::join!(f.store.push(&f.ann, anns), other.push(&f.bob, bobs));
+        let (a, b) = (a?, b?);
+        let applied = [a[1].outcome, b[0].outcome].iter().filter(|o| **o == Outcome::Applied).count();
+        assert_eq!(applied, 1, "exactly one of the two settings {key} is accepted: {a:?} {b:?}");
+        assert_eq!((a[0].outcome, b[1].outcome), (Outcome::Applied, Outcome::Applied), "the others go on");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_with_duplicate_case_numbers_upgrades_keeping_both_and_refuses_a_third() -> Result<()> {
     // Schema 4, as an older server left it: two cases of one lab with the number OLD-17.
     let db = TestPostgres::start()?;
