@@ -22,7 +22,7 @@ import { navigate, type Route, useRoute } from './lib/route';
 import { CaseList } from './screens/CaseList';
 import { CaseScreen } from './screens/CaseScreen';
 import { Intake } from './screens/Intake';
-import { generatedKinds, Records, recordsHash, useRecordKinds, useRecordsRoute } from './screens/Records';
+import { generatedKinds, Records, recordsHash, useRecordKinds } from './screens/Records';
 import { Review } from './screens/Review';
 import { Settings } from './screens/Settings';
 
@@ -36,7 +36,7 @@ const NAV: Array<{ screen: Route['screen']; label: string; key: string; testId: 
 export function App() {
   const route = useRoute();
   // Kinds with no screens of their own get the generic ones (screens/Records.tsx).
-  const records = useRecordsRoute();
+  const records = route.screen === 'records' ? route : null;
   const kinds = useRecordKinds();
   const [info, setInfo] = useState<AppInfo | null>(null);
   const [vocabulary, setVocabulary] = useState<Vocabulary | null>(null);
@@ -100,7 +100,7 @@ export function App() {
   }
   if (!state) return <div className="splash">LabDesk…</div>;
 
-  const current = records ? 'records' : route.screen === 'case' ? 'cases' : route.screen;
+  const current = route.screen === 'case' ? 'cases' : route.screen;
   return (
     <AppContext.Provider value={state}>
       <div className="app">

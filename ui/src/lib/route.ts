@@ -1,5 +1,6 @@
 // Hash routes, so a reload (or the shell's window) lands on the same screen:
-// #/intake, #/cases, #/case/<case number or UUID>, #/review, #/settings.
+// #/intake, #/cases, #/case/<case number or UUID>, #/review, #/settings, and the records of a
+// kind with no screens of its own: #/records/<kind>, #/records/<kind>/new, #/records/<kind>/<id>.
 
 import { useEffect, useState } from 'react';
 
@@ -8,7 +9,8 @@ export type Route =
   | { screen: 'cases' }
   | { screen: 'case'; key: string }
   | { screen: 'review' }
-  | { screen: 'settings' };
+  | { screen: 'settings' }
+  | { screen: 'records'; kind: string; id: string | null };
 
 export function parseRoute(hash: string): Route {
   const path = hash.replace(/^#\/?/, '');
@@ -22,13 +24,25 @@ export function parseRoute(hash: string): Route {
       return { screen: 'review' };
     case 'settings':
       return { screen: 'settings' };
+    case 'records': {
+      const [kind, ...id] = rest;
+      if (!kind) return { screen: 'cases' };
+      return { screen: 'records', kind: decodeURIComponent(kind), id: id.length ? decodeURIComponent(id.join('/')) : null };
+    }
     default:
       return { screen: 'cases' };
   }
 }
 
 export function routeHash(route: Route): string {
-  return route.screen === 'case' ? `#/case/${encodeURIComponent(route.key)}` : `#/${route.screen}`;
+  switch (route.screen) {
+    case 'case':
+      return `#/case/${encodeURIComponent(route.key)}`;
+    case 'records':
+      return `#/records/${encodeURIComponent(route.kind)}${route.id ? `/${encodeURIComponent(route.id)}` : ''}`;
+    default:
+      return `#/${route.screen}`;
+  }
 }
 
 export function navigate(route: Route): void {

@@ -18,7 +18,7 @@ import {
 } from '../components/records/recordForm';
 import { installFakeBackend } from '../testing/fakeBackend';
 import { renderApp, renderInApp } from '../testing/render';
-import { parseRecordsRoute } from './Records';
+import { parseRoute } from '../lib/route';
 
 const field = (name: string, kind: string, extra: Partial<FieldInfo> = {}): FieldInfo => ({
   name,
@@ -247,9 +247,9 @@ describe('the records screens in the app', () => {
   });
 
   it('read their route from the hash', () => {
-    expect(parseRecordsRoute('#/records/setting')).toEqual({ kind: 'setting', id: null });
-    expect(parseRecordsRoute('#/records/setting/new')).toEqual({ kind: 'setting', id: 'new' });
-    expect(parseRecordsRoute('#/records')).toBeNull();
-    expect(parseRecordsRoute('#/cases')).toBeNull();
+    expect(parseRoute('#/records/setting')).toEqual({ screen: 'records', kind: 'setting', id: null });
+    expect(parseRoute('#/records/setting/new')).toEqual({ screen: 'records', kind: 'setting', id: 'new' });
+    expect(parseRoute('#/records')).toEqual({ screen: 'cases' });
+    expect(parseRoute('#/cases')).toEqual({ screen: 'cases' });
   });
 });

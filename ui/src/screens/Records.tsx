@@ -22,34 +22,14 @@ import { RecordHistory } from '../components/records/RecordHistory';
 import { capitalized, cellText, columnFields, recordTitle, scopeText } from '../components/records/recordForm';
 import { useApp } from '../lib/app';
 import { agoText, dateTimeText } from '../lib/format';
+import { navigate, type Route, routeHash } from '../lib/route';
 
-export type RecordsRoute = { kind: string; id: string | null };
+export type RecordsRoute = Extract<Route, { screen: 'records' }>;
 
-/** The records route in `hash`, or null when it is another screen's. */
-export function parseRecordsRoute(hash: string): RecordsRoute | null {
-  const [head, kind, ...rest] = hash.replace(/^#\/?/, '').split('/');
-  if (head !== 'records' || !kind) return null;
-  const id = rest.join('/');
-  return { kind: decodeURIComponent(kind), id: id ? decodeURIComponent(id) : null };
-}
+/** The hash of a kind's records screen, or of one of its records (`new` for a new one). */
+export const recordsHash = (kind: string, id: string | null = null): string => routeHash({ screen: 'records', kind, id });
 
-export const recordsHash = (kind: string, id: string | null = null): string =>
-  `#/records/${encodeURIComponent(kind)}${id ? `/${encodeURIComponent(id)}` : ''}`;
-
-const go = (kind: string, id: string | null = null) => {
-  const hash = recordsHash(kind, id);
-  if (window.location.hash !== hash) window.location.hash = hash;
-};
-
-export function useRecordsRoute(): RecordsRoute | null {
-  const [route, setRoute] = useState(() => parseRecordsRoute(window.location.hash));
-  useEffect(() => {
-    const onChange = () => setRoute(parseRecordsRoute(window.location.hash));
-    window.addEventListener('hashchange', onChange);
-    return () => window.removeEventListener('hashchange', onChange);
-  }, []);
-  return route;
-}
+const go = (kind: string, id: string | null = null) => navigate({ screen: 'records', kind, id });
 
 /** Every kind's declaration, once the shell answers ([] until then, or if it cannot). */
 export function useRecordKinds(): KindInfo[] {
