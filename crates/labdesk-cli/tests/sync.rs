@@ -172,6 +172,17 @@ fn respond(mut stream: TcpStream, status: &str, body: &str) {
     let _ = stream.write_all(answer.as_bytes());
 }
 
+/// Workstations FD1 and FD2, each in a data folder of its own, signed in to one fake server.
+/// The folders live as long as the first item.
+fn two_workstations() -> ((tempfile::TempDir, tempfile::TempDir), std::path::PathBuf, std::path::PathBuf) {
+    let url = serve("tok");
+    let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (dirs.0.path().to_path_buf(), dirs.1.path().to_path_buf());
+    ok(&a, "FD1", &["login", "--server", &url, "--token", "tok"]);
+    ok(&b, "FD2", &["login", "--server", &url, "--token", "tok"]);
+    (dirs, a, b)
+}
+
 /// Serves the central store until the test ends; every request must carry `token`.
 fn serve(token: &'static str) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -307,11 +318,8 @@ fn login_check_with_a_refused_token_keeps_nothing_and_says_to_sign_in_again() {
 
 #[test]
 fn two_workstations_sync_conflict_resolve_and_converge_and_a_refused_change_is_listed() {
-    let url = serve("tok");
-    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (a, b) = (a.path(), b.path());
-    ok(a, "FD1", &["login", "--server", &url, "--token", "tok"]);
-    ok(b, "FD2", &["login", "--server", &url, "--token", "tok"]);
+    let (_dirs, a, b) = two_workstations();
+    let (a, b) = (a.as_path(), b.as_path());
     ok(a, "FD1", &["create", "--patient", "Ada", "--status", "received"]);
     let first = ok(a, "FD1", &["sync"]);
     assert!(
@@ -371,11 +379,8 @@ fn two_workstations_sync_conflict_resolve_and_converge_and_a_refused_change_is_l
 
 #[test]
 fn chat_says_sending_until_a_sync_then_sent_on_every_workstation_read_once_read_and_failed_with_a_retry() {
-    let url = serve("tok");
-    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (a, b) = (a.path(), b.path());
-    ok(a, "FD1", &["login", "--server", &url, "--token", "tok"]);
-    ok(b, "FD2", &["login", "--server", &url, "--token", "tok"]);
+    let (_dirs, a, b) = two_workstations();
+    let (a, b) = (a.as_path(), b.as_path());
     ok(a, "FD1", &["create", "--patient", "Ada"]);
     let id = json_of(a, "FD1", &["chat", "post", "FD1-000001", "hello bench"])["id"].as_str().unwrap().to_owned();
     let list = ok(a, "FD1", &["chat", "list", "FD1-000001"]);
@@ -423,11 +428,8 @@ fn chat_says_sending_until_a_sync_then_sent_on_every_workstation_read_once_read_
 
 #[test]
 fn a_conflicted_revision_shows_in_history_with_the_kept_and_the_proposed_value() {
-    let url = serve("tok");
-    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (a, b) = (a.path(), b.path());
-    ok(a, "FD1", &["login", "--server", &url, "--token", "tok"]);
-    ok(b, "FD2", &["login", "--server", &url, "--token", "tok"]);
+    let (_dirs, a, b) = two_workstations();
+    let (a, b) = (a.as_path(), b.as_path());
     ok(a, "FD1", &["create", "--patient", "Ada", "--status", "received"]);
     ok(a, "FD1", &["sync"]);
     ok(b, "FD2", &["sync"]);
@@ -484,11 +486,8 @@ fn a_case_number_taken_on_both_workstations_is_set_aside_shown_under_rejected_an
 
 #[test]
 fn a_lab_setting_syncs_to_the_other_workstation_and_a_value_changed_on_both_is_reviewed_and_resolved() {
-    let url = serve("tok");
-    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (a, b) = (a.path(), b.path());
-    ok(a, "FD1", &["login", "--server", &url, "--token", "tok"]);
-    ok(b, "FD2", &["login", "--server", &url, "--token", "tok"]);
+    let (_dirs, a, b) = two_workstations();
+    let (a, b) = (a.as_path(), b.as_path());
     let made = json_of(a, "FD1", &["records", "setting", "create", "key=opening_hours", "value=8-17"]);
     let id = made["record"]["id"].as_str().unwrap().replace('-', "")[24..].to_owned();
     let first = ok(a, "FD1", &["sync"]);
