@@ -204,6 +204,73 @@ pub struct ErrorBody {
     /// What went wrong and what to do, for a person.
     pub error: String,
     /// A stable code for programs: `unauthenticated`, `forbidden`, `protocol_too_old`,
-    /// `protocol_too_new`, `bad_request`, `too_large`, `unavailable`, `internal`.
+    /// `protocol_too_new`, `bad_request`, `too_large`, `unavailable`, `internal`; from the
+    /// accounts issue also `session_expired` (401: sign in again; local work goes on),
+    /// `wrong_password` (401), `too_many_attempts` (429, with `Retry-After` seconds).
     pub code: String,
+}
+
+/// `POST /v1/sessions`: sign in with a user name and password on a registered workstation.
+/// The answer's token is a session: it expires (`expires_at`) and can be revoked (sign out,
+/// or an admin). The password never appears in `Debug` output.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SignInRequest {
+    pub user: String,
+    pub password: String,
+    /// The code of the workstation signing in (registered to the user's lab).
+    pub workstation: String,
+}
+
+impl std::fmt::Debug for SignInRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignInRequest")
+            .field("user", &self.user)
+            .field("password", &"<hidden>")
+            .field("workstation", &self.workstation)
+            .finish()
+    }
+}
+
+/// Who a token signs in, as `POST /v1/sessions` and `GET /v1/me` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionInfo {
+    pub user: String,
+    /// One of `admin`, `manager`, `technician`, `dentist`, `staff`.
+    pub role: String,
+    pub lab: String,
+    pub workstation: String,
+    /// When the session ends (RFC 3339, UTC); none for an admin-issued script token.
+    pub expires_at: Option<String>,
+}
+
+/// The answer to a sign-in: the session token (shown once: only its hash is kept) and who it is.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SignInResponse {
+    pub token: String,
+    pub session: SessionInfo,
+}
+
+impl std::fmt::Debug for SignInResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignInResponse").field("token", &"<hidden>").field("session", &self.session).finish()
+    }
+}
+
+/// `POST /v1/password`: set a new password with the one-time reset token an admin issued
+/// (`labdesk-sync reset-password USER`). Needs no sign-in; the reset token is used up.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PasswordResetRequest {
+    pub user: String,
+    pub reset_token: String,
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for PasswordResetRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordResetRequest").field("user", &self.user).finish_non_exhaustive()
+    }
 }
